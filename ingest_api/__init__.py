@@ -1,0 +1,1 @@
+"""Litestar ingestion API (POST /telemetry/events)."""

@@ -1,0 +1,247 @@
+"""Foundation: work (artifacts) and telemetry (monthly-partitioned events) schemas.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-28
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql as pg
+
+from sdk.db.partitions import Month, create_missing_partitions, months_from
+from sdk.settings import get_settings
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ULID = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+NOW = sa.text("now()")
+
+# Decodes the 48-bit millisecond timestamp in a ULID's first 10 characters. IMMUTABLE so
+# it can sit in a CHECK constraint; exact to the millisecond (integer arithmetic only).
+ULID_TIME_FN = """
+CREATE FUNCTION telemetry.ulid_time(ulid text) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT timestamptz 'epoch' + (
+    SELECT sum(
+      (strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ', substr(upper(ulid), i, 1)) - 1)::bigint
+      << (5 * (10 - i))
+    )::bigint FROM generate_series(1, 10) AS i
+  ) * interval '1 millisecond'
+$$
+"""
+
+APPEND_ONLY_FN = """
+CREATE FUNCTION telemetry.reject_event_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'telemetry.workflow_events is append-only: % is not allowed', TG_OP
+    USING ERRCODE = 'restrict_violation',
+          HINT = 'retention removes whole monthly partitions, never rows';
+END
+$$
+"""
+
+# Versions are immutable except for the bookkeeping columns that later stages fill in.
+# Comparing the rows as JSON minus those columns keeps the rule right when columns are
+# added. DELETE is possible only on the explicit admin path, which sets
+# wdp.allow_artifact_delete for its own transaction (SET LOCAL).
+IMMUTABLE_VERSION_FN = """
+CREATE FUNCTION work.guard_artifact_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    IF (to_jsonb(NEW) - 'is_kb_ingested' - 'extracted_fields')
+       IS DISTINCT FROM (to_jsonb(OLD) - 'is_kb_ingested' - 'extracted_fields') THEN
+      RAISE EXCEPTION 'artifact versions are immutable: only is_kb_ingested and extracted_fields may change'
+        USING ERRCODE = 'restrict_violation';
+    END IF;
+    RETURN NEW;
+  END IF;
+  IF coalesce(current_setting('wdp.allow_artifact_delete', true), '') <> 'on' THEN
+    RAISE EXCEPTION 'artifact versions cannot be deleted outside the admin path'
+      USING ERRCODE = 'restrict_violation';
+  END IF;
+  RETURN OLD;
+END
+$$
+"""
+
+
+def upgrade() -> None:
+    op.execute("CREATE SCHEMA IF NOT EXISTS work")
+    op.execute("CREATE SCHEMA IF NOT EXISTS telemetry")
+    storage_backend = pg.ENUM("inline", "s3", "file", name="storage_backend", schema="work")
+    storage_backend.create(op.get_bind())
+    op.execute(ULID_TIME_FN)
+    op.execute(APPEND_ONLY_FN)
+    op.execute(IMMUTABLE_VERSION_FN)
+
+    op.create_table(
+        "artifacts",
+        sa.Column("artifact_id", sa.String(26), nullable=False),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("latest_version", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("tags", pg.JSONB(), server_default=sa.text("'[]'::jsonb"), nullable=False),
+        sa.Column("owner_item_id", sa.Text()),
+        sa.Column("owner_run_id", sa.Text()),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.CheckConstraint(f"artifact_id ~ '{ULID}'", name=op.f("ck_artifacts_artifact_id_ulid")),
+        sa.CheckConstraint(
+            "latest_version >= 0", name=op.f("ck_artifacts_latest_version_nonnegative")
+        ),
+        sa.CheckConstraint("jsonb_typeof(tags) = 'array'", name=op.f("ck_artifacts_tags_array")),
+        sa.PrimaryKeyConstraint("artifact_id", name="pk_artifacts"),
+        schema="work",
+    )
+    op.create_index(
+        "ix_artifacts_type_created_at", "artifacts", ["type", "created_at"], schema="work"
+    )
+    op.create_index("ix_artifacts_owner_item_id", "artifacts", ["owner_item_id"], schema="work")
+    op.create_index(
+        "ix_artifacts_tags", "artifacts", ["tags"], schema="work", postgresql_using="gin"
+    )
+
+    op.create_table(
+        "artifact_versions",
+        sa.Column("artifact_id", sa.String(26), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("mime_type", sa.Text(), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column(
+            "storage_backend",
+            pg.ENUM(name="storage_backend", schema="work", create_type=False),
+            nullable=False,
+        ),
+        sa.Column("storage_key", sa.Text()),
+        sa.Column("inline_content_text", sa.Text()),
+        sa.Column("inline_content_json", pg.JSONB()),
+        sa.Column("preview_text", sa.Text()),
+        sa.Column(
+            "extracted_fields", pg.JSONB(), server_default=sa.text("'{}'::jsonb"), nullable=False
+        ),
+        sa.Column("is_kb_ingested", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_artifact_versions_version_positive")),
+        sa.CheckConstraint("size_bytes >= 0", name=op.f("ck_artifact_versions_size_nonnegative")),
+        sa.CheckConstraint(
+            "content_hash ~ '^[0-9a-f]{64}$'", name=op.f("ck_artifact_versions_content_hash_sha256")
+        ),
+        sa.CheckConstraint(
+            "(storage_backend = 'inline') = (storage_key IS NULL)",
+            name=op.f("ck_artifact_versions_storage_key_matches_backend"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["artifact_id"],
+            ["work.artifacts.artifact_id"],
+            name="fk_artifact_versions_artifact_id_artifacts",
+        ),
+        sa.PrimaryKeyConstraint("artifact_id", "version", name="pk_artifact_versions"),
+        schema="work",
+    )
+    op.create_index(
+        "ix_artifact_versions_content_hash", "artifact_versions", ["content_hash"], schema="work"
+    )
+    op.execute(
+        "CREATE TRIGGER artifact_versions_immutable BEFORE UPDATE OR DELETE ON work.artifact_versions "
+        "FOR EACH ROW EXECUTE FUNCTION work.guard_artifact_version()"
+    )
+
+    op.create_table(
+        "artifact_links",
+        sa.Column("link_id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column("artifact_id", sa.String(26), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("link_type", sa.Text(), nullable=False),
+        sa.Column("item_id", sa.Text()),
+        sa.Column("run_id", sa.Text()),
+        sa.Column("event_id", sa.String(26)),
+        sa.Column("workflow_name", sa.Text()),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["artifact_id", "version"],
+            ["work.artifact_versions.artifact_id", "work.artifact_versions.version"],
+            name="fk_artifact_links_artifact_id_version_artifact_versions",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("link_id", name="pk_artifact_links"),
+        schema="work",
+    )
+    op.create_index("ix_artifact_links_item_id", "artifact_links", ["item_id"], schema="work")
+    op.create_index("ix_artifact_links_run_id", "artifact_links", ["run_id"], schema="work")
+    op.create_index(
+        "ix_artifact_links_artifact_id_version",
+        "artifact_links",
+        ["artifact_id", "version"],
+        schema="work",
+    )
+
+    op.create_table(
+        "workflow_events",
+        sa.Column("event_id", sa.String(26), nullable=False),
+        sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("event_version", sa.Integer(), server_default=sa.text("1"), nullable=False),
+        sa.Column("event_name", sa.Text(), nullable=False),
+        sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("run_id", sa.Text()),
+        sa.Column("item_id", sa.Text()),
+        sa.Column("workflow_name", sa.Text()),
+        sa.Column("agent_role", sa.Text()),
+        sa.Column("payload", pg.JSONB(), server_default=sa.text("'{}'::jsonb"), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.CheckConstraint(f"event_id ~ '{ULID}'", name=op.f("ck_workflow_events_event_id_ulid")),
+        sa.CheckConstraint(
+            "event_time = telemetry.ulid_time(event_id)",
+            name=op.f("ck_workflow_events_event_time_from_event_id"),
+        ),
+        sa.CheckConstraint(
+            "event_version >= 1", name=op.f("ck_workflow_events_event_version_positive")
+        ),
+        sa.CheckConstraint(
+            "jsonb_typeof(payload) = 'object'", name=op.f("ck_workflow_events_payload_object")
+        ),
+        sa.PrimaryKeyConstraint("event_id", "event_time", name="pk_workflow_events"),
+        schema="telemetry",
+        postgresql_partition_by="RANGE (event_time)",
+    )
+    op.create_index(
+        "ix_workflow_events_event_name_ts",
+        "workflow_events",
+        ["event_name", "ts"],
+        schema="telemetry",
+    )
+    op.create_index(
+        "ix_workflow_events_item_id_ts", "workflow_events", ["item_id", "ts"], schema="telemetry"
+    )
+    op.create_index(
+        "ix_workflow_events_run_id_ts", "workflow_events", ["run_id", "ts"], schema="telemetry"
+    )
+    op.execute(
+        "CREATE TRIGGER workflow_events_append_only BEFORE UPDATE OR DELETE ON telemetry.workflow_events "
+        "FOR EACH ROW EXECUTE FUNCTION telemetry.reject_event_change()"
+    )
+
+    # The current month plus EVENT_PARTITIONS_AHEAD; Dagster keeps the window rolling.
+    ahead = get_settings().event_partitions_ahead
+    create_missing_partitions(op.get_bind(), months_from(Month.current(), 1 + ahead))
+
+
+def downgrade() -> None:
+    # Only wdp's own objects; the schemas go only if nothing else lives in them.
+    op.drop_table("workflow_events", schema="telemetry")  # drops every partition with it
+    op.drop_table("artifact_links", schema="work")
+    op.drop_table("artifact_versions", schema="work")
+    op.drop_table("artifacts", schema="work")
+    op.execute("DROP FUNCTION telemetry.reject_event_change()")
+    op.execute("DROP FUNCTION telemetry.ulid_time(text)")
+    op.execute("DROP FUNCTION work.guard_artifact_version()")
+    pg.ENUM(name="storage_backend", schema="work").drop(op.get_bind())
+    op.execute("DROP SCHEMA IF EXISTS telemetry")
+    op.execute("DROP SCHEMA IF EXISTS work")

@@ -1,0 +1,1 @@
+"""Dagster definitions: partitions, retention, aggregates, KB ingestion."""

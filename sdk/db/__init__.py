@@ -1,0 +1,1 @@
+"""Postgres: the schema (one MetaData), connection URLs, engines and the embedded server."""

@@ -1,0 +1,79 @@
+"""The embedded Postgres used when ``DATABASE_URL`` is unset.
+
+pgserver ships Postgres 16 (with pgvector) in a wheel, so a newcomer needs no
+database install. The server is started detached (it outlives the process that
+started it) and is reused by every later process that points at the same data
+directory; ``wdp db stop`` or ``make run``'s shutdown stops it. It listens on a
+Unix socket only, never on a TCP port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+
+from sdk.errors import ConfigurationError, WdpError
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgresError(WdpError):
+    """The embedded Postgres could not be started or stopped."""
+
+
+def _pgserver() -> Any:
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, containers);
+            # pgserver then uses /tmp/runtime-$UID, which is what we want anyway.
+            warnings.simplefilter("ignore")
+            import pgserver
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ConfigurationError(
+            "DATABASE_URL is not set and the embedded Postgres is not installed: "
+            "set DATABASE_URL or install the 'embedded' extra (pip install 'wdp[embedded]')"
+        ) from exc
+    return pgserver
+
+
+def pgdata_dir(data_dir: Path) -> Path:
+    """Where the embedded cluster keeps its files under ``WDP_DATA_DIR``."""
+    return (data_dir / "pg").resolve()
+
+
+def start(data_dir: Path) -> str:
+    """Start (or reuse) the embedded server and return its libpq URI."""
+    pgserver = _pgserver()
+    pgdata = pgdata_dir(data_dir)
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # cleanup_mode=None: the server stays up after this process exits, so the
+        # API, Dagster and the CLI share one server instead of racing to own it.
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+    except (subprocess.CalledProcessError, OSError, AssertionError) as exc:
+        raise EmbeddedPostgresError(
+            f"could not start the embedded Postgres in {pgdata}: {exc}; "
+            f"see {pgdata / 'log'} for the server log"
+        ) from exc
+    return str(server.get_uri())
+
+
+def stop(data_dir: Path) -> bool:
+    """Stop the embedded server if it runs; return whether one was stopped."""
+    pgdata = pgdata_dir(data_dir)
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    commands = _pgserver()._commands
+    # pgserver runs the server as a dedicated 'pgserver' user when we are root.
+    user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    try:
+        commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    except subprocess.CalledProcessError as exc:
+        if not (pgdata / "postmaster.pid").exists():
+            return False
+        raise EmbeddedPostgresError(f"pg_ctl stop failed for {pgdata}: {exc}") from exc
+    return True

@@ -1,0 +1,161 @@
+"""Monthly partitions of ``telemetry.workflow_events``.
+
+Partitions are named ``workflow_events_pYYYY_MM`` and cover one UTC calendar month of
+``event_time``. There is deliberately no DEFAULT partition: it would block
+``DETACH … CONCURRENTLY`` and turn maintenance into data moves. A new month is made as a
+plain table with a matching CHECK and then attached: with the CHECK in place Postgres
+skips the validation scan, and ATTACH takes only SHARE UPDATE EXCLUSIVE on the parent,
+so ingestion keeps writing while partitions are added.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from sdk.db.schema import TELEMETRY_SCHEMA, workflow_events
+
+PARENT = f"{TELEMETRY_SCHEMA}.{workflow_events.name}"
+_NAME_RE = re.compile(r"^workflow_events_p(\d{4})_(\d{2})$")
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    """A UTC calendar month."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def of(cls, moment: datetime | date) -> Month:
+        if isinstance(moment, datetime):
+            if moment.tzinfo is None:
+                raise ValueError("a naive datetime has no month in UTC; pass an aware datetime")
+            moment = moment.astimezone(UTC)
+        return cls(moment.year, moment.month)
+
+    @classmethod
+    def current(cls) -> Month:
+        return cls.of(datetime.now(UTC))
+
+    def plus(self, months: int) -> Month:
+        index = self.year * 12 + (self.month - 1) + months
+        return Month(index // 12, index % 12 + 1)
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.year, self.month, 1, tzinfo=UTC)
+
+    @property
+    def end(self) -> datetime:
+        return self.plus(1).start
+
+    @property
+    def table_name(self) -> str:
+        return f"workflow_events_p{self.year:04d}_{self.month:02d}"
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def month_of_table(name: str) -> Month | None:
+    """Parse a partition's table name back into its month (None if not a partition name)."""
+    match = _NAME_RE.match(name)
+    return Month(int(match[1]), int(match[2])) if match else None
+
+
+def months_from(first: Month, count: int) -> list[Month]:
+    return [first.plus(i) for i in range(count)]
+
+
+def list_partitions(conn: sa.Connection) -> list[Month]:
+    """Months that currently have an attached partition, oldest first."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.relname FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = CAST(:parent AS regclass)"
+        ),
+        {"parent": PARENT},
+    ).scalars()
+    return sorted(m for m in (month_of_table(r) for r in rows) if m is not None)
+
+
+def create_missing_partitions(
+    conn: sa.Connection, months: Iterable[Month], *, lock_timeout_ms: int | None = None
+) -> list[Month]:
+    """Create and attach, inside the caller's transaction, the partitions ``months`` lack.
+
+    Used by the migration, whose transaction Alembic owns. Returns the months created.
+    """
+    if lock_timeout_ms is not None:
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'")
+    present = set(list_partitions(conn))
+    missing = sorted(set(months) - present)
+    for month in missing:
+        _create_month(conn, month)
+    return missing
+
+
+def ensure_partitions(
+    engine: sa.Engine,
+    months: Iterable[Month],
+    *,
+    lock_timeout_ms: int = 2000,
+    attempts: int = 5,
+) -> list[Month]:
+    """Create any missing partitions for ``months``, one short transaction per month.
+
+    Idempotent. Each month gets a short ``lock_timeout`` and is retried with backoff,
+    so a long-running transaction on the parent delays maintenance instead of queueing
+    ingestion behind the lock request. Returns the months created.
+    """
+    created: list[Month] = []
+    for month in sorted(set(months)):
+        for attempt in range(1, attempts + 1):
+            try:
+                with engine.begin() as conn:
+                    created += create_missing_partitions(
+                        conn, [month], lock_timeout_ms=lock_timeout_ms
+                    )
+                break
+            except OperationalError as exc:
+                lock_not_available = getattr(exc.orig, "sqlstate", None) == "55P03"
+                if attempt == attempts or not lock_not_available:
+                    raise
+                time.sleep(0.1 * 2**attempt + random.random() * 0.1)  # noqa: S311
+    return created
+
+
+def _create_month(conn: sa.Connection, month: Month) -> None:
+    table = f"{TELEMETRY_SCHEMA}.{month.table_name}"
+    lo, hi = month.start.isoformat(), month.end.isoformat()
+    conn.exec_driver_sql(
+        f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    )
+    conn.exec_driver_sql(
+        f"ALTER TABLE {table} ADD CONSTRAINT {month.table_name}_range "
+        f"CHECK (event_time >= '{lo}' AND event_time < '{hi}')"
+    )
+    conn.exec_driver_sql(
+        f"ALTER TABLE {PARENT} ATTACH PARTITION {table} FOR VALUES FROM ('{lo}') TO ('{hi}')"
+    )
+
+
+def live_window(conn: sa.Connection) -> tuple[datetime, datetime] | None:
+    """The contiguous range of event_time that can be stored now, or None if no partitions.
+
+    Writers use this to tell a client which window is live when its event id falls
+    outside every partition.
+    """
+    months = list_partitions(conn)
+    if not months:
+        return None
+    return months[0].start, months[-1].end

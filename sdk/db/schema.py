@@ -1,0 +1,142 @@
+"""Every wdp table, in one SQLAlchemy ``MetaData``.
+
+The Alembic migrations in ``migrations/`` must produce exactly this (``alembic check``
+is clean; a test enforces it). What SQLAlchemy cannot express - triggers, the
+ULID-decoding function, the monthly partitions - lives in the migrations and in
+:mod:`sdk.db.partitions`, and is verified against the catalog by the integration tests.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+WORK_SCHEMA = "work"
+TELEMETRY_SCHEMA = "telemetry"
+SCHEMAS = (WORK_SCHEMA, TELEMETRY_SCHEMA)
+
+# Crockford base32, upper case, first character ≤ 7 (a ULID's 128 bits fit in 26 chars).
+ULID_PATTERN = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+SHA256_HEX_PATTERN = "^[0-9a-f]{64}$"
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_now = sa.text("now()")
+
+storage_backend = pg.ENUM("inline", "s3", "file", name="storage_backend", schema=WORK_SCHEMA)
+
+# --- work: artifacts -----------------------------------------------------------------
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("artifact_id", sa.String(26), primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("tags", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("owner_item_id", sa.Text),
+    sa.Column("owner_run_id", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.CheckConstraint(f"artifact_id ~ '{ULID_PATTERN}'", name="artifact_id_ulid"),
+    sa.CheckConstraint("latest_version >= 0", name="latest_version_nonnegative"),
+    sa.CheckConstraint("jsonb_typeof(tags) = 'array'", name="tags_array"),
+    sa.Index(None, "type", "created_at"),
+    sa.Index(None, "owner_item_id"),
+    sa.Index("ix_artifacts_tags", "tags", postgresql_using="gin"),
+    schema=WORK_SCHEMA,
+)
+
+artifact_versions = sa.Table(
+    "artifact_versions",
+    metadata,
+    sa.Column(
+        "artifact_id",
+        sa.String(26),
+        sa.ForeignKey(artifacts.c.artifact_id),
+        primary_key=True,
+    ),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("mime_type", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("storage_backend", storage_backend, nullable=False),
+    sa.Column("storage_key", sa.Text),
+    sa.Column("inline_content_text", sa.Text),
+    sa.Column("inline_content_json", pg.JSONB),
+    sa.Column("preview_text", sa.Text),
+    sa.Column("extracted_fields", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("is_kb_ingested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.CheckConstraint("version >= 1", name="version_positive"),
+    sa.CheckConstraint("size_bytes >= 0", name="size_nonnegative"),
+    sa.CheckConstraint(f"content_hash ~ '{SHA256_HEX_PATTERN}'", name="content_hash_sha256"),
+    sa.CheckConstraint(
+        "(storage_backend = 'inline') = (storage_key IS NULL)", name="storage_key_matches_backend"
+    ),
+    sa.Index(None, "content_hash"),
+    schema=WORK_SCHEMA,
+)
+
+artifact_links = sa.Table(
+    "artifact_links",
+    metadata,
+    sa.Column("link_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("artifact_id", sa.String(26), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("link_type", sa.Text, nullable=False),
+    sa.Column("item_id", sa.Text),
+    sa.Column("run_id", sa.Text),
+    sa.Column("event_id", sa.String(26)),
+    sa.Column("workflow_name", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.ForeignKeyConstraint(
+        ["artifact_id", "version"],
+        [artifact_versions.c.artifact_id, artifact_versions.c.version],
+        ondelete="CASCADE",
+    ),
+    sa.Index(None, "item_id"),
+    sa.Index(None, "run_id"),
+    sa.Index(None, "artifact_id", "version"),
+    schema=WORK_SCHEMA,
+)
+
+# --- telemetry: workflow events ------------------------------------------------------
+
+# Partitioned by month on event_time, which is the instant embedded in the ULID
+# event_id (a CHECK enforces it). The primary key (event_id, event_time) is therefore
+# exactly as unique as event_id alone, across all partitions: see docs/architecture.md.
+workflow_events = sa.Table(
+    "workflow_events",
+    metadata,
+    sa.Column("event_id", sa.String(26), primary_key=True),
+    sa.Column("event_time", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("event_version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.Column("event_name", sa.Text, nullable=False),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.Text),
+    sa.Column("item_id", sa.Text),
+    sa.Column("workflow_name", sa.Text),
+    sa.Column("agent_role", sa.Text),
+    sa.Column("payload", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.CheckConstraint(f"event_id ~ '{ULID_PATTERN}'", name="event_id_ulid"),
+    sa.CheckConstraint(
+        "event_time = telemetry.ulid_time(event_id)", name="event_time_from_event_id"
+    ),
+    sa.CheckConstraint("event_version >= 1", name="event_version_positive"),
+    sa.CheckConstraint("jsonb_typeof(payload) = 'object'", name="payload_object"),
+    sa.Index(None, "event_name", "ts"),
+    sa.Index(None, "item_id", "ts"),
+    sa.Index(None, "run_id", "ts"),
+    schema=TELEMETRY_SCHEMA,
+    postgresql_partition_by="RANGE (event_time)",
+)

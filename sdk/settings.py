@@ -1,0 +1,76 @@
+"""The one place wdp reads its environment.
+
+Every component (SDK, ingest API, Dagster definitions, CLI, migrations) builds its
+configuration from :class:`WdpSettings`. Nothing reads ``os.environ`` at import time:
+settings are constructed on first use by :func:`get_settings`, so a test or a host
+application can set variables (or pass a settings object explicitly) before anything
+connects anywhere. Every field is documented in ``docs/configuration.md``; a unit test
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WdpSettings(BaseSettings):
+    """Typed configuration, read from environment variables of the same (upper-case) name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="",
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Postgres to use, as a libpq URI (postgresql://…) or a SQLAlchemy URL "
+            "(postgresql+psycopg://…). Unset: an embedded Postgres from pgserver under "
+            "WDP_DATA_DIR is started or reused."
+        ),
+    )
+    wdp_data_dir: Path = Field(
+        default=Path(".wdp"),
+        description="Local state: embedded Postgres data, artifact files, telemetry spool.",
+    )
+    event_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Raw telemetry months that ended more than this many days ago are dropped.",
+    )
+    event_partitions_ahead: int = Field(
+        default=3,
+        ge=1,
+        le=24,
+        description="Monthly event partitions kept ready beyond the current month.",
+    )
+    artifact_inline_max_bytes: int = Field(
+        default=512_000,
+        ge=0,
+        description="Artifact content smaller than this is stored inline in Postgres.",
+    )
+
+    @field_validator("wdp_data_dir")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> WdpSettings:
+    """Return the process-wide settings, read from the environment on first call."""
+    return WdpSettings()
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings so the next :func:`get_settings` re-reads the environment.
+
+    Tests and long-lived hosts that change variables at run time call this.
+    """
+    get_settings.cache_clear()

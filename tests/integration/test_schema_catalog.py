@@ -1,0 +1,209 @@
+"""The migrated schema, read back from Postgres' catalog (not from our own metadata)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+EXPECTED_COLUMNS = {
+    ("work", "artifacts"): {
+        "artifact_id": ("character varying", "NO"),
+        "type": ("text", "NO"),
+        "latest_version": ("integer", "NO"),
+        "tags": ("jsonb", "NO"),
+        "owner_item_id": ("text", "YES"),
+        "owner_run_id": ("text", "YES"),
+        "created_at": ("timestamp with time zone", "NO"),
+        "updated_at": ("timestamp with time zone", "NO"),
+    },
+    ("work", "artifact_versions"): {
+        "artifact_id": ("character varying", "NO"),
+        "version": ("integer", "NO"),
+        "mime_type": ("text", "NO"),
+        "size_bytes": ("bigint", "NO"),
+        "content_hash": ("character varying", "NO"),
+        "storage_backend": ("USER-DEFINED", "NO"),
+        "storage_key": ("text", "YES"),
+        "inline_content_text": ("text", "YES"),
+        "inline_content_json": ("jsonb", "YES"),
+        "preview_text": ("text", "YES"),
+        "extracted_fields": ("jsonb", "NO"),
+        "is_kb_ingested": ("boolean", "NO"),
+        "created_at": ("timestamp with time zone", "NO"),
+    },
+    ("work", "artifact_links"): {
+        "link_id": ("bigint", "NO"),
+        "artifact_id": ("character varying", "NO"),
+        "version": ("integer", "NO"),
+        "link_type": ("text", "NO"),
+        "item_id": ("text", "YES"),
+        "run_id": ("text", "YES"),
+        "event_id": ("character varying", "YES"),
+        "workflow_name": ("text", "YES"),
+        "created_at": ("timestamp with time zone", "NO"),
+    },
+    ("telemetry", "workflow_events"): {
+        "event_id": ("character varying", "NO"),
+        "event_time": ("timestamp with time zone", "NO"),
+        "event_version": ("integer", "NO"),
+        "event_name": ("text", "NO"),
+        "ts": ("timestamp with time zone", "NO"),
+        "run_id": ("text", "YES"),
+        "item_id": ("text", "YES"),
+        "workflow_name": ("text", "YES"),
+        "agent_role": ("text", "YES"),
+        "payload": ("jsonb", "NO"),
+        "received_at": ("timestamp with time zone", "NO"),
+    },
+}
+
+EXPECTED_PKS = {
+    ("work", "artifacts"): ["artifact_id"],
+    ("work", "artifact_versions"): ["artifact_id", "version"],
+    ("work", "artifact_links"): ["link_id"],
+    ("telemetry", "workflow_events"): ["event_id", "event_time"],
+}
+
+EXPECTED_INDEXES = {
+    ("work", "ix_artifacts_type_created_at"): "(type, created_at)",
+    ("work", "ix_artifacts_owner_item_id"): "(owner_item_id)",
+    ("work", "ix_artifacts_tags"): "USING gin (tags)",
+    ("work", "ix_artifact_versions_content_hash"): "(content_hash)",
+    ("work", "ix_artifact_links_item_id"): "(item_id)",
+    ("work", "ix_artifact_links_run_id"): "(run_id)",
+    ("work", "ix_artifact_links_artifact_id_version"): "(artifact_id, version)",
+    ("telemetry", "ix_workflow_events_event_name_ts"): "(event_name, ts)",
+    ("telemetry", "ix_workflow_events_item_id_ts"): "(item_id, ts)",
+    ("telemetry", "ix_workflow_events_run_id_ts"): "(run_id, ts)",
+}
+
+
+@pytest.fixture(scope="module")
+def catalog(migrated_db_url: str) -> psycopg.Connection:
+    with psycopg.connect(migrated_db_url) as conn:
+        yield conn
+
+
+@pytest.mark.parametrize(("table", "columns"), EXPECTED_COLUMNS.items())
+def test_columns_and_types(
+    catalog: psycopg.Connection, table: tuple[str, str], columns: dict[str, tuple[str, str]]
+) -> None:
+    rows = catalog.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s",
+        table,
+    ).fetchall()
+    assert {name: (dtype, nullable) for name, dtype, nullable in rows} == columns
+
+
+def test_identifier_and_hash_lengths(catalog: psycopg.Connection) -> None:
+    rows = catalog.execute(
+        "SELECT table_name, column_name, character_maximum_length "
+        "FROM information_schema.columns WHERE table_schema IN ('work', 'telemetry') "
+        "AND data_type = 'character varying' AND table_name NOT LIKE 'workflow_events_p%'"
+    ).fetchall()
+    lengths = {(t, c): n for t, c, n in rows}
+    assert lengths[("artifact_versions", "content_hash")] == 64
+    assert {n for (t, c), n in lengths.items() if c != "content_hash"} == {26}
+
+
+@pytest.mark.parametrize(("table", "pk"), EXPECTED_PKS.items())
+def test_primary_keys(catalog: psycopg.Connection, table: tuple[str, str], pk: list[str]) -> None:
+    rows = catalog.execute(
+        "SELECT kcu.column_name FROM information_schema.table_constraints tc "
+        "JOIN information_schema.key_column_usage kcu "
+        "  ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema "
+        "WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = %s "
+        "AND tc.table_name = %s ORDER BY kcu.ordinal_position",
+        table,
+    ).fetchall()
+    assert [r[0] for r in rows] == pk
+
+
+def test_foreign_keys(catalog: psycopg.Connection) -> None:
+    rows = catalog.execute(
+        "SELECT conrelid::regclass::text, confrelid::regclass::text, confdeltype "
+        "FROM pg_constraint WHERE contype = 'f' "
+        "AND connamespace = 'work'::regnamespace ORDER BY 1"
+    ).fetchall()
+    assert rows == [
+        ("work.artifact_links", "work.artifact_versions", "c"),
+        ("work.artifact_versions", "work.artifacts", "a"),
+    ]
+
+
+@pytest.mark.parametrize(("name", "columns"), EXPECTED_INDEXES.items())
+def test_named_indexes(catalog: psycopg.Connection, name: tuple[str, str], columns: str) -> None:
+    row = catalog.execute(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = %s", name
+    ).fetchone()
+    assert row is not None, f"index {name} missing"
+    assert row[0].endswith(columns)
+
+
+def test_event_indexes_exist_on_every_partition(catalog: psycopg.Connection) -> None:
+    rows = catalog.execute(
+        "SELECT c.relname, count(x.indexrelid) FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_index x ON x.indrelid = c.oid "
+        "WHERE i.inhparent = 'telemetry.workflow_events'::regclass GROUP BY 1"
+    ).fetchall()
+    assert len(rows) == 4
+    assert all(count == 4 for _, count in rows), rows  # PK + three secondary indexes
+
+
+def test_events_table_is_range_partitioned_on_event_time_without_default(
+    catalog: psycopg.Connection,
+) -> None:
+    strategy, key = catalog.execute(
+        "SELECT p.partstrat, pg_get_partkeydef(p.partrelid) FROM pg_partitioned_table p "
+        "WHERE p.partrelid = 'telemetry.workflow_events'::regclass"
+    ).fetchone()
+    assert (strategy, key) == ("r", "RANGE (event_time)")
+    defaults = catalog.execute(
+        "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'telemetry.workflow_events'::regclass "
+        "AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'"
+    ).fetchone()
+    assert defaults == (0,)
+
+
+def test_check_constraints_have_their_declared_names(catalog: psycopg.Connection) -> None:
+    rows = catalog.execute(
+        "SELECT conrelid::regclass::text, conname FROM pg_constraint "
+        "WHERE contype = 'c' AND conrelid = ANY (ARRAY["
+        "'work.artifacts', 'work.artifact_versions', 'telemetry.workflow_events']::regclass[])"
+    ).fetchall()
+    assert set(rows) == {
+        ("work.artifacts", "ck_artifacts_artifact_id_ulid"),
+        ("work.artifacts", "ck_artifacts_latest_version_nonnegative"),
+        ("work.artifacts", "ck_artifacts_tags_array"),
+        ("work.artifact_versions", "ck_artifact_versions_version_positive"),
+        ("work.artifact_versions", "ck_artifact_versions_size_nonnegative"),
+        ("work.artifact_versions", "ck_artifact_versions_content_hash_sha256"),
+        ("work.artifact_versions", "ck_artifact_versions_storage_key_matches_backend"),
+        ("telemetry.workflow_events", "ck_workflow_events_event_id_ulid"),
+        ("telemetry.workflow_events", "ck_workflow_events_event_time_from_event_id"),
+        ("telemetry.workflow_events", "ck_workflow_events_event_version_positive"),
+        ("telemetry.workflow_events", "ck_workflow_events_payload_object"),
+    }
+
+
+def test_metadata_check_constraint_names_match_the_catalog(catalog: psycopg.Connection) -> None:
+    """Alembic does not compare CHECK constraints, so compare their names here."""
+    import sqlalchemy as sa
+
+    from sdk.db.schema import metadata
+
+    declared = set()
+    for table in metadata.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, sa.CheckConstraint):
+                # The naming convention has already resolved the final name.
+                declared.add((f"{table.schema}.{table.name}", str(constraint.name)))
+    rows = catalog.execute(
+        "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'c' "
+        "AND connamespace IN ('work'::regnamespace, 'telemetry'::regnamespace) "
+        "AND conrelid::regclass::text NOT LIKE 'telemetry.workflow_events_p%'"
+    ).fetchall()
+    assert set(rows) == declared
