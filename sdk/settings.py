@@ -56,6 +56,43 @@ class WdpSettings(BaseSettings):
         description="Artifact content smaller than this is stored inline in Postgres.",
     )
 
+    # --- ingest API -----------------------------------------------------------------
+    ingest_api_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated API keys accepted by POST /telemetry/events*.",
+    )
+    ingest_auth_disabled: bool = Field(
+        default=False,
+        description="Run the ingest API without authentication (must be set explicitly).",
+    )
+    ingest_max_event_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest body of POST /telemetry/events."
+    )
+    ingest_max_batch_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of POST /telemetry/events/batch (after gunzip).",
+    )
+    ingest_max_batch_events: int = Field(
+        default=1000, ge=1, le=10_000, description="Most events in one batch request."
+    )
+    ingest_db_pool_size: int = Field(
+        default=8, ge=1, le=100, description="Postgres connections per API worker process."
+    )
+    ingest_group_commit_max: int = Field(
+        default=500,
+        ge=1,
+        description="Most single-event requests written together in one transaction.",
+    )
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        """The accepted ingest API keys, blanks removed."""
+        if self.ingest_api_keys is None:
+            return ()
+        raw = self.ingest_api_keys.get_secret_value()
+        return tuple(k.strip() for k in raw.split(",") if k.strip())
+
     @field_validator("wdp_data_dir")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:

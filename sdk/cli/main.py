@@ -7,6 +7,7 @@ without the optional extras installed.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -70,6 +71,69 @@ def migrate(
     url = resolve_database_url()
     migrations.upgrade(url, revision)
     err.print(f"database at revision {migrations.current_revision(url)}")
+
+
+@app.command("api")
+def api(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+) -> None:
+    """Serve the ingest API (POST /telemetry/events) with uvicorn."""
+    from sdk.settings import get_settings
+
+    settings = get_settings()
+    if not settings.api_keys and not settings.ingest_auth_disabled:
+        err.print(
+            "[red]error:[/red] INGEST_API_KEYS is empty: set one or more comma-separated "
+            "keys, or INGEST_AUTH_DISABLED=true to run without authentication"
+        )
+        raise typer.Exit(2)
+    try:
+        import uvicorn
+    except ImportError:
+        err.print("[red]error:[/red] the API needs the 'api' extra: pip install 'wdp[api]'")
+        raise typer.Exit(2) from None
+    if settings.database_url is None:
+        # Start the embedded database once here, not in every worker.
+        from sdk.db.engine import resolve_database_url
+
+        os.environ["DATABASE_URL"] = resolve_database_url(settings)
+    uvicorn.run(
+        "ingest_api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+    )
+
+
+events_app = typer.Typer(help="The workflow event contract.")
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("schema")
+def events_schema(
+    event_name: str | None = typer.Argument(None, help="One event name; all when omitted."),
+) -> None:
+    """Print the JSON Schema of every event (or of one)."""
+    import json
+
+    from sdk.telemetry.events import event_json_schemas
+
+    schemas = event_json_schemas()
+    if event_name is not None:
+        if event_name not in schemas:
+            err.print(
+                f"[red]error:[/red] unknown event {event_name!r}; known: {', '.join(schemas)}"
+            )
+            raise typer.Exit(2)
+        schemas = {event_name: schemas[event_name]}
+    typer.echo(json.dumps(schemas, indent=2))
 
 
 @app.command("run")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -75,17 +75,21 @@ def months_from(first: Month, count: int) -> list[Month]:
     return [first.plus(i) for i in range(count)]
 
 
+# Table names of the attached partitions; parse them with month_of_table().
+PARTITION_NAMES_SQL = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    f"WHERE i.inhparent = '{PARENT}'::regclass"
+)
+
+
+def months_of_tables(names: Iterable[str]) -> list[Month]:
+    """The months of the given partition table names, oldest first (others ignored)."""
+    return sorted(m for m in (month_of_table(n) for n in names) if m is not None)
+
+
 def list_partitions(conn: sa.Connection) -> list[Month]:
     """Months that currently have an attached partition, oldest first."""
-    rows = conn.execute(
-        sa.text(
-            "SELECT c.relname FROM pg_inherits i "
-            "JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = CAST(:parent AS regclass)"
-        ),
-        {"parent": PARENT},
-    ).scalars()
-    return sorted(m for m in (month_of_table(r) for r in rows) if m is not None)
+    return months_of_tables(conn.exec_driver_sql(PARTITION_NAMES_SQL).scalars())
 
 
 def create_missing_partitions(
@@ -149,13 +153,14 @@ def _create_month(conn: sa.Connection, month: Month) -> None:
     )
 
 
-def live_window(conn: sa.Connection) -> tuple[datetime, datetime] | None:
-    """The contiguous range of event_time that can be stored now, or None if no partitions.
-
-    Writers use this to tell a client which window is live when its event id falls
-    outside every partition.
-    """
-    months = list_partitions(conn)
+def describe_window(months: Sequence[Month]) -> str:
+    """Human description of the live partitions, for errors that tell a client what is live."""
     if not months:
-        return None
-    return months[0].start, months[-1].end
+        return "no event partitions exist (run the migrations / partition maintenance)"
+    text = f"{months[0].start.isoformat()} to {months[-1].end.isoformat()} (UTC)"
+    if months[-1] != months[0].plus(len(months) - 1):
+        present = set(months)
+        span = (months[-1].year - months[0].year) * 12 + months[-1].month - months[0].month + 1
+        gaps = [m for m in months_from(months[0], span) if m not in present]
+        text += f", except {', '.join(str(g) for g in gaps)}"
+    return text

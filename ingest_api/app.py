@@ -1,0 +1,340 @@
+"""The Litestar application: ``create_app()`` is the factory servers load."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
+
+from ingest_api.errors import (
+    ApiError,
+    BodyTooLarge,
+    EventConflict,
+    InvalidEvent,
+    StoreUnavailable,
+    Unauthorized,
+)
+from ingest_api.metrics import LatencyMiddleware, Metrics
+from ingest_api.openapi import BatchOperation, SingleEventOperation, openapi_components
+from ingest_api.parsing import Checked, check_event, decode_body
+from ingest_api.store import EventStore, Outcome
+from ingest_api.writer import GroupCommitWriter
+from sdk.db.engine import resolve_database_url
+from sdk.db.migrate import VERSION_TABLE, head_revision
+from sdk.errors import ConfigurationError
+from sdk.logs import configure_json_logging
+from sdk.settings import WdpSettings, get_settings
+
+log = logging.getLogger("ingest_api")
+
+
+@dataclass
+class Services:
+    """What the handlers use, built once per process at startup."""
+
+    settings: WdpSettings
+    api_keys: tuple[bytes, ...]
+    metrics: Metrics
+    pool: AsyncConnectionPool
+    store: EventStore
+    writer: GroupCommitWriter
+    head: str | None
+
+
+def _services(request: Request[Any, Any, Any] | ASGIConnection[Any, Any, Any, Any]) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+# --- auth -----------------------------------------------------------------------------
+
+
+def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    services = _services(connection)
+    if services.settings.ingest_auth_disabled:
+        return
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        services.metrics.rejected.labels("unauthorized").inc()
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    presented = token.strip().encode()
+    # Compare with every key, always, so timing reveals neither a match nor its position.
+    valid = False
+    for key in services.api_keys:
+        valid |= hmac.compare_digest(presented, key)
+    if not valid:
+        services.metrics.rejected.labels("unauthorized").inc()
+        raise Unauthorized("invalid API key")
+
+
+# --- handlers -------------------------------------------------------------------------
+
+
+async def _decode(request: Request[Any, Any, Any], limit: int) -> Any:
+    raw = await _read_body(request, limit)
+    return decode_body(
+        raw,
+        content_type=request.headers.get("content-type"),
+        content_encoding=request.headers.get("content-encoding"),
+        limit=limit,
+    )
+
+
+async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it (or its Content-Length) exceeds ``limit``."""
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _check(services: Services, index: int, data: Any) -> Checked:
+    months = await services.store.live_months()
+    checked = check_event(index, data, months)
+    if any(e["type"] == "outside_partitions" for e in checked.errors):
+        # Maybe a partition was created since the cache was filled: look once more.
+        checked = check_event(index, data, await services.store.live_months(refresh=True))
+    return checked
+
+
+@post(
+    "/telemetry/events",
+    guards=[require_api_key],
+    request_max_body_size=None,
+    operation_class=SingleEventOperation,
+    summary="Store one event (idempotent on event_id)",
+    tags=["telemetry"],
+)
+async def post_event(request: Request[Any, Any, Any]) -> Response[Any]:
+    services = _services(request)
+    data = await _decode(request, services.settings.ingest_max_event_bytes)
+    checked = await _check(services, 0, data)
+    if checked.row is None:
+        services.metrics.events.labels("invalid").inc()
+        raise InvalidEvent("the event is invalid", errors=checked.errors)
+    result = await services.writer.submit(checked.row)
+    services.metrics.events.labels(result.outcome.value).inc()
+    if result.outcome is Outcome.CONFLICT:
+        raise EventConflict(result.reason or "conflict")
+    status = 201 if result.outcome is Outcome.CREATED else 200
+    return Response(
+        {"event_id": checked.row.event_id, "status": result.outcome.value}, status_code=status
+    )
+
+
+@post(
+    "/telemetry/events/batch",
+    guards=[require_api_key],
+    request_max_body_size=None,
+    operation_class=BatchOperation,
+    summary="Store up to 1000 events in one transaction, with a result per event",
+    tags=["telemetry"],
+)
+async def post_batch(request: Request[Any, Any, Any]) -> Response[Any]:
+    services = _services(request)
+    settings = services.settings
+    data = await _decode(request, settings.ingest_max_batch_bytes)
+    events = data.get("events") if isinstance(data, dict) else None
+    if not isinstance(events, list) or not events:
+        raise InvalidEvent(
+            "the body must be an object with a non-empty 'events' array",
+            errors=[{"loc": ["events"], "msg": "a non-empty array is required", "type": "missing"}],
+        )
+    if len(events) > settings.ingest_max_batch_events:
+        raise InvalidEvent(
+            f"a batch holds at most {settings.ingest_max_batch_events} events "
+            f"(got {len(events)}); split it",
+            errors=[{"loc": ["events"], "msg": "too many events", "type": "too_long"}],
+        )
+    services.metrics.batch_size.observe(len(events))
+    checked = [await _check(services, i, item) for i, item in enumerate(events)]
+    valid = [c for c in checked if c.row is not None]
+    outcomes = await services.store.write([c.row for c in valid if c.row is not None])
+    results: list[dict[str, Any]] = []
+    by_index = {c.index: r for c, r in zip(valid, outcomes, strict=True)}
+    counts = {"created": 0, "duplicate": 0, "conflict": 0, "invalid": 0}
+    for c in checked:
+        entry: dict[str, Any] = {"index": c.index, "event_id": c.event_id}
+        if c.row is None:
+            entry |= {"status": "invalid", "reason": c.reason, "errors": c.errors}
+        else:
+            outcome = by_index[c.index]
+            entry["status"] = outcome.outcome.value
+            if outcome.reason:
+                entry["reason"] = outcome.reason
+        counts[entry["status"]] += 1
+        results.append(entry)
+    for outcome_name, count in counts.items():
+        if count:
+            services.metrics.events.labels(outcome_name).inc(count)
+    rejected = counts["conflict"] + counts["invalid"]
+    status = 200 if rejected == 0 else 422 if rejected == len(events) else 207
+    return Response({"counts": counts, "results": results}, status_code=status)
+
+
+@get("/healthz", tags=["ops"], summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", tags=["ops"], summary="The database is reachable and migrated to head")
+async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
+    services = _services(request)
+    try:
+        async with services.pool.connection(timeout=2) as conn:
+            cur = await conn.execute(f"SELECT version_num FROM public.{VERSION_TABLE}")
+            row = await cur.fetchone()
+    except Exception:
+        log.warning("readiness check failed", exc_info=True)
+        return Response(
+            {"status": "unavailable", "detail": "database unreachable"}, status_code=503
+        )
+    current = row[0] if row else None
+    if current != services.head:
+        return Response(
+            {
+                "status": "unavailable",
+                "detail": f"database at {current}, code expects {services.head}",
+            },
+            status_code=503,
+        )
+    return Response({"status": "ready", "revision": current}, status_code=200)
+
+
+@get("/metrics", tags=["ops"], summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return Response(
+        generate_latest(_services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is not None and exc.status_code != 401:
+        metrics.rejected.labels(exc.error).inc()
+    headers = dict(exc.headers)
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.status_code >= 500:
+        log.warning("request failed: %s", exc.detail, exc_info=exc.__cause__ is not None)
+    return Response(
+        exc.body(), status_code=exc.status_code, headers=headers, media_type=MediaType.JSON
+    )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    error = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
+    return _api_error(request, _as_api_error(exc, error))
+
+
+def _as_api_error(exc: HTTPException, error: str) -> ApiError:
+    api = ApiError(str(exc.detail))
+    api.status_code = exc.status_code
+    api.error = error
+    api.headers = dict(exc.headers or {})
+    return api
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Response(
+        {"status": 500, "error": "internal_error", "detail": "internal error; see the server log"},
+        status_code=500,
+        media_type=MediaType.JSON,
+    )
+
+
+# --- assembly -------------------------------------------------------------------------
+
+
+def create_app(settings: WdpSettings | None = None) -> Litestar:
+    """Build the API. Refuses to start without API keys unless auth is disabled explicitly."""
+    settings = settings or get_settings()
+    keys = tuple(k.encode() for k in settings.api_keys)
+    if not keys and not settings.ingest_auth_disabled:
+        raise ConfigurationError(
+            "INGEST_API_KEYS is empty: set one or more comma-separated keys, or set "
+            "INGEST_AUTH_DISABLED=true to run without authentication"
+        )
+    metrics_ = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            resolve_database_url(settings),
+            min_size=1,
+            max_size=settings.ingest_db_pool_size,
+            open=False,
+            kwargs={"application_name": "wdp-ingest"},
+        )
+        await pool.open(wait=False)
+        store = EventStore(pool)
+        writer = GroupCommitWriter(store, max_batch=settings.ingest_group_commit_max)
+        writer.on_group = metrics_.group_size.observe
+        await writer.start()
+        app.state.services = Services(
+            settings, keys, metrics_, pool, store, writer, head_revision()
+        )
+        try:
+            yield
+        finally:
+            await writer.stop()
+            await pool.close()
+
+    app = Litestar(
+        route_handlers=[post_event, post_batch, healthz, readyz, metrics],
+        lifespan=[lifespan],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        openapi_config=OpenAPIConfig(
+            title="wdp ingest API",
+            version="1",
+            description=(
+                "Workflow telemetry ingestion. Authenticate with 'Authorization: Bearer <key>'."
+            ),
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=openapi_components(),
+        ),
+        middleware=[lambda app: LatencyMiddleware(app, metrics_)],
+        logging_config=None,
+        debug=False,
+    )
+    app.state.metrics = metrics_
+    return app
+
+
+def create_app_from_env() -> Litestar:
+    """Server entry point: JSON logs, settings from the environment."""
+    configure_json_logging()
+    return create_app()
+
+
+__all__ = ["StoreUnavailable", "create_app", "create_app_from_env"]

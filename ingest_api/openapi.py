@@ -1,0 +1,152 @@
+"""OpenAPI for the event endpoints, generated from the shared pydantic event models.
+
+The handlers read raw bytes (so each kind of bad input gets its own status), which
+hides the body from Litestar's schema generation; these operation classes put the
+event contract back, so the docs and schema-driven fuzzers (schemathesis) see it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    RequestBody,
+    SecurityScheme,
+)
+
+from sdk.telemetry.events import EVENT_ADAPTER
+
+REF = "#/components/schemas/{model}"
+
+
+def _event_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    schema = EVENT_ADAPTER.json_schema(ref_template=REF)
+    defs = schema.pop("$defs", {})
+    return schema, defs
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "error", "detail"],
+    "properties": {
+        "status": {"type": "integer"},
+        "error": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event_id": {"type": "string"},
+        "status": {"type": "string", "enum": ["created", "duplicate"]},
+    },
+}
+
+BATCH_RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "event_id": {"type": ["string", "null"]},
+                    "status": {
+                        "type": "string",
+                        "enum": ["created", "duplicate", "conflict", "invalid"],
+                    },
+                    "reason": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, OpenAPIMediaType]:
+    return {"application/json": OpenAPIMediaType(schema=schema)}  # type: ignore[arg-type]
+
+
+def _errors(*codes: int) -> dict[str, OpenAPIResponse]:
+    text = {
+        400: "Body is not valid JSON",
+        401: "Missing or invalid API key",
+        409: "Same event_id already stored with different content",
+        413: "Body over the size limit",
+        415: "Content-Type is not application/json (or unsupported Content-Encoding)",
+        422: "Invalid event(s): field-level errors",
+        503: "Database unavailable; nothing was stored, retry",
+    }
+    return {
+        str(c): OpenAPIResponse(description=text[c], content=_json(ERROR_SCHEMA)) for c in codes
+    }
+
+
+def openapi_components() -> Components:
+    _, defs = _event_schema()
+    return Components(
+        schemas=defs,
+        security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer", description="An ingest API key")
+        },
+    )
+
+
+@dataclass
+class SingleEventOperation(Operation):
+    def __post_init__(self) -> None:
+        schema, _ = _event_schema()
+        self.request_body = RequestBody(content=_json(schema), required=True)
+        self.security = [{"bearer": []}]
+        self.responses = {
+            "201": OpenAPIResponse(description="Stored", content=_json(RESULT_SCHEMA)),
+            "200": OpenAPIResponse(
+                description="Exact duplicate of a stored event", content=_json(RESULT_SCHEMA)
+            ),
+            **_errors(400, 401, 409, 413, 415, 422, 503),
+        }
+
+
+@dataclass
+class BatchOperation(Operation):
+    def __post_init__(self) -> None:
+        schema, _ = _event_schema()
+        body = {
+            "type": "object",
+            "required": ["events"],
+            "properties": {
+                "events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": schema}
+            },
+        }
+        self.request_body = RequestBody(content=_json(body), required=True)
+        self.security = [{"bearer": []}]
+        self.responses = {
+            "200": OpenAPIResponse(
+                description="Nothing rejected", content=_json(BATCH_RESULT_SCHEMA)
+            ),
+            "207": OpenAPIResponse(description="Some rejected", content=_json(BATCH_RESULT_SCHEMA)),
+            "422": OpenAPIResponse(
+                description="All rejected, or the batch itself is invalid",
+                content=_json(BATCH_RESULT_SCHEMA),
+            ),
+            **_errors(400, 401, 413, 415, 503),
+        }

@@ -1,0 +1,201 @@
+"""Writing events to ``telemetry.workflow_events``: idempotent, one transaction per call.
+
+The store speaks psycopg 3 directly (async pool, server-side ``unnest`` of arrays):
+for the hot path this is several times cheaper than building SQLAlchemy statements.
+It never issues UPDATE or DELETE: an id already stored is compared, not overwritten.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from ingest_api.errors import StoreUnavailable
+from sdk.db.partitions import PARTITION_NAMES_SQL, Month, months_of_tables
+from sdk.telemetry.events import EventBase
+from sdk.telemetry.values import ulid_datetime
+
+INSERT_SQL = """
+INSERT INTO telemetry.workflow_events
+    (event_id, event_time, event_version, event_name, ts,
+     run_id, item_id, workflow_name, agent_role, payload)
+SELECT e.id, e.t, e.v, e.n, e.ts, e.r, e.i, e.w, e.a, e.p::jsonb
+FROM unnest(%s::text[], %s::timestamptz[], %s::int[], %s::text[], %s::timestamptz[],
+            %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+     AS e(id, t, v, n, ts, r, i, w, a, p)
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+
+EXISTING_SQL = """
+SELECT event_id, event_version, event_name, ts, run_id, item_id, workflow_name,
+       agent_role, payload
+FROM telemetry.workflow_events
+WHERE event_id = ANY(%s::text[]) AND event_time = ANY(%s::timestamptz[])
+"""
+
+COMPARED = ("event_version", "event_name", "ts", "run_id", "item_id", "workflow_name", "agent_role")
+
+
+class Outcome(enum.StrEnum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    outcome: Outcome
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An event ready for the database: validated and with event_time derived from its id."""
+
+    event_id: str
+    event_time: datetime
+    event_version: int
+    event_name: str
+    ts: datetime
+    run_id: str | None
+    item_id: str | None
+    workflow_name: str | None
+    agent_role: str | None
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_event(cls, event: EventBase) -> EventRow:
+        return cls(
+            event_id=event.event_id,
+            event_time=ulid_datetime(event.event_id),
+            event_version=event.event_version,
+            event_name=getattr(event, "event_name"),  # noqa: B009 - defined on every subclass
+            ts=event.ts,
+            run_id=event.run_id,
+            item_id=event.item_id,
+            workflow_name=event.workflow_name,
+            agent_role=event.agent_role,
+            payload=getattr(event, "payload").model_dump(mode="json"),  # noqa: B009
+        )
+
+
+class EventStore:
+    """Idempotent writes of events, and the live partition window."""
+
+    def __init__(self, pool: AsyncConnectionPool, *, window_ttl_s: float = 30.0) -> None:
+        self._pool = pool
+        self._window_ttl_s = window_ttl_s
+        self._months: list[Month] = []
+        self._months_at = -window_ttl_s
+
+    async def live_months(self, *, refresh: bool = False) -> list[Month]:
+        """Months that have a partition now, oldest first (cached for a few seconds).
+
+        Partitions change once a day at most, so a short cache saves a catalog query
+        per request; a write that still misses a partition refreshes it.
+        """
+        if refresh or time.monotonic() - self._months_at > self._window_ttl_s:
+            try:
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(PARTITION_NAMES_SQL)
+                    self._months = months_of_tables(r[0] for r in await cur.fetchall())
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable("database unavailable") from exc
+            self._months_at = time.monotonic()
+        return self._months
+
+    async def write(self, rows: Sequence[EventRow]) -> list[WriteResult]:
+        """Store ``rows`` in one transaction; return an outcome per row, in order.
+
+        A row whose id is already stored is a duplicate if its content is identical and
+        a conflict otherwise; the stored row is never changed. Repeats of one id inside
+        ``rows`` are judged against the first occurrence.
+        """
+        first: dict[str, int] = {}
+        unique: list[EventRow] = []
+        for index, row in enumerate(rows):
+            if row.event_id not in first:
+                first[row.event_id] = index
+                unique.append(row)
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(INSERT_SQL, _columns(unique), prepare=True)
+                created = {r[0] for r in await cur.fetchall()}
+                existing: dict[str, tuple[Any, ...]] = {}
+                seen = [r for r in unique if r.event_id not in created]
+                if seen:
+                    cur = await conn.execute(
+                        EXISTING_SQL,
+                        ([r.event_id for r in seen], [r.event_time for r in seen]),
+                    )
+                    existing = {r[0]: r[1:] for r in await cur.fetchall()}
+        except psycopg.errors.CheckViolation as exc:
+            # A partition vanished between the window check and the insert (retention
+            # ran): nothing was written; the client retries and gets a precise 422.
+            self._months_at = -self._window_ttl_s
+            raise StoreUnavailable("event partitions changed during the write; retry") from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable("database unavailable; the write was rolled back") from exc
+
+        results: list[WriteResult] = []
+        for index, row in enumerate(rows):
+            if first[row.event_id] == index and row.event_id in created:
+                results.append(WriteResult(Outcome.CREATED))
+                continue
+            stored = existing.get(row.event_id)
+            if stored is None:
+                # Created by this very call: compare with the row that created it.
+                stored = _content(rows[first[row.event_id]])
+            differing = _differences(row, stored)
+            if differing:
+                results.append(
+                    WriteResult(
+                        Outcome.CONFLICT,
+                        f"event_id {row.event_id} is already stored with different content "
+                        f"(differs in: {', '.join(differing)}); stored events are never "
+                        "overwritten - send changes as a new event with a new event_id",
+                    )
+                )
+            else:
+                results.append(WriteResult(Outcome.DUPLICATE))
+        return results
+
+    async def ping(self) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable("database unavailable") from exc
+
+
+def _columns(rows: Sequence[EventRow]) -> tuple[list[Any], ...]:
+    return (
+        [r.event_id for r in rows],
+        [r.event_time for r in rows],
+        [r.event_version for r in rows],
+        [r.event_name for r in rows],
+        [r.ts for r in rows],
+        [r.run_id for r in rows],
+        [r.item_id for r in rows],
+        [r.workflow_name for r in rows],
+        [r.agent_role for r in rows],
+        [json.dumps(r.payload, separators=(",", ":")) for r in rows],
+    )
+
+
+def _content(row: EventRow) -> tuple[Any, ...]:
+    return (*(getattr(row, name) for name in COMPARED), row.payload)
+
+
+def _differences(row: EventRow, stored: tuple[Any, ...]) -> list[str]:
+    mine = _content(row)
+    return [name for name, a, b in zip((*COMPARED, "payload"), mine, stored, strict=True) if a != b]

@@ -1,0 +1,315 @@
+"""The workflow event contract, defined once for the SDK and the ingest API.
+
+An event is an envelope (id, version, name, time, correlation ids) around a payload
+typed per event name. ``Event`` is a discriminated union on ``event_name``; validate
+untrusted input with :func:`parse_event`. Every model forbids unknown fields so a typo
+in a producer is an error, not silently lost data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from sdk.telemetry.values import ULID_PATTERN, find_unsafe_value
+
+Ulid = Annotated[str, StringConstraints(pattern=ULID_PATTERN, to_upper=True)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+NonNegInt = Annotated[int, Field(ge=0, le=2**63 - 1)]
+DurationMs = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Score = Annotated[float, Field(allow_inf_nan=False)]
+JsonObject = dict[str, Any]
+
+TargetType = Literal["run", "step", "item", "artifact", "example", "policy", "other"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- payloads: core ----------------------------------------------------------------
+
+
+class RunStartedPayload(_Model):
+    trigger: Name | None = Field(None, description="What started the run (api, schedule, …).")
+    graph_version: Name | None = None
+    attempt: int = Field(1, ge=1, le=10_000)
+    input_summary: Text | None = None
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class StepCompletedPayload(_Model):
+    node: Name
+    step: int = Field(ge=0, le=2**31 - 1, description="The orchestrator's step number.")
+    status: Literal["ok", "error"]
+    duration_ms: DurationMs
+    model: Name | None = Field(None, description="Model(s) called in the step, comma-separated.")
+    tokens_in: NonNegInt = 0
+    tokens_out: NonNegInt = 0
+    cost_usd_est: Usd | None = Field(None, description="None when the price is unknown.")
+    cost_unknown: bool = Field(False, description="A model without a price was called.")
+    error_type: Name | None = None
+    error_message: Text | None = None
+
+    @model_validator(mode="after")
+    def _error_details(self) -> StepCompletedPayload:
+        if self.status == "error" and not self.error_type:
+            raise ValueError("error_type is required when status is 'error'")
+        if self.status == "ok" and (self.error_type or self.error_message):
+            raise ValueError("error_type/error_message are only allowed when status is 'error'")
+        return self
+
+
+class ItemStateChangedPayload(_Model):
+    from_state: Name | None = Field(None, description="None when the item is new.")
+    to_state: Name
+    reason: Text | None = None
+    node: Name | None = None
+
+
+class ArtifactCreatedPayload(_Model):
+    artifact_id: Ulid
+    version: int = Field(ge=1, le=2**31 - 1)
+    type: Name
+    content_hash: Sha256
+    size_bytes: NonNegInt
+
+
+class RunCompletedPayload(_Model):
+    status: Literal["succeeded", "failed", "cancelled"]
+    duration_ms: DurationMs
+    steps: NonNegInt = 0
+    tokens_in: NonNegInt = 0
+    tokens_out: NonNegInt = 0
+    cost_usd_est: Usd | None = None
+    error_type: Name | None = None
+    error_message: Text | None = None
+
+
+# --- payloads: learning ------------------------------------------------------------
+
+
+class FeedbackReceivedPayload(_Model):
+    target_type: TargetType
+    target_id: Id
+    rating: Score | None = Field(None, description="Numeric rating, e.g. 1-5 or -1/+1.")
+    label: Name | None = Field(None, description="Categorical verdict, e.g. 'thumbs_up'.")
+    comment: Text | None = None
+    source: Literal["human", "agent", "system"] = "human"
+    given_by: Id | None = None
+
+    @model_validator(mode="after")
+    def _has_content(self) -> FeedbackReceivedPayload:
+        if self.rating is None and self.label is None and self.comment is None:
+            raise ValueError("feedback needs at least one of rating, label or comment")
+        return self
+
+
+class CorrectionSubmittedPayload(_Model):
+    target_type: TargetType
+    target_id: Id
+    field: Name | None = Field(None, description="Path of the corrected field, if any.")
+    original: Any = None
+    corrected: Any
+    reason: Text | None = None
+    submitted_by: Id | None = None
+
+
+class OutcomeRecordedPayload(_Model):
+    target_type: TargetType
+    target_id: Id
+    outcome: Name = Field(description="What happened, e.g. 'accepted', 'merged', 'refunded'.")
+    success: bool | None = None
+    value: Score | None = None
+    unit: Name | None = None
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class EvaluationScoredPayload(_Model):
+    target_type: TargetType
+    target_id: Id
+    evaluator: Name = Field(description="Who or what scored: a model, a rubric, a person.")
+    metric: Name
+    score: Score
+    threshold: Score | None = None
+    passed: bool | None = None
+    dataset: Name | None = None
+    details: JsonObject = Field(default_factory=dict)
+
+
+class ExamplePromotedPayload(_Model):
+    example_id: Id
+    dataset: Name
+    source_type: TargetType
+    source_id: Id
+    source_version: int | None = Field(None, ge=1, le=2**31 - 1)
+    promoted_by: Id | None = None
+    reason: Text | None = None
+
+
+class PolicyUpdatedPayload(_Model):
+    policy_name: Name
+    from_version: Name | None = None
+    to_version: Name
+    change_summary: Text | None = None
+    updated_by: Id | None = None
+    metrics: JsonObject = Field(default_factory=dict)
+
+
+# --- envelopes ----------------------------------------------------------------------
+
+
+class EventBase(_Model):
+    """Fields every event carries. ``required_ids`` lists the ids an event type needs."""
+
+    required_ids: ClassVar[tuple[str, ...]] = ()
+
+    event_id: Ulid = Field(description="Client-generated ULID; its time picks the partition.")
+    event_version: int = Field(1, ge=1, le=2**31 - 1)
+    ts: AwareDatetime = Field(description="When it happened (RFC 3339 with a time zone).")
+    run_id: Id | None = None
+    item_id: Id | None = None
+    workflow_name: Name | None = None
+    agent_role: Name | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        problem = find_unsafe_value(data)
+        if problem is not None:
+            path = ".".join(str(p) for p in problem.loc) or "event"
+            raise PydanticCustomError(
+                "unstorable_value", "{path}: {message}", {"path": path, "message": problem.message}
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _ids_present(self) -> EventBase:
+        missing = [name for name in self.required_ids if getattr(self, name) is None]
+        if missing:
+            event_name = getattr(self, "event_name", "this event")
+            raise ValueError(f"{event_name} requires {', '.join(missing)}")
+        return self
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class RunStarted(EventBase):
+    required_ids = ("run_id",)
+    event_name: Literal["workflow.run_started"] = "workflow.run_started"
+    payload: RunStartedPayload = Field(default_factory=RunStartedPayload)
+
+
+class StepCompleted(EventBase):
+    required_ids = ("run_id",)
+    event_name: Literal["workflow.step_completed"] = "workflow.step_completed"
+    payload: StepCompletedPayload
+
+
+class ItemStateChanged(EventBase):
+    required_ids = ("item_id",)
+    event_name: Literal["workflow.item_state_changed"] = "workflow.item_state_changed"
+    payload: ItemStateChangedPayload
+
+
+class ArtifactCreated(EventBase):
+    event_name: Literal["workflow.artifact_created"] = "workflow.artifact_created"
+    payload: ArtifactCreatedPayload
+
+
+class RunCompleted(EventBase):
+    required_ids = ("run_id",)
+    event_name: Literal["workflow.run_completed"] = "workflow.run_completed"
+    payload: RunCompletedPayload
+
+
+class FeedbackReceived(EventBase):
+    event_name: Literal["learning.feedback_received"] = "learning.feedback_received"
+    payload: FeedbackReceivedPayload
+
+
+class CorrectionSubmitted(EventBase):
+    event_name: Literal["learning.correction_submitted"] = "learning.correction_submitted"
+    payload: CorrectionSubmittedPayload
+
+
+class OutcomeRecorded(EventBase):
+    event_name: Literal["learning.outcome_recorded"] = "learning.outcome_recorded"
+    payload: OutcomeRecordedPayload
+
+
+class EvaluationScored(EventBase):
+    event_name: Literal["learning.evaluation_scored"] = "learning.evaluation_scored"
+    payload: EvaluationScoredPayload
+
+
+class ExamplePromoted(EventBase):
+    event_name: Literal["learning.example_promoted"] = "learning.example_promoted"
+    payload: ExamplePromotedPayload
+
+
+class PolicyUpdated(EventBase):
+    event_name: Literal["learning.policy_updated"] = "learning.policy_updated"
+    payload: PolicyUpdatedPayload
+
+
+EVENT_TYPES: tuple[type[EventBase], ...] = (
+    RunStarted,
+    StepCompleted,
+    ItemStateChanged,
+    ArtifactCreated,
+    RunCompleted,
+    FeedbackReceived,
+    CorrectionSubmitted,
+    OutcomeRecorded,
+    EvaluationScored,
+    ExamplePromoted,
+    PolicyUpdated,
+)
+EVENT_NAMES: tuple[str, ...] = tuple(t.model_fields["event_name"].default for t in EVENT_TYPES)
+EVENT_TYPE_BY_NAME: dict[str, type[EventBase]] = dict(zip(EVENT_NAMES, EVENT_TYPES, strict=True))
+
+Event = Annotated[
+    RunStarted
+    | StepCompleted
+    | ItemStateChanged
+    | ArtifactCreated
+    | RunCompleted
+    | FeedbackReceived
+    | CorrectionSubmitted
+    | OutcomeRecorded
+    | EvaluationScored
+    | ExamplePromoted
+    | PolicyUpdated,
+    Field(discriminator="event_name"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(data: Any) -> EventBase:
+    """Validate one event from untrusted, already-decoded JSON (raises ValidationError)."""
+    return EVENT_ADAPTER.validate_python(data)
+
+
+def event_json_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of every event, by event name (for docs and ``wdp events schema``)."""
+    return {name: t.model_json_schema(mode="validation") for name, t in EVENT_TYPE_BY_NAME.items()}

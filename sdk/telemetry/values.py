@@ -1,0 +1,117 @@
+"""Checks that keep event data storable in Postgres, and ULID helpers.
+
+Postgres cannot store a NUL character in ``text`` or ``jsonb``, UTF-8 cannot encode a
+lone surrogate, ``jsonb`` rejects NaN, and 64-bit consumers of the events (aggregates,
+dashboards) mis-read larger integers. pydantic accepts all of these, so every event is
+walked once by :func:`find_unsafe_value` before it is accepted: the SDK then fails at
+the call site and the API answers 422 instead of letting the database fail with a 500.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+MAX_DEPTH = 32
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DECODE = {c: i for i, c in enumerate(CROCKFORD)} | {c.lower(): i for i, c in enumerate(CROCKFORD)}
+ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"
+
+
+class UnsafeValue(ValueError):
+    """A value that Postgres or the event contract cannot hold, with where it was found."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def _str_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which Postgres cannot store"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate, which is not valid Unicode text"
+    return None
+
+
+def find_unsafe_value(value: object) -> UnsafeValue | None:
+    """Return the first unstorable value inside ``value`` (None when all is well)."""
+    for problem in _walk(value, (), 0):
+        return problem
+    return None
+
+
+def _walk(value: object, loc: tuple[str | int, ...], depth: int) -> Iterator[UnsafeValue]:
+    if isinstance(value, str):
+        problem = _str_problem(value)
+        if problem:
+            yield UnsafeValue(loc, problem)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            yield UnsafeValue(loc, "integer does not fit in 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield UnsafeValue(loc, "number must be finite (no NaN or Infinity)")
+    elif isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            yield UnsafeValue(loc, f"nesting deeper than {MAX_DEPTH} levels")
+            return
+        for key, item in value.items():
+            if not isinstance(key, str):
+                yield UnsafeValue(loc, "object keys must be strings")
+                return
+            problem = _str_problem(key)
+            if problem:
+                yield UnsafeValue((*loc, key), f"key {problem}")
+                return
+            yield from _walk(item, (*loc, key), depth + 1)
+    elif isinstance(value, BaseModel):
+        yield from _walk(dict(value), loc, depth)
+    elif isinstance(value, list | tuple):
+        if depth >= MAX_DEPTH:
+            yield UnsafeValue(loc, f"nesting deeper than {MAX_DEPTH} levels")
+            return
+        for index, item in enumerate(value):
+            yield from _walk(item, (*loc, index), depth + 1)
+
+
+def new_ulid(now_ms: int | None = None) -> str:
+    """A new ULID string: 48-bit millisecond time + 80 random bits, Crockford base32.
+
+    Hand-rolled because python-ulid's constructor costs ~6 µs, a quarter of the SDK's
+    per-event budget; this is ~1.5 µs and produces the same canonical form.
+    """
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def ulid_ms(ulid: str) -> int:
+    """Milliseconds since the epoch embedded in a ULID's first 10 characters."""
+    ms = 0
+    for char in ulid[:10]:
+        ms = (ms << 5) | _DECODE[char]
+    return ms
+
+
+def ulid_datetime(ulid: str) -> datetime:
+    """The instant embedded in a ULID, as an aware UTC datetime (what event_time holds)."""
+    ms = ulid_ms(ulid)
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
