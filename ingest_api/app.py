@@ -27,7 +27,12 @@ from ingest_api.errors import (
     Unauthorized,
 )
 from ingest_api.metrics import LatencyMiddleware, Metrics
-from ingest_api.openapi import BatchOperation, SingleEventOperation, openapi_components
+from ingest_api.openapi import (
+    BatchOperation,
+    SingleEventOperation,
+    add_event_schemas,
+    openapi_components,
+)
 from ingest_api.parsing import Checked, check_event, decode_body
 from ingest_api.store import EventStore, Outcome
 from ingest_api.writer import GroupCommitWriter
@@ -308,6 +313,7 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[post_event, post_batch, healthz, readyz, metrics],
         lifespan=[lifespan],
+        on_startup=[add_event_schemas],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from litestar import Litestar
 from litestar.openapi.spec import (
     Components,
     OpenAPIMediaType,
@@ -101,10 +102,18 @@ def _errors(*codes: int) -> dict[str, OpenAPIResponse]:
     }
 
 
-def openapi_components() -> Components:
+def add_event_schemas(app: Litestar) -> None:
+    """Put the event models into ``components.schemas`` (Litestar regenerates that map
+    from the handlers' types, which do not mention the events). Runs at startup."""
     _, defs = _event_schema()
+    openapi = app.openapi_schema  # built once and cached by Litestar
+    schemas = openapi.components.schemas if openapi.components.schemas is not None else {}
+    schemas.update(defs)
+    openapi.components.schemas = schemas
+
+
+def openapi_components() -> Components:
     return Components(
-        schemas=defs,
         security_schemes={
             "bearer": SecurityScheme(type="http", scheme="bearer", description="An ingest API key")
         },

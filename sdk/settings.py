@@ -93,6 +93,12 @@ class WdpSettings(BaseSettings):
         raw = self.ingest_api_keys.get_secret_value()
         return tuple(k.strip() for k in raw.split(",") if k.strip())
 
+    @field_validator("database_url", "ingest_api_keys", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `DATABASE_URL= make run` means "no database configured", not an empty URL.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("wdp_data_dir")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:

@@ -22,17 +22,22 @@ depends_on: str | Sequence[str] | None = None
 ULID = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
 NOW = sa.text("now()")
 
-# Decodes the 48-bit millisecond timestamp in a ULID's first 10 characters. IMMUTABLE so
-# it can sit in a CHECK constraint; exact to the millisecond (integer arithmetic only).
-ULID_TIME_FN = """
+# Decodes the 48-bit millisecond timestamp in a ULID's first 10 characters (NULL for a
+# string that is not a ULID). IMMUTABLE so it can sit in a CHECK constraint. Seconds and
+# milliseconds are added separately so the float8 interval arithmetic stays exact.
+ULID_TIME_FN = r"""
 CREATE FUNCTION telemetry.ulid_time(ulid text) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT timestamptz 'epoch' + (
+  SELECT CASE WHEN ulid ~ '^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$' THEN
+    timestamptz 'epoch' + (ms / 1000) * interval '1 second' + (ms % 1000) * interval '1 millisecond'
+  END
+  FROM (
     SELECT sum(
       (strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ', substr(upper(ulid), i, 1)) - 1)::bigint
       << (5 * (10 - i))
-    )::bigint FROM generate_series(1, 10) AS i
-  ) * interval '1 millisecond'
+    )::bigint AS ms
+    FROM generate_series(1, 10) AS i
+  ) AS decoded
 $$
 """
 
@@ -40,9 +45,19 @@ APPEND_ONLY_FN = """
 CREATE FUNCTION telemetry.reject_event_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'telemetry.workflow_events is append-only: % is not allowed', TG_OP
+  RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
     USING ERRCODE = 'restrict_violation',
           HINT = 'retention removes whole monthly partitions, never rows';
+END
+$$
+"""
+
+REJECT_TRUNCATE_FN = """
+CREATE FUNCTION work.reject_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'TRUNCATE of %.% is not allowed: rows are immutable', TG_TABLE_SCHEMA, TG_TABLE_NAME
+    USING ERRCODE = 'restrict_violation';
 END
 $$
 """
@@ -73,6 +88,22 @@ $$
 """
 
 
+# Another application may have put its own objects into a schema of the same name.
+DROP_SCHEMA_IF_EMPTY = """
+DO $$
+BEGIN
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_class WHERE relnamespace = '{schema}'::regnamespace
+    UNION ALL SELECT 1 FROM pg_proc WHERE pronamespace = '{schema}'::regnamespace
+    UNION ALL SELECT 1 FROM pg_type WHERE typnamespace = '{schema}'::regnamespace
+  ) THEN
+    DROP SCHEMA {schema};
+  END IF;
+END
+$$
+"""
+
+
 def upgrade() -> None:
     op.execute("CREATE SCHEMA IF NOT EXISTS work")
     op.execute("CREATE SCHEMA IF NOT EXISTS telemetry")
@@ -81,6 +112,7 @@ def upgrade() -> None:
     op.execute(ULID_TIME_FN)
     op.execute(APPEND_ONLY_FN)
     op.execute(IMMUTABLE_VERSION_FN)
+    op.execute(REJECT_TRUNCATE_FN)
 
     op.create_table(
         "artifacts",
@@ -152,6 +184,10 @@ def upgrade() -> None:
     op.execute(
         "CREATE TRIGGER artifact_versions_immutable BEFORE UPDATE OR DELETE ON work.artifact_versions "
         "FOR EACH ROW EXECUTE FUNCTION work.guard_artifact_version()"
+    )
+    op.execute(
+        "CREATE TRIGGER artifact_versions_no_truncate BEFORE TRUNCATE ON work.artifact_versions "
+        "FOR EACH STATEMENT EXECUTE FUNCTION work.reject_truncate()"
     )
 
     op.create_table(
@@ -227,6 +263,11 @@ def upgrade() -> None:
         "CREATE TRIGGER workflow_events_append_only BEFORE UPDATE OR DELETE ON telemetry.workflow_events "
         "FOR EACH ROW EXECUTE FUNCTION telemetry.reject_event_change()"
     )
+    # Statement triggers are not cloned to partitions: each partition gets its own too.
+    op.execute(
+        "CREATE TRIGGER workflow_events_no_truncate BEFORE TRUNCATE ON telemetry.workflow_events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION telemetry.reject_event_change()"
+    )
 
     # The current month plus EVENT_PARTITIONS_AHEAD; Dagster keeps the window rolling.
     ahead = get_settings().event_partitions_ahead
@@ -242,6 +283,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION telemetry.reject_event_change()")
     op.execute("DROP FUNCTION telemetry.ulid_time(text)")
     op.execute("DROP FUNCTION work.guard_artifact_version()")
+    op.execute("DROP FUNCTION work.reject_truncate()")
     pg.ENUM(name="storage_backend", schema="work").drop(op.get_bind())
-    op.execute("DROP SCHEMA IF EXISTS telemetry")
-    op.execute("DROP SCHEMA IF EXISTS work")
+    op.execute(DROP_SCHEMA_IF_EMPTY.format(schema="telemetry"))
+    op.execute(DROP_SCHEMA_IF_EMPTY.format(schema="work"))

@@ -137,11 +137,13 @@ def events_schema(
 
 
 @app.command("run")
-def run() -> None:
+def run(
+    api_port: int = typer.Option(8000, help="Port of the ingest API."),
+) -> None:
     """Run the local stack in the foreground until Ctrl-C."""
     from sdk.cli.stack import run_stack
 
-    raise typer.Exit(run_stack(console=err))
+    raise typer.Exit(run_stack(console=err, api_port=api_port))
 
 
 def main() -> None:
@@ -150,10 +152,23 @@ def main() -> None:
     )
     for noisy in ("pgserver", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
+
     try:
         app()
     except WdpError as exc:
         err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except ValidationError as exc:
+        # Settings are validated on first use: name the variable, not the traceback.
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        err.print(f"[red]error:[/red] invalid configuration: {problems}")
+        sys.exit(2)
+    except OperationalError as exc:
+        err.print(f"[red]error:[/red] cannot use the database: {exc.orig}")
         sys.exit(2)
 
 

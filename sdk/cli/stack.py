@@ -10,15 +10,20 @@ started the embedded Postgres, stops it too.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Console
 
 from sdk.db import embedded, migrate
+from sdk.db.engine import resolve_database_url
 from sdk.db.url import redact
 from sdk.settings import get_settings
 
@@ -32,15 +37,60 @@ class Service:
     name: str
     argv: list[str]
     url: str | None = None
+    health_url: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
+    def wait_healthy(self, stop: threading.Event, timeout: float = 120.0) -> bool:
+        """Poll ``health_url`` until it answers 200; False if the process died or time ran out."""
+        if self.health_url is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not stop.is_set():
+            if self.process is not None and self.process.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(self.health_url, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            stop.wait(0.3)
+        return False
 
-def services() -> list[Service]:
-    """The services ``make run`` starts beside the database (API and Dagster come later)."""
-    return []
+
+API_PORT = 8000
 
 
-def run_stack(*, console: Console) -> int:
+def services(*, api_port: int = API_PORT) -> list[Service]:
+    """The services ``make run`` starts beside the database."""
+    wdp = [sys.executable, "-m", "sdk.cli.main"]
+    api = f"http://127.0.0.1:{api_port}"
+    return [
+        Service(
+            "ingest API",
+            [*wdp, "api", "--host", "127.0.0.1", "--port", str(api_port)],
+            url=f"{api} (docs at {api}/docs)",
+            health_url=f"{api}/healthz",
+        ),
+    ]
+
+
+def local_api_key(data_dir: Path) -> str:
+    """The ingest API key of the local stack, generated once into ``WDP_DATA_DIR``.
+
+    Only used when INGEST_API_KEYS is unset, so ``make run`` works on a fresh machine
+    without running the API unauthenticated. The file is readable by its owner only.
+    """
+    path = data_dir / "ingest-api-key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def run_stack(*, console: Console, api_port: int = API_PORT) -> int:
     settings = get_settings()
     stop = threading.Event()
 
@@ -51,25 +101,31 @@ def run_stack(*, console: Console) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
 
-    started_embedded = settings.database_url is None
-    if started_embedded:
-        console.print(f"starting embedded Postgres in {embedded.pgdata_dir(settings.wdp_data_dir)}")
-        url = embedded.start(settings.wdp_data_dir)
-    else:
-        from sdk.db.engine import resolve_database_url
-
-        url = resolve_database_url(settings)
-    console.print(f"database: {redact(url)}")
-    migrate.upgrade(url)
-    console.print(f"migrations at {migrate.current_revision(url)}")
-
-    children = services()
-    env = {**os.environ, "DATABASE_URL": url}
+    data_dir = settings.wdp_data_dir
+    # Stop on exit only a server this run started, not one that was already up.
+    started_embedded = settings.database_url is None and not embedded.is_running(data_dir)
+    children = services(api_port=api_port)
     exit_code = 0
     try:
+        if settings.database_url is None:
+            console.print(f"embedded Postgres in {embedded.pgdata_dir(data_dir)}")
+        url = resolve_database_url(settings)
+        console.print(f"database: {redact(url)}")
+        migrate.upgrade(url)
+        console.print(f"migrations at {migrate.current_revision(url)}")
+        env = {**os.environ, "DATABASE_URL": url}
+        if not settings.api_keys and not settings.ingest_auth_disabled:
+            env["INGEST_API_KEYS"] = local_api_key(data_dir)
+            console.print(f"ingest API key: in {data_dir / 'ingest-api-key'}")
         for svc in children:
             svc.process = subprocess.Popen(svc.argv, env=env)  # noqa: S603
-            console.print(f"started {svc.name} (pid {svc.process.pid}) {svc.url or ''}")
+        for svc in children:
+            if not svc.wait_healthy(stop):
+                if stop.is_set():
+                    return exit_code
+                console.print(f"[red]{svc.name} did not come up[/red]; see its output above")
+                return 1
+            console.print(f"{svc.name} ready: {svc.url or ''}")
         console.print("[green]wdp is running[/green]; press Ctrl-C to stop")
         while not stop.wait(0.5):
             for svc in children:
@@ -81,8 +137,7 @@ def run_stack(*, console: Console) -> int:
                     stop.set()
     finally:
         _terminate(children, console)
-        if started_embedded:
-            embedded.stop(settings.wdp_data_dir)
+        if started_embedded and embedded.stop(data_dir):
             console.print("embedded Postgres stopped")
     return exit_code
 

@@ -9,6 +9,7 @@ Unix socket only, never on a TCP port.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import subprocess
@@ -45,16 +46,48 @@ def pgdata_dir(data_dir: Path) -> Path:
     return (data_dir / "pg").resolve()
 
 
+def is_running(data_dir: Path) -> bool:
+    """Whether an embedded server is up for ``data_dir`` (a stale pid file is not)."""
+    pid_file = pgdata_dir(data_dir) / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by the 'pgserver' user
+        return True
+    return True
+
+
 def start(data_dir: Path) -> str:
-    """Start (or reuse) the embedded server and return its libpq URI."""
-    pgserver = _pgserver()
+    """Start (or reuse) the embedded server and return its libpq URI.
+
+    When run as root, pgserver runs Postgres as a system user ``pgserver`` (created on
+    first use) and makes the directories above the data directory traversable by it.
+    """
     pgdata = pgdata_dir(data_dir)
+    if any(c.isspace() for c in str(pgdata)):
+        # pgserver hands the socket directory to postgres unquoted.
+        raise ConfigurationError(
+            f"the embedded Postgres cannot use a path containing spaces ({pgdata}); "
+            "set WDP_DATA_DIR to a path without spaces, or set DATABASE_URL"
+        )
+    pgserver = _pgserver()
+    _forget_stopped_server(pgserver, data_dir)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
         # cleanup_mode=None: the server stays up after this process exits, so the
         # API, Dagster and the CLI share one server instead of racing to own it.
         server = pgserver.get_server(pgdata, cleanup_mode=None)
-    except (subprocess.CalledProcessError, OSError, AssertionError) as exc:
+    except (
+        subprocess.CalledProcessError,
+        subprocess.TimeoutExpired,
+        OSError,
+        AssertionError,
+    ) as exc:
         raise EmbeddedPostgresError(
             f"could not start the embedded Postgres in {pgdata}: {exc}; "
             f"see {pgdata / 'log'} for the server log"
@@ -62,10 +95,23 @@ def start(data_dir: Path) -> str:
     return str(server.get_uri())
 
 
+def _forget_stopped_server(pgserver: Any, data_dir: Path) -> None:
+    """Drop pgserver's cached handle for a server that has since been stopped.
+
+    pgserver caches one handle per data directory and would hand it back (with a dead
+    socket) to a later start in the same process.
+    """
+    stale = pgserver.PostgresServer._instances.get(pgdata_dir(data_dir))
+    if stale is not None and not is_running(data_dir):
+        atexit.unregister(stale._cleanup)
+        stale.global_process_id_list.get_and_remove(os.getpid())
+        del pgserver.PostgresServer._instances[pgdata_dir(data_dir)]
+
+
 def stop(data_dir: Path) -> bool:
     """Stop the embedded server if it runs; return whether one was stopped."""
     pgdata = pgdata_dir(data_dir)
-    if not (pgdata / "postmaster.pid").exists():
+    if not is_running(data_dir):
         return False
     commands = _pgserver()._commands
     # pgserver runs the server as a dedicated 'pgserver' user when we are root.

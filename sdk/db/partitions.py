@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sdk.db.schema import TELEMETRY_SCHEMA, workflow_events
 
 PARENT = f"{TELEMETRY_SCHEMA}.{workflow_events.name}"
+PARTITION_LOCK_KEY = 0x77647001  # pg_advisory_xact_lock key for partition maintenance
 _NAME_RE = re.compile(r"^workflow_events_p(\d{4})_(\d{2})$")
 
 
@@ -101,6 +102,9 @@ def create_missing_partitions(
     """
     if lock_timeout_ms is not None:
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'")
+    # Serialise concurrent maintainers (Dagster, a migration) so neither trips over a
+    # table the other has just created.
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PARTITION_LOCK_KEY})")
     present = set(list_partitions(conn))
     missing = sorted(set(months) - present)
     for month in missing:
@@ -150,6 +154,13 @@ def _create_month(conn: sa.Connection, month: Month) -> None:
     )
     conn.exec_driver_sql(
         f"ALTER TABLE {PARENT} ATTACH PARTITION {table} FOR VALUES FROM ('{lo}') TO ('{hi}')"
+    )
+    # The CHECK only let ATTACH skip its validation scan; the bound now does its job.
+    conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {month.table_name}_range")
+    # Row triggers are cloned from the parent, statement (TRUNCATE) triggers are not.
+    conn.exec_driver_sql(
+        f"CREATE TRIGGER {month.table_name}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION telemetry.reject_event_change()"
     )
 
 

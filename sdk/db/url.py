@@ -20,7 +20,7 @@ def _split(url: str) -> tuple[str, str]:
     if not sep:
         raise ConfigurationError(
             "DATABASE_URL must be a URL such as postgresql://user:pass@host:5432/db "
-            f"(got something without '://', starting {url[:12]!r})"
+            "(the value given has no '://')"
         )
     scheme = scheme.lower()
     if scheme not in _LIBPQ_SCHEMES | _SQLALCHEMY_SCHEMES:
@@ -50,9 +50,13 @@ def with_database(url: str, database: str) -> str:
 
 
 def redact(url: str) -> str:
-    """Return ``url`` with any password replaced, for logs and error messages."""
+    """Return ``url`` with any password (in the authority or the query) replaced."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if parts.password:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{k}=***" if k.lower() == "password" else f"{k}={v}" if sep else k
+        for k, sep, v in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

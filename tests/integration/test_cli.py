@@ -10,10 +10,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
+from sdk.db import embedded
 from sdk.db.url import to_sqlalchemy_url
+from tests.support.servers import free_port
 
 WDP = [sys.executable, "-m", "sdk.cli.main"]
 
@@ -72,20 +75,94 @@ def _wait_for(predicate: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.2)
 
 
+def _start_stack(data_dir: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*WDP, "run", "--api-port", str(port)], env=_env(data_dir), stdout=out, stderr=out
+        )
+    _wait_for(lambda: "wdp is running" in log.read_text() or proc.poll() is not None, 120)
+    assert proc.poll() is None, log.read_text()
+    return proc
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_run_starts_the_stack_and_shuts_down_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     data_dir = tmp_path / "wdp"
     log = tmp_path / "run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([*WDP, "run"], env=_env(data_dir), stdout=out, stderr=out)
+    port = free_port()
+    proc = _start_stack(data_dir, log, port)
     try:
-        _wait_for(lambda: "wdp is running" in log.read_text(), timeout=90)
         assert "migrations at 0001" in log.read_text()
-        assert (data_dir / "pg" / "postmaster.pid").exists()
+        assert embedded.is_running(data_dir)
+        # The API is up, and takes the key the stack generated for it.
+        key = (data_dir / "ingest-api-key").read_text().strip()
+        assert oct((data_dir / "ingest-api-key").stat().st_mode & 0o777) == "0o600"
+        assert key not in log.read_text()
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        denied = httpx.post(f"{base}/telemetry/events", json={})
+        assert denied.status_code == 401
+        allowed = httpx.post(
+            f"{base}/telemetry/events", json={}, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert allowed.status_code == 422
         proc.send_signal(sig)
         assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert "embedded Postgres stopped" in log.read_text()
-    assert not (data_dir / "pg" / "postmaster.pid").exists()
+    text = log.read_text()
+    assert "stopped ingest API" in text
+    assert "embedded Postgres stopped" in text
+    assert not embedded.is_running(data_dir)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_run_leaves_a_database_it_did_not_start_running(tmp_path: Path) -> None:
+    data_dir = tmp_path / "wdp"
+    env = _env(data_dir)
+    _wdp("db", "start", env=env)
+    try:
+        proc = _start_stack(data_dir, tmp_path / "run.log", free_port())
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        assert embedded.is_running(data_dir)
+    finally:
+        _wdp("db", "stop", env=env)
+    assert not embedded.is_running(data_dir)
+
+
+def test_alembic_command_line_uses_database_url_from_the_environment(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, DATABASE_URL=empty_db_url)
+    alembic = [sys.executable, "-m", "alembic"]
+    root = Path(__file__).resolve().parents[2]
+    for command in (["upgrade", "head"], ["check"], ["downgrade", "base"], ["upgrade", "head"]):
+        result = subprocess.run(
+            [*alembic, *command], env=env, cwd=root, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+    assert (
+        "No new upgrade operations detected"
+        in subprocess.run(
+            [*alembic, "check"], env=env, cwd=root, capture_output=True, text=True, check=True
+        ).stdout
+        + subprocess.run(
+            [*alembic, "check"], env=env, cwd=root, capture_output=True, text=True, check=True
+        ).stderr
+    )
+
+
+def test_invalid_settings_name_the_variable(tmp_path: Path) -> None:
+    result = _wdp("db", "url", env=_env(tmp_path, EVENT_PARTITIONS_AHEAD="abc"), check=False)
+    assert result.returncode == 2
+    assert "EVENT_PARTITIONS_AHEAD" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_data_dir_with_spaces_is_refused_clearly(tmp_path: Path) -> None:
+    result = _wdp("db", "start", env=_env(tmp_path / "has space"), check=False)
+    assert result.returncode == 2
+    assert "spaces" in result.stderr

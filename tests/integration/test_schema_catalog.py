@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from sdk.settings import get_settings
+
 EXPECTED_COLUMNS = {
     ("work", "artifacts"): {
         "artifact_id": ("character varying", "NO"),
@@ -65,16 +67,19 @@ EXPECTED_PKS = {
 }
 
 EXPECTED_INDEXES = {
-    ("work", "ix_artifacts_type_created_at"): "(type, created_at)",
-    ("work", "ix_artifacts_owner_item_id"): "(owner_item_id)",
-    ("work", "ix_artifacts_tags"): "USING gin (tags)",
-    ("work", "ix_artifact_versions_content_hash"): "(content_hash)",
-    ("work", "ix_artifact_links_item_id"): "(item_id)",
-    ("work", "ix_artifact_links_run_id"): "(run_id)",
-    ("work", "ix_artifact_links_artifact_id_version"): "(artifact_id, version)",
-    ("telemetry", "ix_workflow_events_event_name_ts"): "(event_name, ts)",
-    ("telemetry", "ix_workflow_events_item_id_ts"): "(item_id, ts)",
-    ("telemetry", "ix_workflow_events_run_id_ts"): "(run_id, ts)",
+    ("work", "ix_artifacts_type_created_at"): ("artifacts", "(type, created_at)"),
+    ("work", "ix_artifacts_owner_item_id"): ("artifacts", "(owner_item_id)"),
+    ("work", "ix_artifacts_tags"): ("artifacts", "USING gin (tags)"),
+    ("work", "ix_artifact_versions_content_hash"): ("artifact_versions", "(content_hash)"),
+    ("work", "ix_artifact_links_item_id"): ("artifact_links", "(item_id)"),
+    ("work", "ix_artifact_links_run_id"): ("artifact_links", "(run_id)"),
+    ("work", "ix_artifact_links_artifact_id_version"): (
+        "artifact_links",
+        "(artifact_id, version)",
+    ),
+    ("telemetry", "ix_workflow_events_event_name_ts"): ("workflow_events", "(event_name, ts)"),
+    ("telemetry", "ix_workflow_events_item_id_ts"): ("workflow_events", "(item_id, ts)"),
+    ("telemetry", "ix_workflow_events_run_id_ts"): ("workflow_events", "(run_id, ts)"),
 }
 
 
@@ -122,14 +127,35 @@ def test_primary_keys(catalog: psycopg.Connection, table: tuple[str, str], pk: l
 
 def test_foreign_keys(catalog: psycopg.Connection) -> None:
     rows = catalog.execute(
-        "SELECT conrelid::regclass::text, confrelid::regclass::text, confdeltype "
+        "SELECT conrelid::regclass::text, "
+        "  (SELECT array_agg(attname::text ORDER BY k.n) FROM unnest(conkey) WITH ORDINALITY "
+        "   AS k(attnum, n) JOIN pg_attribute a ON a.attrelid = conrelid AND a.attnum = k.attnum),"
+        "  confrelid::regclass::text, "
+        "  (SELECT array_agg(attname::text ORDER BY k.n) FROM unnest(confkey) WITH ORDINALITY "
+        "   AS k(attnum, n) JOIN pg_attribute a ON a.attrelid = confrelid AND a.attnum = k.attnum),"
+        "  confdeltype "
         "FROM pg_constraint WHERE contype = 'f' "
         "AND connamespace = 'work'::regnamespace ORDER BY 1"
     ).fetchall()
     assert rows == [
-        ("work.artifact_links", "work.artifact_versions", "c"),
-        ("work.artifact_versions", "work.artifacts", "a"),
+        (
+            "work.artifact_links",
+            ["artifact_id", "version"],
+            "work.artifact_versions",
+            ["artifact_id", "version"],
+            "c",
+        ),
+        ("work.artifact_versions", ["artifact_id"], "work.artifacts", ["artifact_id"], "a"),
     ]
+
+
+def test_storage_backend_enum_labels(catalog: psycopg.Connection) -> None:
+    rows = catalog.execute(
+        "SELECT e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
+        "WHERE t.typname = 'storage_backend' AND t.typnamespace = 'work'::regnamespace "
+        "ORDER BY e.enumsortorder"
+    ).fetchall()
+    assert [r[0] for r in rows] == ["inline", "s3", "file"]
 
 
 @pytest.mark.parametrize(("name", "columns"), EXPECTED_INDEXES.items())
@@ -148,7 +174,7 @@ def test_event_indexes_exist_on_every_partition(catalog: psycopg.Connection) -> 
         "JOIN pg_index x ON x.indrelid = c.oid "
         "WHERE i.inhparent = 'telemetry.workflow_events'::regclass GROUP BY 1"
     ).fetchall()
-    assert len(rows) == 4
+    assert len(rows) == 1 + get_settings().event_partitions_ahead
     assert all(count == 4 for _, count in rows), rows  # PK + three secondary indexes
 
 

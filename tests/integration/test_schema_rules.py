@@ -44,6 +44,19 @@ def test_ulid_time_matches_python_ulid_to_the_millisecond(db: psycopg.Connection
         )
 
 
+def test_ulid_time_is_exact_at_the_extremes_and_null_for_non_ulids(
+    db: psycopg.Connection,
+) -> None:
+    (latest,) = db.execute(
+        "SELECT telemetry.ulid_time('7ZZZZZZZZZZZZZZZZZZZZZZZZZ')::text"
+    ).fetchone()
+    assert latest == "10889-08-02 05:31:50.655+00"  # 2**48 - 1 ms, exactly
+    (epoch,) = db.execute("SELECT telemetry.ulid_time('00000000000000000000000000')").fetchone()
+    assert epoch == datetime(1970, 1, 1, tzinfo=UTC)
+    for bad in ("", "short", "0123456789ABCDEFGHJKMNPQRU", "8ZZZZZZZZZZZZZZZZZZZZZZZZZ"):
+        assert db.execute("SELECT telemetry.ulid_time(%s)", [bad]).fetchone() == (None,)
+
+
 def test_same_event_id_with_ts_in_another_month_is_stored_once(db: psycopg.Connection) -> None:
     event_id = _ulid_at(Month.current().start + timedelta(hours=1))
     _insert_event(db, event_id, datetime.now(UTC))
@@ -88,6 +101,17 @@ def test_events_are_append_only(db: psycopg.Connection) -> None:
     # The rule holds on the partition itself, not only through the parent.
     with pytest.raises(errors.RestrictViolation):
         db.execute(f"DELETE FROM telemetry.{Month.current().table_name}")
+
+
+@pytest.mark.parametrize("table", ["work.artifact_versions", "telemetry.workflow_events"])
+def test_truncate_is_refused(db: psycopg.Connection, table: str) -> None:
+    with pytest.raises(errors.RestrictViolation, match="not allowed"):
+        db.execute(f"TRUNCATE {table} CASCADE")
+
+
+def test_truncate_of_a_single_partition_is_refused(db: psycopg.Connection) -> None:
+    with pytest.raises(errors.RestrictViolation, match="not allowed"):
+        db.execute(f"TRUNCATE telemetry.{Month.current().table_name}")
 
 
 def _insert_version(db: psycopg.Connection) -> str:

@@ -36,3 +36,12 @@ def test_unsupported_urls_raise_a_configuration_error(bad: str) -> None:
 def test_redact_hides_the_password_only() -> None:
     assert redact("postgresql://u:s3cret@h/d") == "postgresql://u:***@h/d"
     assert redact("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert redact("postgresql://h/d?user=u&password=s3cret&sslmode=require") == (
+        "postgresql://h/d?user=u&password=***&sslmode=require"
+    )
+
+
+def test_errors_do_not_echo_the_url() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        to_libpq_dsn("admin:s3cret@host/db")
+    assert "s3cret" not in str(info.value)

@@ -36,6 +36,11 @@ def test_environment_overrides_and_keeps_the_password_secret(
     assert "hunter2" not in repr(settings)
 
 
+def test_a_blank_database_url_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "  ")
+    assert WdpSettings().database_url is None
+
+
 def test_invalid_values_are_rejected_with_the_field_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENT_PARTITIONS_AHEAD", "0")
     with pytest.raises(ValidationError, match="event_partitions_ahead"):
