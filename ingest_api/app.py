@@ -206,8 +206,12 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     services = _services(request)
     try:
         async with services.pool.connection(timeout=2) as conn:
-            cur = await conn.execute(f"SELECT version_num FROM public.{VERSION_TABLE}")
-            row = await cur.fetchone()
+            row = None
+            cur = await conn.execute("SELECT to_regclass(%s)", [f"public.{VERSION_TABLE}"])
+            exists = await cur.fetchone()
+            if exists is not None and exists[0] is not None:  # never migrated otherwise
+                cur = await conn.execute(f"SELECT version_num FROM public.{VERSION_TABLE}")
+                row = await cur.fetchone()
     except Exception:
         log.warning("readiness check failed", exc_info=True)
         return Response(

@@ -47,6 +47,8 @@ class _Model(BaseModel):
 
 
 class RunStartedPayload(_Model):
+    """A graph invocation began."""
+
     trigger: Name | None = Field(None, description="What started the run (api, schedule, …).")
     graph_version: Name | None = None
     attempt: int = Field(1, ge=1, le=10_000)
@@ -55,6 +57,8 @@ class RunStartedPayload(_Model):
 
 
 class StepCompletedPayload(_Model):
+    """One node execution finished; tokens and cost are summed over the LLM calls made inside it."""
+
     node: Name
     step: int = Field(ge=0, le=2**31 - 1, description="The orchestrator's step number.")
     status: Literal["ok", "error"]
@@ -77,6 +81,8 @@ class StepCompletedPayload(_Model):
 
 
 class ItemStateChangedPayload(_Model):
+    """A work item moved from one state to another."""
+
     from_state: Name | None = Field(None, description="None when the item is new.")
     to_state: Name
     reason: Text | None = None
@@ -84,6 +90,8 @@ class ItemStateChangedPayload(_Model):
 
 
 class ArtifactCreatedPayload(_Model):
+    """An artifact version was stored (see sdk.artifacts)."""
+
     artifact_id: Ulid
     version: int = Field(ge=1, le=2**31 - 1)
     type: Name
@@ -92,6 +100,8 @@ class ArtifactCreatedPayload(_Model):
 
 
 class RunCompletedPayload(_Model):
+    """A graph invocation ended, with its totals."""
+
     status: Literal["succeeded", "failed", "cancelled"]
     duration_ms: DurationMs
     steps: NonNegInt = 0
@@ -106,6 +116,8 @@ class RunCompletedPayload(_Model):
 
 
 class FeedbackReceivedPayload(_Model):
+    """Someone or something rated a run, step, item or artifact."""
+
     target_type: TargetType
     target_id: Id
     rating: Score | None = Field(None, description="Numeric rating, e.g. 1-5 or -1/+1.")
@@ -122,6 +134,8 @@ class FeedbackReceivedPayload(_Model):
 
 
 class CorrectionSubmittedPayload(_Model):
+    """An output was corrected; original and corrected are any JSON values."""
+
     target_type: TargetType
     target_id: Id
     field: Name | None = Field(None, description="Path of the corrected field, if any.")
@@ -132,6 +146,8 @@ class CorrectionSubmittedPayload(_Model):
 
 
 class OutcomeRecordedPayload(_Model):
+    """A downstream outcome of the work became known (accepted, merged, refunded, …)."""
+
     target_type: TargetType
     target_id: Id
     outcome: Name = Field(description="What happened, e.g. 'accepted', 'merged', 'refunded'.")
@@ -142,6 +158,8 @@ class OutcomeRecordedPayload(_Model):
 
 
 class EvaluationScoredPayload(_Model):
+    """An evaluator scored a target on a metric."""
+
     target_type: TargetType
     target_id: Id
     evaluator: Name = Field(description="Who or what scored: a model, a rubric, a person.")
@@ -154,6 +172,8 @@ class EvaluationScoredPayload(_Model):
 
 
 class ExamplePromotedPayload(_Model):
+    """An output was promoted into a dataset of examples."""
+
     example_id: Id
     dataset: Name
     source_type: TargetType
@@ -164,6 +184,8 @@ class ExamplePromotedPayload(_Model):
 
 
 class PolicyUpdatedPayload(_Model):
+    """A prompt, routing or model policy moved to a new version."""
+
     policy_name: Name
     from_version: Name | None = None
     to_version: Name

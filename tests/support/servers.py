@@ -46,8 +46,13 @@ def run_api(
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
     startup_timeout: float = 30.0,
+    wait_for: str = "/readyz",
 ) -> Iterator[ApiServer]:
-    """Run ``wdp api`` as a subprocess on a free port until the block ends."""
+    """Run ``wdp api`` as a subprocess on a free port until the block ends.
+
+    Returns once ``wait_for`` answers 200 (readiness by default; pass "/healthz" to
+    test a server whose database is not ready).
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -66,7 +71,7 @@ def run_api(
             if proc.poll() is not None:
                 raise RuntimeError(f"API exited with {proc.returncode}:\n{server.log()}")
             try:
-                if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{server.base_url}{wait_for}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
