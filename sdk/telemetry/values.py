@@ -10,7 +10,7 @@ the call site and the API answers 422 instead of letting the database fail with 
 from __future__ import annotations
 
 import math
-import os
+import random
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -88,19 +88,26 @@ def _walk(value: object, loc: tuple[str | int, ...], depth: int) -> Iterator[Uns
             yield from _walk(item, (*loc, index), depth + 1)
 
 
+_PAIRS = [a + b for a in CROCKFORD for b in CROCKFORD]  # 10 bits -> 2 characters
+
+
 def new_ulid(now_ms: int | None = None) -> str:
     """A new ULID string: 48-bit millisecond time + 80 random bits, Crockford base32.
 
     Hand-rolled because python-ulid's constructor costs ~6 µs, a quarter of the SDK's
-    per-event budget; this is ~1.5 µs and produces the same canonical form.
+    per-event budget; this is ~2 µs. The random part comes from ``random`` (reseeded
+    after fork by the interpreter): ids must be unique, not unguessable.
     """
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        chars.append(CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    v = (ms << 80) | random.getrandbits(80)
+    p = _PAIRS
+    return (
+        p[(v >> 120) & 1023] + p[(v >> 110) & 1023] + p[(v >> 100) & 1023]
+        + p[(v >> 90) & 1023] + p[(v >> 80) & 1023] + p[(v >> 70) & 1023]
+        + p[(v >> 60) & 1023] + p[(v >> 50) & 1023] + p[(v >> 40) & 1023]
+        + p[(v >> 30) & 1023] + p[(v >> 20) & 1023] + p[(v >> 10) & 1023]
+        + p[v & 1023]
+    )  # fmt: skip
 
 
 def ulid_ms(ulid: str) -> int:
