@@ -35,14 +35,36 @@ ON CONFLICT DO NOTHING
 RETURNING event_id
 """
 
+# Compare in SQL, as jsonb and timestamptz: the stored payload is jsonb, whose numbers
+# are decimals (2.033294502061387e16 comes back as 20332945020613870), so an honest
+# resend must be compared the way it was stored, not as Python floats.
 EXISTING_SQL = """
-SELECT event_id, event_version, event_name, ts, run_id, item_id, workflow_name,
-       agent_role, payload
-FROM telemetry.workflow_events
-WHERE event_id = ANY(%s::text[]) AND event_time = ANY(%s::timestamptz[])
+SELECT i.ord,
+       e.event_id IS NOT NULL AS found,
+       e.event_version IS NOT DISTINCT FROM i.v AS event_version,
+       e.event_name IS NOT DISTINCT FROM i.n AS event_name,
+       e.ts IS NOT DISTINCT FROM i.ts AS ts,
+       e.run_id IS NOT DISTINCT FROM i.r AS run_id,
+       e.item_id IS NOT DISTINCT FROM i.i AS item_id,
+       e.workflow_name IS NOT DISTINCT FROM i.w AS workflow_name,
+       e.agent_role IS NOT DISTINCT FROM i.a AS agent_role,
+       e.payload IS NOT DISTINCT FROM i.p::jsonb AS payload
+FROM unnest(%s::int[], %s::text[], %s::timestamptz[], %s::int[], %s::text[],
+            %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+     AS i(ord, id, t, v, n, ts, r, i, w, a, p)
+LEFT JOIN telemetry.workflow_events e ON e.event_id = i.id AND e.event_time = i.t
 """
 
-COMPARED = ("event_version", "event_name", "ts", "run_id", "item_id", "workflow_name", "agent_role")
+COMPARED = (
+    "event_version",
+    "event_name",
+    "ts",
+    "run_id",
+    "item_id",
+    "workflow_name",
+    "agent_role",
+    "payload",
+)
 
 
 class Outcome(enum.StrEnum):
@@ -118,7 +140,8 @@ class EventStore:
 
         A row whose id is already stored is a duplicate if its content is identical and
         a conflict otherwise; the stored row is never changed. Repeats of one id inside
-        ``rows`` are judged against the first occurrence.
+        ``rows`` are judged against the first occurrence, which the same transaction
+        has just stored.
         """
         first: dict[str, int] = {}
         unique: list[EventRow] = []
@@ -126,18 +149,20 @@ class EventStore:
             if row.event_id not in first:
                 first[row.event_id] = index
                 unique.append(row)
+        results: list[WriteResult | None] = [None] * len(rows)
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(INSERT_SQL, _columns(unique), prepare=True)
                 created = {r[0] for r in await cur.fetchall()}
-                existing: dict[str, tuple[Any, ...]] = {}
-                seen = [r for r in unique if r.event_id not in created]
+                for event_id in created:
+                    results[first[event_id]] = WriteResult(Outcome.CREATED)
+                seen = [i for i, r in enumerate(rows) if results[i] is None]
                 if seen:
                     cur = await conn.execute(
-                        EXISTING_SQL,
-                        ([r.event_id for r in seen], [r.event_time for r in seen]),
+                        EXISTING_SQL, (seen, *_columns([rows[i] for i in seen])), prepare=True
                     )
-                    existing = {r[0]: r[1:] for r in await cur.fetchall()}
+                    for ordinal, found, *same in await cur.fetchall():
+                        results[ordinal] = _judge(rows[ordinal], found, same)
         except psycopg.errors.CheckViolation as exc:
             # A partition vanished between the window check and the insert (retention
             # ran): nothing was written; the client retries and gets a precise 422.
@@ -145,29 +170,8 @@ class EventStore:
             raise StoreUnavailable("event partitions changed during the write; retry") from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable("database unavailable; the write was rolled back") from exc
-
-        results: list[WriteResult] = []
-        for index, row in enumerate(rows):
-            if first[row.event_id] == index and row.event_id in created:
-                results.append(WriteResult(Outcome.CREATED))
-                continue
-            stored = existing.get(row.event_id)
-            if stored is None:
-                # Created by this very call: compare with the row that created it.
-                stored = _content(rows[first[row.event_id]])
-            differing = _differences(row, stored)
-            if differing:
-                results.append(
-                    WriteResult(
-                        Outcome.CONFLICT,
-                        f"event_id {row.event_id} is already stored with different content "
-                        f"(differs in: {', '.join(differing)}); stored events are never "
-                        "overwritten - send changes as a new event with a new event_id",
-                    )
-                )
-            else:
-                results.append(WriteResult(Outcome.DUPLICATE))
-        return results
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
 
     async def ping(self) -> None:
         try:
@@ -192,10 +196,15 @@ def _columns(rows: Sequence[EventRow]) -> tuple[list[Any], ...]:
     )
 
 
-def _content(row: EventRow) -> tuple[Any, ...]:
-    return (*(getattr(row, name) for name in COMPARED), row.payload)
-
-
-def _differences(row: EventRow, stored: tuple[Any, ...]) -> list[str]:
-    mine = _content(row)
-    return [name for name, a, b in zip((*COMPARED, "payload"), mine, stored, strict=True) if a != b]
+def _judge(row: EventRow, found: bool, same: list[bool]) -> WriteResult:
+    if not found:  # cannot happen while rows are append-only; never guess "duplicate"
+        raise StoreUnavailable(f"event {row.event_id} was neither stored nor found; retry")
+    differing = [name for name, equal in zip(COMPARED, same, strict=True) if not equal]
+    if not differing:
+        return WriteResult(Outcome.DUPLICATE)
+    return WriteResult(
+        Outcome.CONFLICT,
+        f"event_id {row.event_id} is already stored with different content "
+        f"(differs in: {', '.join(differing)}); stored events are never overwritten - "
+        "send changes as a new event with a new event_id",
+    )

@@ -23,7 +23,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from sdk.telemetry.values import ULID_PATTERN, find_unsafe_value
+from sdk.telemetry.values import ULID_PATTERN, find_unsafe_value, ulid_ms
+
+# 9999-12-31T23:59:59.999Z: Python datetimes (and so event_time) end there.
+MAX_EVENT_MS = 253_402_300_799_999
 
 Ulid = Annotated[str, StringConstraints(pattern=ULID_PATTERN, to_upper=True)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -197,8 +200,17 @@ class PolicyUpdatedPayload(_Model):
 # --- envelopes ----------------------------------------------------------------------
 
 
+def _event_name_required(schema: dict[str, Any]) -> None:
+    # event_name has a default so builders need not repeat it, but on the wire it is
+    # the discriminator and required: say so in the published schema.
+    if "event_name" in schema.get("properties", {}):
+        schema["required"] = sorted({*schema.get("required", []), "event_name"})
+
+
 class EventBase(_Model):
     """Fields every event carries. ``required_ids`` lists the ids an event type needs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_event_name_required)
 
     required_ids: ClassVar[tuple[str, ...]] = ()
 
@@ -232,7 +244,17 @@ class EventBase(_Model):
     @field_validator("ts")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("ts is out of range once converted to UTC") from None
+
+    @field_validator("event_id")
+    @classmethod
+    def _time_in_range(cls, value: str) -> str:
+        if ulid_ms(value) > MAX_EVENT_MS:
+            raise ValueError("the time in event_id is after the year 9999")
+        return value
 
 
 class RunStarted(EventBase):

@@ -1,0 +1,243 @@
+"""Property-based fuzzing of the ingest API from its own OpenAPI document (schemathesis).
+
+schemathesis loads ``/docs/openapi.json`` from a real ``wdp api`` process (on a real
+Postgres) and generates requests for every operation: bodies that fit the published
+event contract (positive) and bodies that break it (negative), sent with the API key,
+with no key and with a wrong key. Whatever the input, the API must not answer 5xx,
+and must answer with a status code its document declares.
+
+Generation is derandomized with a fixed budget, so a run is repeatable and fast; set
+``WDP_FUZZ_EXAMPLES`` to fuzz longer locally.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import Case, GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import status_code_conformance
+
+from sdk.telemetry.values import new_ulid
+from tests.support.servers import ApiServer
+
+EVENTS = "/telemetry/events"
+BATCH = "/telemetry/events/batch"
+OPS = ("/healthz", "/readyz", "/metrics")
+POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
+
+EXAMPLES = int(os.environ.get("WDP_FUZZ_EXAMPLES", "50"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,  # the same examples every run: no flakes, no example database
+    database=None,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    suppress_health_check=list(HealthCheck),  # big generated bodies are the point
+)
+CHECKS = [not_a_server_error, status_code_conformance]
+
+# The credentials a request carries: mostly the real key, so bodies reach validation and
+# storage; sometimes none or a wrong one, so the guard is fuzzed too.
+VALID_KEY, NO_KEY, WRONG_KEY = "valid key", "no key", "wrong key"
+CREDENTIALS = st.sampled_from([VALID_KEY] * 4 + [NO_KEY, WRONG_KEY])
+
+# What happens to generated event ids: kept (a random instant, almost never inside the
+# live monthly partitions, so the event is refused with 422), replaced by fresh ULIDs
+# (now: valid events get stored), one fresh ULID shared by every event of the body
+# (in-batch duplicates and conflicts), or the largest ULID the pattern allows.
+GENERATED_IDS, FRESH_IDS, SHARED_ID, LAST_ID = "generated", "fresh", "shared", "last"
+ID_POLICIES = st.sampled_from([GENERATED_IDS, FRESH_IDS, SHARED_ID, LAST_ID])
+LAST_ULID = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"  # 2**48 - 1 ms: in the year 10889
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api_schema(api_server: ApiServer) -> schemathesis.BaseSchema:
+    """The OpenAPI document the running API serves, loaded by schemathesis."""
+    return schemathesis.openapi.from_url(f"{api_server.base_url}/docs/openapi.json")
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        yield s
+
+
+def _credentials(server: ApiServer, credentials: str) -> dict[str, str]:
+    if credentials == VALID_KEY:
+        return dict(server.auth)
+    if credentials == WRONG_KEY:
+        return {"Authorization": "Bearer not-a-key"}
+    return {}
+
+
+def _with_ids(body: Any, policy: str) -> Any:
+    if policy == GENERATED_IDS or not isinstance(body, dict):
+        return body
+    shared = LAST_ULID if policy == LAST_ID else new_ulid()
+
+    def fix(event: Any) -> Any:
+        if not isinstance(event, dict) or "event_id" not in event:
+            return event
+        return {**event, "event_id": new_ulid() if policy == FRESH_IDS else shared}
+
+    if isinstance(body.get("events"), list):
+        return {**body, "events": [fix(e) for e in body["events"]]}
+    return fix(body)
+
+
+def _send(
+    server: ApiServer, session: requests.Session, case: Case, credentials: str
+) -> schemathesis.Response:
+    # Whatever Authorization schemathesis generated, send exactly the chosen credentials.
+    for name in [n for n in (case.headers or {}) if n.lower() == "authorization"]:
+        del case.headers[name]
+    headers = _credentials(server, credentials)
+    return case.call(base_url=server.base_url, session=session, headers=headers)
+
+
+def _validate(case: Case, response: schemathesis.Response, headers: dict[str, str]) -> None:
+    """Raise schemathesis' failure report unless the response is fine."""
+    case.validate_response(response, checks=CHECKS, headers=headers)
+
+
+# --- the fuzz -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "mode"),
+    [
+        (EVENTS, "POST", POSITIVE),
+        (EVENTS, "POST", NEGATIVE),
+        (BATCH, "POST", POSITIVE),
+        (BATCH, "POST", NEGATIVE),
+        *((op, "GET", POSITIVE) for op in OPS),  # no parameters: nothing to negate
+    ],
+)
+def test_no_server_errors(
+    api_server: ApiServer,
+    api_schema: schemathesis.BaseSchema,
+    session: requests.Session,
+    path: str,
+    method: str,
+    mode: GenerationMode,
+) -> None:
+    """No generated request, valid or not, with or without a key, gets a 5xx."""
+    strategy = api_schema[path][method].as_strategy(generation_mode=mode)
+    statuses: collections.Counter[int] = collections.Counter()
+
+    @FUZZ
+    @given(data=st.data())
+    def fuzz(data: st.DataObject) -> None:
+        case = data.draw(strategy, label="case")
+        credentials = data.draw(CREDENTIALS, label="credentials")
+        if method == "POST":
+            case.body = _with_ids(case.body, data.draw(ID_POLICIES, label="ids"))
+        sends = 2 if method == "POST" and data.draw(st.booleans(), label="resend") else 1
+        for _ in range(sends):  # a resend hits the duplicate / conflict paths
+            response = _send(api_server, session, case, credentials)
+            statuses[response.status_code] += 1
+            _validate(case, response, _credentials(api_server, credentials))
+
+    fuzz()
+    print(f"{method} {path} ({mode}): statuses {dict(statuses)}")
+    assert statuses, "nothing was sent"
+    if method == "POST":
+        # The guard was fuzzed, and authenticated bodies got past it.
+        assert statuses[401] > 0, statuses
+        assert sum(n for code, n in statuses.items() if code != 401) > 0, statuses
+
+
+def test_generated_valid_events_are_stored(
+    api_server: ApiServer, api_schema: schemathesis.BaseSchema, session: requests.Session
+) -> None:
+    """The fuzzer is not just bouncing off 401/422: schema-valid events get stored (201),
+    and the same event sent again is an idempotent duplicate (200)."""
+    strategy = api_schema[EVENTS]["POST"].as_strategy(generation_mode=POSITIVE)
+    auth = dict(api_server.auth)
+    statuses: collections.Counter[int] = collections.Counter()
+
+    @FUZZ
+    @given(case=strategy)
+    def fuzz(case: Case) -> None:
+        case.body = _with_ids(case.body, FRESH_IDS)
+        response = _send(api_server, session, case, VALID_KEY)
+        statuses[response.status_code] += 1
+        _validate(case, response, auth)
+        if response.status_code == 201:
+            again = _send(api_server, session, case, VALID_KEY)
+            _validate(case, again, auth)
+            assert again.status_code == 200, (case.body, again.text)
+            assert again.json()["status"] == "duplicate"
+
+    fuzz()
+    print(f"POST {EVENTS} (valid, fresh ids): statuses {dict(statuses)}")
+    assert statuses[201] > 0, f"no generated event was stored: {statuses}"
+    assert statuses[401] == 0, statuses
+
+
+# --- regressions the fuzzer found ---------------------------------------------------------
+
+
+def _event(**fields: Any) -> dict[str, Any]:
+    return {
+        "event_id": new_ulid(),
+        "event_name": "workflow.run_started",
+        "ts": datetime.now(UTC).isoformat(),
+        "run_id": "run-1",
+        **fields,
+    }
+
+
+# Each once answered 500: an event_id dated after 9999 (datetime cannot hold it) and a
+# ts at datetime's limits whose offset pushes it out of range when made UTC.
+OUT_OF_RANGE_INPUTS = [
+    pytest.param({"event_id": LAST_ULID}, id="event_id-after-9999"),
+    pytest.param({"ts": "0001-01-01T00:00:00+01:00"}, id="ts-year-1-offset"),
+    pytest.param({"ts": "9999-12-31T23:00:00-05:00"}, id="ts-year-9999-offset"),
+]
+
+
+@pytest.mark.parametrize("fields", OUT_OF_RANGE_INPUTS)
+@pytest.mark.parametrize("path", [EVENTS, BATCH])
+def test_out_of_range_times_are_422(
+    api_server: ApiServer, path: str, fields: dict[str, Any]
+) -> None:
+    event = _event(**fields)
+    body = {"events": [event]} if path == BATCH else event
+    response = httpx.post(f"{api_server.base_url}{path}", json=body, headers=api_server.auth)
+    assert response.status_code == 422, response.text
+
+
+def test_resending_a_float_that_jsonb_normalises_is_a_duplicate(api_server: ApiServer) -> None:
+    """jsonb stores 2.033294502061387e16 as the decimal 20332945020613870; an exact
+    resend must still compare equal (it once was a 409 conflict)."""
+    event = _event(
+        event_name="workflow.run_completed",
+        payload={"status": "failed", "duration_ms": 2.033294502061387e16},
+    )
+    url = f"{api_server.base_url}{EVENTS}"
+    assert httpx.post(url, json=event, headers=api_server.auth).status_code == 201
+    again = httpx.post(url, json=event, headers=api_server.auth)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "duplicate"
+
+
+def test_event_name_is_required_in_the_published_schema(
+    api_schema: schemathesis.BaseSchema,
+) -> None:
+    schema = api_schema.raw_schema["components"]["schemas"]["StepCompleted"]
+    assert "event_name" in schema["required"]
