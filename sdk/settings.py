@@ -85,6 +85,34 @@ class WdpSettings(BaseSettings):
         description="Most single-event requests written together in one transaction.",
     )
 
+    # --- telemetry SDK ----------------------------------------------------------------
+    telemetry_endpoint: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the ingest API the SDK sends events to.",
+    )
+    telemetry_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key the SDK sends; unset: the local stack's generated key, if any.",
+    )
+    telemetry_disabled: bool = Field(default=False, description="Validate but send nothing.")
+    telemetry_sync: bool = Field(
+        default=False, description="Send on the caller's thread (scripts and tests)."
+    )
+    telemetry_batch_size: int = Field(default=500, ge=1, le=1000)
+    telemetry_flush_interval_s: float = Field(default=1.0, gt=0, le=60)
+    telemetry_queue_size: int = Field(default=10_000, ge=1)
+    telemetry_timeout_s: float = Field(default=10.0, gt=0)
+    telemetry_max_retries: int = Field(default=4, ge=0, le=20)
+    telemetry_spool_dir: Path | None = Field(
+        default=None, description="Outage spool; unset: WDP_DATA_DIR/telemetry-spool."
+    )
+    telemetry_spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    telemetry_shutdown_timeout_s: float = Field(default=5.0, ge=0)
+
+    @property
+    def telemetry_spool_path(self) -> Path:
+        return self.telemetry_spool_dir or self.wdp_data_dir / "telemetry-spool"
+
     @property
     def api_keys(self) -> tuple[str, ...]:
         """The accepted ingest API keys, blanks removed."""
@@ -93,7 +121,7 @@ class WdpSettings(BaseSettings):
         raw = self.ingest_api_keys.get_secret_value()
         return tuple(k.strip() for k in raw.split(",") if k.strip())
 
-    @field_validator("database_url", "ingest_api_keys", mode="before")
+    @field_validator("database_url", "ingest_api_keys", "telemetry_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `DATABASE_URL= make run` means "no database configured", not an empty URL.

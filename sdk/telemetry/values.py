@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -47,45 +47,68 @@ def _str_problem(value: str) -> str | None:
 
 def find_unsafe_value(value: object) -> UnsafeValue | None:
     """Return the first unstorable value inside ``value`` (None when all is well)."""
-    for problem in _walk(value, (), 0):
-        return problem
-    return None
+    found = _check(value, 0)
+    if found is None:
+        return None
+    message, *reversed_loc = found
+    return UnsafeValue(tuple(reversed(reversed_loc)), message)
 
 
-def _walk(value: object, loc: tuple[str | int, ...], depth: int) -> Iterator[UnsafeValue]:
-    if isinstance(value, str):
-        problem = _str_problem(value)
-        if problem:
-            yield UnsafeValue(loc, problem)
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            yield UnsafeValue(loc, "integer does not fit in 64 bits")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            yield UnsafeValue(loc, "number must be finite (no NaN or Infinity)")
-    elif isinstance(value, dict):
+def _check(value: object, depth: int) -> list[Any] | None:
+    """[message, innermost key, ..., outermost key] for the first problem, else None.
+
+    Runs on every emitted event (~15 values), so scalars inside containers are checked
+    inline, by exact type, and the location is built only on the way back up.
+    """
+    if isinstance(value, dict):
         if depth >= MAX_DEPTH:
-            yield UnsafeValue(loc, f"nesting deeper than {MAX_DEPTH} levels")
-            return
+            return [f"nesting deeper than {MAX_DEPTH} levels"]
         for key, item in value.items():
-            if not isinstance(key, str):
-                yield UnsafeValue(loc, "object keys must be strings")
-                return
-            problem = _str_problem(key)
-            if problem:
-                yield UnsafeValue((*loc, key), f"key {problem}")
-                return
-            yield from _walk(item, (*loc, key), depth + 1)
-    elif isinstance(value, BaseModel):
-        yield from _walk(dict(value), loc, depth)
-    elif isinstance(value, list | tuple):
+            if type(key) is not str:
+                return ["object keys must be strings"]
+            if "\x00" in key or not key.isascii():
+                problem = _str_problem(key)
+                if problem:
+                    return [f"key {problem}", key]
+            found = _check_item(item, depth)
+            if found is not None:
+                found.append(key)
+                return found
+        return None
+    if isinstance(value, list | tuple):
         if depth >= MAX_DEPTH:
-            yield UnsafeValue(loc, f"nesting deeper than {MAX_DEPTH} levels")
-            return
+            return [f"nesting deeper than {MAX_DEPTH} levels"]
         for index, item in enumerate(value):
-            yield from _walk(item, (*loc, index), depth + 1)
+            found = _check_item(item, depth)
+            if found is not None:
+                found.append(index)
+                return found
+        return None
+    return _check_item(value, depth - 1)
+
+
+def _check_item(item: object, depth: int) -> list[Any] | None:
+    kind = type(item)
+    if kind is str:
+        if "\x00" in item or not item.isascii():  # type: ignore[operator, attr-defined]
+            problem = _str_problem(item)  # type: ignore[arg-type]
+            return [problem] if problem else None
+        return None
+    if item is None or kind is bool or kind is datetime:
+        return None
+    if kind is int:
+        if INT64_MIN <= item <= INT64_MAX:  # type: ignore[operator]
+            return None
+        return ["integer does not fit in 64 bits"]
+    if kind is float:
+        return None if math.isfinite(item) else ["number must be finite (no NaN or Infinity)"]  # type: ignore[arg-type]
+    if isinstance(item, dict | list | tuple):
+        return _check(item, depth + 1)
+    if isinstance(item, BaseModel):
+        return _check(dict(item), depth + 1)
+    if isinstance(item, str | int | float) and not isinstance(item, bool):
+        return _check_item(kind.__mro__[-2](item), depth)  # str/int/float subclasses
+    return None
 
 
 _PAIRS = [a + b for a in CROCKFORD for b in CROCKFORD]  # 10 bits -> 2 characters

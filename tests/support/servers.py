@@ -47,13 +47,14 @@ def run_api(
     extra_env: dict[str, str] | None = None,
     startup_timeout: float = 30.0,
     wait_for: str = "/readyz",
+    port: int | None = None,
 ) -> Iterator[ApiServer]:
     """Run ``wdp api`` as a subprocess on a free port until the block ends.
 
     Returns once ``wait_for`` answers 200 (readiness by default; pass "/healthz" to
     test a server whose database is not ready).
     """
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

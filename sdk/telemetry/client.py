@@ -1,0 +1,481 @@
+"""TelemetryClient: a queue on the caller's side, a sender thread, a spool for outages.
+
+``emit`` validates (already done by the event model) and appends to an in-memory
+queue - no I/O on the caller's thread. A daemon thread sends batches when one is full
+or after ``flush_interval_s``; it retries connection errors, 408, 429 and 5xx with
+exponential backoff and jitter (honouring Retry-After), and after the retry budget
+spools the batch to disk and replays the spool, oldest first, once the API answers.
+A full queue also spills to the spool. Events are lost only when the spool is full,
+and then they are counted and logged. Modelled on OpenTelemetry's
+BatchSpanProcessor; unlike it, an outage does not drop data.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import gzip
+import json
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sdk.telemetry.events import EventBase
+from sdk.telemetry.spool import Spool
+from sdk.telemetry.transport import (
+    HttpTransport,
+    Transport,
+    TransportError,
+    TransportResponse,
+)
+
+log = logging.getLogger("sdk.telemetry")
+
+RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+AUTH_FAILURES = {401, 403}
+RETRY_AFTER_CAP_S = 60.0
+
+
+@dataclass(frozen=True)
+class TelemetryStats:
+    """Counters since the client started (or since fork, in a child)."""
+
+    queued: int
+    sent: int
+    duplicates: int
+    retried: int
+    spooled: int
+    replayed: int
+    rejected: int
+    dropped: int
+
+
+class _Counters:
+    def __init__(self) -> None:
+        self.sent = self.duplicates = self.retried = 0
+        self.spooled = self.replayed = self.rejected = self.dropped = 0
+
+
+class _Unavailable(Exception):
+    """The batch could not be delivered now; it should be spooled and retried later."""
+
+
+class TelemetryClient:
+    """Sends events to the ingest API without blocking or losing them."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        transport: Transport | None = None,
+        spool_dir: Path | str | None = None,
+        spool_max_bytes: int = 256 * 1024 * 1024,
+        batch_size: int = 500,
+        flush_interval_s: float = 1.0,
+        queue_size: int = 10_000,
+        timeout_s: float = 10.0,
+        max_retries: int = 4,
+        retry_base_s: float = 0.2,
+        retry_max_s: float = 10.0,
+        sync: bool = False,
+        disabled: bool = False,
+        shutdown_timeout_s: float = 5.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if transport is None and endpoint is None and not disabled:
+            raise ValueError("TelemetryClient needs an endpoint or a transport")
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.disabled = disabled
+        self._transport: Transport | None = transport
+        self._endpoint, self._api_key = endpoint, api_key
+        self._spool = Spool(Path(spool_dir), max_bytes=spool_max_bytes) if spool_dir else None
+        self._batch_size = batch_size
+        self._interval = flush_interval_s
+        self._queue_size = queue_size
+        self._timeout = timeout_s
+        self._max_retries = max_retries
+        self._retry_base, self._retry_max = retry_base_s, retry_max_s
+        self._sync = sync
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self._init_runtime()
+        _register(self)
+
+    def _init_runtime(self) -> None:
+        self._queue: collections.deque[EventBase] = collections.deque()
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._in_flight = 0
+        self._flushing = 0
+        self._send_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._current_batch: list[EventBase] = []
+        self._stop = threading.Event()
+        self._stopping = False
+        self._closed = False
+        self._replay_after = 0.0
+        self._replay_failures = 0
+        self._auth_logged_at = 0.0
+        self._c = _Counters()
+
+    # -- public API ------------------------------------------------------------------
+
+    def emit(self, event: EventBase) -> None:
+        """Queue one validated event. Never blocks, never raises for transport reasons."""
+        if self.disabled:
+            return
+        if self._sync:
+            self._deliver_now([event])
+            return
+        if self._closed:
+            self._spill([event], reason="client is shut down")
+            return
+        if len(self._queue) >= self._queue_size:
+            self._spill([event], reason="queue full")
+            return
+        self._queue.append(event)
+        if self._thread is None:
+            self._start()
+        if len(self._queue) >= self._batch_size:
+            self._wake.set()
+
+    def emit_batch(self, events: Iterable[EventBase]) -> None:
+        for event in events:
+            self.emit(event)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver everything queued or spooled; True if nothing is left when it returns."""
+        if self.disabled:
+            return True
+        if self._sync:
+            return self._replay_spool(force=True)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            self._flushing += 1
+        try:
+            if self._thread is None and self._spool and self._spool.has_pending():
+                self._start()
+            while True:
+                self._wake.set()
+                with self._idle:
+                    if self._drained():
+                        return True
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._idle.wait(0.05 if remaining is None else min(0.05, remaining))
+        finally:
+            with self._idle:
+                self._flushing -= 1
+
+    def shutdown(self, timeout: float | None = 5.0) -> bool:
+        """Flush within ``timeout``, stop the sender, and spool whatever is left."""
+        if self._closed:
+            return True
+        delivered = self.flush(timeout)
+        self._closed = True
+        self._stopping = True
+        self._stop.set()
+        self._wake.set()
+        leftover: list[EventBase] = []
+        if self._thread is not None:
+            self._thread.join(timeout=max(1.0, self._timeout))
+            if self._thread.is_alive():
+                # Stuck in a send: spool its batch too. If the send did land, the replay
+                # is a harmless duplicate (the API is idempotent on event_id).
+                leftover += self._current_batch
+        leftover += list(self._queue)
+        self._queue.clear()
+        if leftover:
+            self._spill(leftover, reason="shutdown before delivery")
+        if self._spool is not None:
+            self._spool.close()
+        if self._transport is not None:
+            self._transport.close()
+        return delivered
+
+    def stats(self) -> TelemetryStats:
+        c = self._c
+        return TelemetryStats(
+            queued=len(self._queue) + self._in_flight,
+            sent=c.sent,
+            duplicates=c.duplicates,
+            retried=c.retried,
+            spooled=c.spooled,
+            replayed=c.replayed,
+            rejected=c.rejected,
+            dropped=c.dropped,
+        )
+
+    # -- sender thread ---------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._send_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wdp-telemetry", daemon=True)
+                self._thread.start()
+
+    def _drained(self) -> bool:
+        return (
+            not self._queue
+            and self._in_flight == 0
+            and not (self._spool is not None and self._spool.has_pending())
+        )
+
+    def _run(self) -> None:
+        while not self._stopping:
+            if len(self._queue) < self._batch_size and not self._flushing:
+                self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                self._cycle()
+            except Exception:  # the sender must survive anything; never take the host down
+                log.exception("telemetry sender failed; continuing")
+                time.sleep(0.5)
+            with self._idle:
+                self._idle.notify_all()
+
+    def _cycle(self) -> None:
+        if self._spool is not None and self._spool.has_pending():
+            due = self._flushing or time.monotonic() >= self._replay_after
+            if not (due and self._replay_spool(force=bool(self._flushing))):
+                # Still down: keep order by appending new events behind the spooled ones.
+                self._move_queue_to_spool()
+                return
+        while self._queue:
+            batch = self._take_batch()
+            try:
+                self._send_with_retries(batch)
+            except _Unavailable as exc:
+                self._spill(batch, reason=str(exc))
+                self._note_replay_failure()
+                return
+            finally:
+                self._done_batch()
+
+    def _take_batch(self) -> list[EventBase]:
+        batch: list[EventBase] = []
+        while self._queue and len(batch) < self._batch_size:
+            batch.append(self._queue.popleft())
+        self._in_flight = len(batch)
+        self._current_batch = batch
+        return batch
+
+    def _done_batch(self) -> None:
+        self._in_flight = 0
+        self._current_batch = []
+
+    def _move_queue_to_spool(self) -> None:
+        while self._queue:
+            batch = self._take_batch()
+            try:
+                self._spill(batch, reason="endpoint unavailable")
+            finally:
+                self._done_batch()
+
+    def _note_replay_failure(self) -> None:
+        self._replay_failures += 1
+        delay = min(self._retry_max, self._retry_base * 2**self._replay_failures)
+        self._replay_after = time.monotonic() + delay * (0.5 + random.random() / 2)  # noqa: S311
+
+    def _replay_spool(self, *, force: bool) -> bool:
+        """Send spooled segments oldest first; False if the endpoint is still unavailable."""
+        if self._spool is None:
+            return True
+        self._spool.seal()  # our own open segment becomes replayable too
+        while (segment := self._spool.claim_oldest()) is not None:
+            try:
+                pending: list[dict[str, Any]] = []
+                for event in segment.events():
+                    pending.append(event)
+                    if len(pending) >= self._batch_size:
+                        self._post(pending, retries=0 if not force else self._max_retries)
+                        self._c.replayed += len(pending)
+                        pending = []
+                if pending:
+                    self._post(pending, retries=0 if not force else self._max_retries)
+                    self._c.replayed += len(pending)
+            except _Unavailable:
+                segment.release()
+                self._note_replay_failure()
+                return False
+            segment.delete()
+        self._replay_failures = 0
+        return True
+
+    # -- delivery --------------------------------------------------------------------
+
+    def _deliver_now(self, events: list[EventBase]) -> None:
+        """Synchronous mode: send on the caller's thread, spool on failure."""
+        try:
+            self._send_with_retries(events)
+        except _Unavailable as exc:
+            self._spill(events, reason=str(exc))
+
+    def _send_with_retries(self, events: list[EventBase]) -> None:
+        self._post([e.model_dump(mode="json") for e in events], retries=self._max_retries)
+
+    def _post(self, events: list[dict[str, Any]], *, retries: int) -> None:
+        # One dumps per event rather than one for the batch: the GIL can pass to the
+        # host's threads between events instead of being held for the whole batch.
+        encoded = b",".join(json.dumps(e, separators=(",", ":")).encode() for e in events)
+        body = gzip.compress(b'{"events":[' + encoded + b"]}", compresslevel=5)
+        attempt = 0
+        while True:
+            delay: float | None
+            try:
+                response = self._get_transport().send(body, timeout=self._timeout)
+            except TransportError as exc:
+                problem, delay = f"connection failed ({exc})", None
+            else:
+                if response.status in (200, 207, 422):
+                    self._account(events, response)
+                    return
+                if response.status == 413 and len(events) > 1:
+                    half = len(events) // 2
+                    self._post(events[:half], retries=retries)
+                    self._post(events[half:], retries=retries)
+                    return
+                if response.status in AUTH_FAILURES:
+                    self._log_auth_failure(response.status, len(events))
+                    raise _Unavailable(f"HTTP {response.status} from the ingest API")
+                if response.status not in RETRYABLE:
+                    log.error(
+                        "ingest API refused a batch of %d events with HTTP %d: %s; dropping it",
+                        len(events),
+                        response.status,
+                        response.body[:500].decode(errors="replace"),
+                    )
+                    self._c.dropped += len(events)
+                    return
+                problem, delay = f"HTTP {response.status}", _retry_after(response.headers)
+            if attempt >= retries or self._stopping:
+                raise _Unavailable(problem)
+            attempt += 1
+            self._c.retried += 1
+            if delay is None:
+                delay = min(self._retry_max, self._retry_base * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
+            else:  # the server's Retry-After wins over our backoff, within reason
+                delay = min(delay, RETRY_AFTER_CAP_S)
+            self._stop.wait(delay)
+
+    def _account(self, events: list[dict[str, Any]], response: TransportResponse) -> None:
+        try:
+            answer = json.loads(response.body)
+            results = answer["results"]
+        except (ValueError, KeyError, TypeError):
+            # A 422 for the batch as a whole (not per event) has no results: it will
+            # never be accepted, so it is dropped loudly rather than retried forever.
+            log.error(
+                "ingest API refused a batch of %d events (HTTP %d): %s",
+                len(events),
+                response.status,
+                response.body[:500].decode(errors="replace"),
+            )
+            self._c.rejected += len(events)
+            return
+        for result in results:
+            status = result.get("status")
+            if status == "created":
+                self._c.sent += 1
+            elif status == "duplicate":
+                self._c.duplicates += 1
+            else:
+                self._c.rejected += 1
+                log.warning(
+                    "ingest API rejected event %s (%s): %s",
+                    result.get("event_id"),
+                    status,
+                    result.get("reason"),
+                )
+
+    def _log_auth_failure(self, status: int, count: int) -> None:
+        log.error(
+            "ingest API answered %d for a batch of %d events: check TELEMETRY_API_KEY; "
+            "the events are kept in the spool",
+            status,
+            count,
+        )
+
+    def _spill(self, events: list[EventBase], *, reason: str) -> None:
+        if self._spool is None:
+            self._c.dropped += len(events)
+            log.error("dropping %d telemetry events (%s): no spool configured", len(events), reason)
+            return
+        try:
+            stored = self._spool.append(
+                [e.model_dump(mode="json") for e in events], sync=_on_sender_thread()
+            )
+        except OSError:
+            log.exception("could not write the telemetry spool")
+            stored = 0
+        self._c.spooled += stored
+        if stored < len(events):
+            self._c.dropped += len(events) - stored
+            log.error(
+                "telemetry spool is full: dropped %d events (%s)", len(events) - stored, reason
+            )
+
+    def _get_transport(self) -> Transport:
+        if self._transport is None:
+            assert self._endpoint is not None
+            self._transport = HttpTransport(self._endpoint, api_key=self._api_key)
+        return self._transport
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's thread does not exist here and its queue is the parent's to send.
+        self._init_runtime()
+        if self._spool is not None:
+            self._spool.reset_after_fork()
+        if isinstance(self._transport, HttpTransport):
+            self._transport = HttpTransport(self._endpoint or "", api_key=self._api_key)
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _on_sender_thread() -> bool:
+    return threading.current_thread().name == "wdp-telemetry"
+
+
+# -- process-wide bookkeeping: flush at exit, reinitialise after fork -------------------
+
+_clients: weakref.WeakSet[TelemetryClient] = weakref.WeakSet()
+
+
+def _register(client: TelemetryClient) -> None:
+    _clients.add(client)
+
+
+def _after_fork() -> None:
+    for client in list(_clients):
+        client._after_fork_in_child()
+
+
+def _at_exit() -> None:
+    for client in list(_clients):
+        try:
+            client.shutdown(timeout=client.shutdown_timeout_s)
+        except Exception:
+            log.exception("telemetry shutdown at exit failed")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+atexit.register(_at_exit)

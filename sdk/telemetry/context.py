@@ -1,0 +1,76 @@
+"""Correlation ids that follow the work: contextvars, so they flow into asyncio tasks.
+
+``with correlation(run_id=…, item_id=…):`` sets ids for everything emitted inside;
+blocks nest (inner values win, unset ones are inherited). Threads do not inherit
+contextvars: ``capture()`` takes a snapshot that ``with restore(snapshot):`` applies in
+another thread (or use ``contextvars.copy_context().run``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    """The ids stamped on events emitted in a context."""
+
+    run_id: str | None = None
+    item_id: str | None = None
+    workflow_name: str | None = None
+    agent_role: str | None = None
+
+
+EMPTY = Correlation()
+_current: ContextVar[Correlation] = ContextVar("wdp_correlation", default=EMPTY)
+
+
+def current() -> Correlation:
+    """The correlation in effect here."""
+    return _current.get()
+
+
+def capture() -> Correlation:
+    """A snapshot of the ids here, to carry into another thread and ``restore`` there."""
+    return _current.get()
+
+
+@contextmanager
+def restore(snapshot: Correlation) -> Iterator[Correlation]:
+    """Make ``snapshot`` (from :func:`capture`) the correlation for the block."""
+    token = _current.set(snapshot)
+    try:
+        yield snapshot
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def correlation(
+    *,
+    run_id: str | None = None,
+    item_id: str | None = None,
+    workflow_name: str | None = None,
+    agent_role: str | None = None,
+) -> Iterator[Correlation]:
+    """Set correlation ids for the block; ids left as None are inherited from outside."""
+    outer = _current.get()
+    changes = {
+        name: value
+        for name, value in (
+            ("run_id", run_id),
+            ("item_id", item_id),
+            ("workflow_name", workflow_name),
+            ("agent_role", agent_role),
+        )
+        if value is not None
+    }
+    inner = replace(outer, **changes)
+    token = _current.set(inner)
+    try:
+        yield inner
+    finally:
+        _current.reset(token)
