@@ -33,7 +33,7 @@ from ingest_api.openapi import (
     add_event_schemas,
     openapi_components,
 )
-from ingest_api.parsing import Checked, check_event, decode_body
+from ingest_api.parsing import Body, Checked, check_event, decode_body
 from ingest_api.store import EventStore, Outcome
 from ingest_api.writer import GroupCommitWriter
 from sdk.db.engine import resolve_database_url
@@ -87,7 +87,7 @@ def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
 # --- handlers -------------------------------------------------------------------------
 
 
-async def _decode(request: Request[Any, Any, Any], limit: int) -> Any:
+async def _decode(request: Request[Any, Any, Any], limit: int) -> Body:
     raw = await _read_body(request, limit)
     return decode_body(
         raw,
@@ -112,12 +112,13 @@ async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _check(services: Services, index: int, data: Any) -> Checked:
+async def _check(services: Services, index: int, data: Any, *, plain: bool) -> Checked:
     months = await services.store.live_months()
-    checked = check_event(index, data, months)
+    checked = check_event(index, data, months, prescreened=plain)
     if any(e["type"] == "outside_partitions" for e in checked.errors):
         # Maybe a partition was created since the cache was filled: look once more.
-        checked = check_event(index, data, await services.store.live_months(refresh=True))
+        months = await services.store.live_months(refresh=True)
+        checked = check_event(index, data, months, prescreened=plain)
     return checked
 
 
@@ -131,8 +132,8 @@ async def _check(services: Services, index: int, data: Any) -> Checked:
 )
 async def post_event(request: Request[Any, Any, Any]) -> Response[Any]:
     services = _services(request)
-    data = await _decode(request, services.settings.ingest_max_event_bytes)
-    checked = await _check(services, 0, data)
+    body = await _decode(request, services.settings.ingest_max_event_bytes)
+    checked = await _check(services, 0, body.data, plain=body.plain)
     if checked.row is None:
         services.metrics.events.labels("invalid").inc()
         raise InvalidEvent("the event is invalid", errors=checked.errors)
@@ -157,8 +158,8 @@ async def post_event(request: Request[Any, Any, Any]) -> Response[Any]:
 async def post_batch(request: Request[Any, Any, Any]) -> Response[Any]:
     services = _services(request)
     settings = services.settings
-    data = await _decode(request, settings.ingest_max_batch_bytes)
-    events = data.get("events") if isinstance(data, dict) else None
+    body = await _decode(request, settings.ingest_max_batch_bytes)
+    events = body.data.get("events") if isinstance(body.data, dict) else None
     if not isinstance(events, list) or not events:
         raise InvalidEvent(
             "the body must be an object with a non-empty 'events' array",
@@ -171,7 +172,7 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[Any]:
             errors=[{"loc": ["events"], "msg": "too many events", "type": "too_long"}],
         )
     services.metrics.batch_size.observe(len(events))
-    checked = [await _check(services, i, item) for i, item in enumerate(events)]
+    checked = [await _check(services, i, item, plain=body.plain) for i, item in enumerate(events)]
     valid = [c for c in checked if c.row is not None]
     outcomes = await services.store.write([c.row for c in valid if c.row is not None])
     results: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ from ingest_api.errors import BodyTooLarge, MalformedJson, UnsupportedMediaType
 from ingest_api.store import EventRow
 from sdk.db.partitions import Month, describe_window
 from sdk.telemetry.events import EVENT_TYPE_BY_NAME, parse_event
-from sdk.telemetry.values import MAX_DEPTH
+from sdk.telemetry.values import MAX_DEPTH, json_text_is_plain
 
 JSON_MEDIA_TYPES = {"application/json"}
 
@@ -41,9 +41,17 @@ class Checked:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A decoded request body; ``plain`` if its text passed ``json_text_is_plain``."""
+
+    data: Any
+    plain: bool
+
+
 def decode_body(
     raw: bytes, *, content_type: str | None, content_encoding: str | None, limit: int
-) -> Any:
+) -> Body:
     """Check the media type and encoding, gunzip within ``limit``, and parse JSON."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type not in JSON_MEDIA_TYPES:
@@ -58,11 +66,12 @@ def decode_body(
             f"Content-Encoding {encoding!r} is not supported: use gzip or none"
         )
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        data = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:
         _malformed(f"JSON nesting is deeper than this server parses (limit {MAX_DEPTH})")
     except (UnicodeDecodeError, ValueError) as exc:
         _malformed(f"body is not valid JSON: {exc}")
+    return Body(data, json_text_is_plain(raw))
 
 
 def _malformed(detail: str) -> NoReturn:
@@ -86,15 +95,20 @@ def _gunzip(raw: bytes, *, limit: int) -> bytes:
     return data
 
 
-def check_event(index: int, data: Any, live_months: Sequence[Month]) -> Checked:
-    """Validate one decoded event against the contract and the live partitions."""
+def check_event(
+    index: int, data: Any, live_months: Sequence[Month], *, prescreened: bool = False
+) -> Checked:
+    """Validate one decoded event against the contract and the live partitions.
+
+    ``prescreened``: the body passed ``json_text_is_plain`` (see decode_body's caller).
+    """
     event_id = data.get("event_id") if isinstance(data, dict) else None
     checked = Checked(index, event_id if isinstance(event_id, str) else None)
     if not isinstance(data, dict):
         checked.errors.append(_error((), "an event must be a JSON object", "type_error"))
         return checked
     try:
-        event = parse_event(data)
+        event = parse_event(data, prescreened=prescreened)
     except ValidationError as exc:
         checked.errors.extend(_pydantic_errors(exc))
         return checked

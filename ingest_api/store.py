@@ -8,7 +8,6 @@ It never issues UPDATE or DELETE: an id already stored is compared, not overwrit
 from __future__ import annotations
 
 import enum
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,7 +91,7 @@ class EventRow:
     item_id: str | None
     workflow_name: str | None
     agent_role: str | None
-    payload: dict[str, Any]
+    payload_json: str
 
     @classmethod
     def from_event(cls, event: EventBase) -> EventRow:
@@ -106,7 +105,7 @@ class EventRow:
             item_id=event.item_id,
             workflow_name=event.workflow_name,
             agent_role=event.agent_role,
-            payload=getattr(event, "payload").model_dump(mode="json"),  # noqa: B009
+            payload_json=getattr(event, "payload").model_dump_json(),  # noqa: B009
         )
 
 
@@ -192,7 +191,7 @@ def _columns(rows: Sequence[EventRow]) -> tuple[list[Any], ...]:
         [r.item_id for r in rows],
         [r.workflow_name for r in rows],
         [r.agent_role for r in rows],
-        [json.dumps(r.payload, separators=(",", ":")) for r in rows],
+        [r.payload_json for r in rows],
     )
 
 

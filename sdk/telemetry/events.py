@@ -12,18 +12,22 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from sdk.telemetry.values import ULID_PATTERN, find_unsafe_value, ulid_ms
+
+PRESCREENED = "wdp_prescreened"
 
 # 9999-12-31T23:59:59.999Z: Python datetimes (and so event_time) end there.
 MAX_EVENT_MS = 253_402_300_799_999
@@ -37,7 +41,20 @@ NonNegInt = Annotated[int, Field(ge=0, le=2**63 - 1)]
 DurationMs = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Score = Annotated[float, Field(allow_inf_nan=False)]
-JsonObject = dict[str, Any]
+
+
+def _free_form_storable(value: Any) -> Any:
+    # Free-form JSON is walked on its own even when the envelope walk is skipped for
+    # pre-screened API input: only here can nesting be deep.
+    problem = find_unsafe_value(value)
+    if problem is not None:
+        path = ".".join(str(p) for p in problem.loc)
+        raise ValueError(f"{path + ': ' if path else ''}{problem.message}")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_free_form_storable)]
+JsonValue = Annotated[Any, AfterValidator(_free_form_storable)]
 
 TargetType = Literal["run", "step", "item", "artifact", "example", "policy", "other"]
 
@@ -142,8 +159,8 @@ class CorrectionSubmittedPayload(_Model):
     target_type: TargetType
     target_id: Id
     field: Name | None = Field(None, description="Path of the corrected field, if any.")
-    original: Any = None
-    corrected: Any
+    original: JsonValue = None
+    corrected: JsonValue
     reason: Text | None = None
     submitted_by: Id | None = None
 
@@ -224,7 +241,9 @@ class EventBase(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _storable(cls, data: Any) -> Any:
+    def _storable(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context and info.context.get(PRESCREENED):
+            return data  # the caller proved the raw JSON holds no NUL/surrogate/huge int
         problem = find_unsafe_value(data)
         if problem is not None:
             path = ".".join(str(p) for p in problem.loc) or "event"
@@ -349,9 +368,14 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
-def parse_event(data: Any) -> EventBase:
-    """Validate one event from untrusted, already-decoded JSON (raises ValidationError)."""
-    return EVENT_ADAPTER.validate_python(data)
+def parse_event(data: Any, *, prescreened: bool = False) -> EventBase:
+    """Validate one event from untrusted, already-decoded JSON (raises ValidationError).
+
+    ``prescreened``: the raw JSON text passed :func:`~sdk.telemetry.values.json_text_is_plain`,
+    so the per-value walk of the envelope can be skipped (free-form fields are still walked).
+    """
+    context = {PRESCREENED: True} if prescreened else None
+    return EVENT_ADAPTER.validate_python(data, context=context)
 
 
 def event_json_schemas() -> dict[str, dict[str, Any]]:

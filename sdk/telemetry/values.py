@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,26 @@ def _str_problem(value: str) -> str | None:
         except UnicodeEncodeError:
             return "contains a lone surrogate, which is not valid Unicode text"
     return None
+
+
+# In raw JSON text, the only ways to spell a NUL, a surrogate or an integer beyond 64
+# bits: a \u0000 or \uD800-\uDFFF escape (raw control characters and raw surrogates
+# are not valid JSON or UTF-8), or a run of 19+ digits.
+_BAD_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def json_text_is_plain(raw: bytes) -> bool:
+    """True when JSON text ``raw`` cannot hold a NUL, a surrogate or a >64-bit integer.
+
+    A few C-speed passes over the body (a regex only if it has any backslash-u escape) let
+    the API skip walking every value of every event; a false alarm (say, an escaped
+    backslash before "u0000") only costs the walk.
+    """
+    if b"\\u" in raw and _BAD_ESCAPE.search(raw):
+        return False
+    return _NINETEEN_DIGITS not in raw.translate(_DIGITS_TO_ZERO)
 
 
 def find_unsafe_value(value: object) -> UnsafeValue | None:

@@ -12,7 +12,13 @@ from ulid import ULID
 
 from sdk.telemetry.docs import render
 from sdk.telemetry.events import EVENT_NAMES, EVENT_TYPE_BY_NAME, StepCompleted, parse_event
-from sdk.telemetry.values import find_unsafe_value, new_ulid, ulid_datetime, ulid_ms
+from sdk.telemetry.values import (
+    find_unsafe_value,
+    json_text_is_plain,
+    new_ulid,
+    ulid_datetime,
+    ulid_ms,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 
@@ -165,3 +171,31 @@ def test_docs_events_md_is_generated_from_the_models() -> None:
     assert DOCS.read_text() == render(), (
         "docs/events.md is stale: python -m sdk.telemetry.docs > docs/events.md"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        (b'{"a": "plain", "n": 123, "f": 1.5e10}', True),
+        ('{"a": "caf\u00e9"}'.encode(), True),
+        (b'{"a": "caf\\u00e9"}', True),
+        (b'{"a": "x\\u0000"}', False),
+        (b'{"a": "x\\ud800"}', False),
+        (b'{"a": "x\\uDFFF"}', False),
+        (b'{"a": 12345678901234567890}', False),
+        (b'{"a": 1234567890123456789}', False),  # 19 digits: walked, to be sure
+    ],
+)
+def test_json_text_screen(text: bytes, plain: bool) -> None:
+    assert json_text_is_plain(text) is plain
+
+
+def test_prescreened_input_still_walks_free_form_fields() -> None:
+    deep: dict[str, Any] = {}
+    cursor = deep
+    for _ in range(40):
+        cursor["n"] = {}
+        cursor = cursor["n"]
+    event = envelope("workflow.run_started", payload={"metadata": deep})
+    with pytest.raises(ValidationError, match="nesting deeper than 32"):
+        parse_event(event, prescreened=True)
