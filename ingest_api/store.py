@@ -2,6 +2,8 @@
 
 The store speaks psycopg 3 directly (async pool, server-side ``unnest`` of arrays):
 for the hot path this is several times cheaper than building SQLAlchemy statements.
+Arrays go as binary parameters (``%b``): in text format psycopg quotes and escapes
+every JSON payload, which profiled at ~40% of the API's CPU on the batch path.
 It never issues UPDATE or DELETE: an id already stored is compared, not overwritten.
 """
 
@@ -27,8 +29,8 @@ INSERT INTO telemetry.workflow_events
     (event_id, event_time, event_version, event_name, ts,
      run_id, item_id, workflow_name, agent_role, payload)
 SELECT e.id, e.t, e.v, e.n, e.ts, e.r, e.i, e.w, e.a, e.p::jsonb
-FROM unnest(%s::text[], %s::timestamptz[], %s::int[], %s::text[], %s::timestamptz[],
-            %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+FROM unnest(%b::text[], %b::timestamptz[], %b::int[], %b::text[], %b::timestamptz[],
+            %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
      AS e(id, t, v, n, ts, r, i, w, a, p)
 ON CONFLICT DO NOTHING
 RETURNING event_id
@@ -48,8 +50,8 @@ SELECT i.ord,
        e.workflow_name IS NOT DISTINCT FROM i.w AS workflow_name,
        e.agent_role IS NOT DISTINCT FROM i.a AS agent_role,
        e.payload IS NOT DISTINCT FROM i.p::jsonb AS payload
-FROM unnest(%s::int[], %s::text[], %s::timestamptz[], %s::int[], %s::text[],
-            %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+FROM unnest(%b::int[], %b::text[], %b::timestamptz[], %b::int[], %b::text[],
+            %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
      AS i(ord, id, t, v, n, ts, r, i, w, a, p)
 LEFT JOIN telemetry.workflow_events e ON e.event_id = i.id AND e.event_time = i.t
 """

@@ -16,6 +16,7 @@ from sdk.telemetry import context
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.default import get_client
 from sdk.telemetry.events import (
+    PRESCREENED,
     ArtifactCreated,
     CorrectionSubmitted,
     EvaluationScored,
@@ -30,7 +31,9 @@ from sdk.telemetry.events import (
     StepCompleted,
     TargetType,
 )
-from sdk.telemetry.values import new_ulid
+from sdk.telemetry.values import flat_values_are_plain, new_ulid
+
+_PLAIN = {PRESCREENED: True}
 
 E = TypeVar("E", bound=EventBase)
 
@@ -60,17 +63,19 @@ def _emit(
     target = client or get_client()
     ctx = context.current()
     now = ts or target.clock()
-    event = event_type.model_validate(
-        {
-            "event_id": event_id or new_ulid(int(now.timestamp() * 1000)),
-            "ts": now,
-            "run_id": run_id if run_id is not None else ctx.run_id,
-            "item_id": item_id if item_id is not None else ctx.item_id,
-            "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
-            "agent_role": agent_role if agent_role is not None else ctx.agent_role,
-            "payload": payload,
-        }
-    )
+    envelope = {
+        "event_id": event_id or new_ulid(int(now.timestamp() * 1000)),
+        "ts": now,
+        "run_id": run_id if run_id is not None else ctx.run_id,
+        "item_id": item_id if item_id is not None else ctx.item_id,
+        "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
+        "agent_role": agent_role if agent_role is not None else ctx.agent_role,
+    }
+    # Keyword arguments are flat: a quick look proves them storable far cheaper than
+    # the general walk, which still runs for anything out of the ordinary.
+    plain = flat_values_are_plain(envelope.values()) and flat_values_are_plain(payload.values())
+    envelope["payload"] = payload
+    event = event_type.model_validate(envelope, context=_PLAIN if plain else None)
     target.emit(event)
     return event
 

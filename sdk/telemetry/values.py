@@ -13,6 +13,7 @@ import math
 import random
 import re
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +67,30 @@ def json_text_is_plain(raw: bytes) -> bool:
     return _NINETEEN_DIGITS not in raw.translate(_DIGITS_TO_ZERO)
 
 
+def flat_values_are_plain(values: Iterable[object]) -> bool:
+    """True when none of ``values`` (containers not entered) can be unstorable.
+
+    For the SDK's builders, whose inputs are a handful of typed keyword arguments: a
+    tight loop here replaces the general walk. Containers are skipped because every
+    free-form field validates its own content; anything unusual returns False and
+    gets the full walk, which also says where the problem is.
+    """
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            if "\x00" in value or not value.isascii():  # type: ignore[operator, attr-defined]
+                return False
+        elif kind is int:
+            if not INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
+                return False
+        elif not (
+            value is None or kind is float or kind is bool or kind is datetime
+            or kind is dict or kind is list
+        ):  # fmt: skip
+            return False
+    return True
+
+
 def find_unsafe_value(value: object) -> UnsafeValue | None:
     """Return the first unstorable value inside ``value`` (None when all is well)."""
     found = _check(value, 0)
@@ -91,6 +116,12 @@ def _check(value: object, depth: int) -> list[Any] | None:
                 problem = _str_problem(key)
                 if problem:
                     return [f"key {problem}", key]
+            kind = type(item)
+            # The common, harmless scalars inline: a call per value would double the cost.
+            if item is None or kind is bool or kind is datetime:
+                continue
+            if kind is str and "\x00" not in item and item.isascii():
+                continue
             found = _check_item(item, depth)
             if found is not None:
                 found.append(key)

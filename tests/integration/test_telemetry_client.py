@@ -65,6 +65,18 @@ def test_invalid_input_raises_at_the_call_site_and_queues_nothing(spool: Path) -
         emit_item_state_changed(to_state="done", client=client)
     with pytest.raises(ValidationError, match="NUL"):
         emit_run_started(run_id="r", metadata={"k": "a\x00"}, client=client)
+    with pytest.raises(ValidationError, match=r"payload\.node: contains a NUL"):
+        emit_step_completed(
+            node="a\x00", step=1, status="ok", duration_ms=1, run_id="r", client=client
+        )
+    with pytest.raises(ValidationError, match="surrogate"):
+        emit_step_completed(
+            node="n", step=1, status="ok", duration_ms=1, run_id="\udc80", client=client
+        )
+    with pytest.raises(ValidationError, match="64 bits"):
+        emit_step_completed(
+            node="n", step=1, status="ok", duration_ms=1, tokens_in=2**64, run_id="r", client=client
+        )
     with pytest.raises(ValidationError, match="at least one of"):
         emit_feedback_received(target_type="run", target_id="r", client=client)
     assert client.stats().queued == 0
