@@ -786,6 +786,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate-seconds", type=float, default=5.0, help="open-loop length (5)")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes (1)")
     parser.add_argument(
+        "--server", choices=("uvicorn", "granian"), default="uvicorn", help="ASGI server"
+    )
+    parser.add_argument(
         "--client",
         choices=("raw", "httpx"),
         default="raw",
@@ -811,7 +814,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(
         f"[bold]machine[/bold]: nproc={info['nproc']} python={info['python']} "
         f"cpu={info.get('cpu', '?')} load={info.get('load_avg_before', '?')}; "
-        f"API workers={args.workers}; client: {args.client} on {loop_name}, one thread"
+        f"API workers={args.workers} ({args.server}); "
+        f"client: {args.client} on {loop_name}, one thread"
     )
     phases: dict[str, Phase] = {}
     started = time.perf_counter()
@@ -824,7 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="wdp-bench-api-") as tmp:
                 log_path = Path(tmp) / "api.log"
                 try:
-                    with run_api(url, log_path, workers=args.workers) as server:
+                    with run_api(url, log_path, workers=args.workers, server=args.server) as server:
                         meter = CpuMeter(server.process.pid, pg_pid)
                         warm_up(server, run)
                         console.print(f"running (b) batch API with {args.events:,} events…")

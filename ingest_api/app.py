@@ -303,7 +303,7 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             min_size=1,
             max_size=settings.ingest_db_pool_size,
             open=False,
-            kwargs={"application_name": "wdp-ingest"},
+            kwargs={"application_name": "wdp-ingest", "autocommit": True},
         )
         await pool.open(wait=False)
         store = EventStore(pool)

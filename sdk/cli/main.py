@@ -78,8 +78,9 @@ def api(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
+    server: str = typer.Option("uvicorn", help="ASGI server: uvicorn or granian."),
 ) -> None:
-    """Serve the ingest API (POST /telemetry/events) with uvicorn."""
+    """Serve the ingest API (POST /telemetry/events)."""
     from sdk.settings import get_settings
 
     settings = get_settings()
@@ -89,27 +90,17 @@ def api(
             "keys, or INGEST_AUTH_DISABLED=true to run without authentication"
         )
         raise typer.Exit(2)
-    try:
-        import uvicorn
-    except ImportError:
-        err.print("[red]error:[/red] the API needs the 'api' extra: pip install 'wdp[api]'")
-        raise typer.Exit(2) from None
+    if server not in ("uvicorn", "granian"):
+        err.print(f"[red]error:[/red] --server must be uvicorn or granian (got {server!r})")
+        raise typer.Exit(2)
     if settings.database_url is None:
         # Start the embedded database once here, not in every worker.
         from sdk.db.engine import resolve_database_url
 
         os.environ["DATABASE_URL"] = resolve_database_url(settings)
-    uvicorn.run(
-        "ingest_api.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-    )
+    from sdk.cli.serve import serve
+
+    serve(server=server, host=host, port=port, workers=workers)
 
 
 events_app = typer.Typer(help="The workflow event contract.")

@@ -48,6 +48,7 @@ def run_api(
     startup_timeout: float = 30.0,
     wait_for: str = "/readyz",
     port: int | None = None,
+    server: str = "uvicorn",
 ) -> Iterator[ApiServer]:
     """Run ``wdp api`` as a subprocess on a free port until the block ends.
 
@@ -62,7 +63,7 @@ def run_api(
         **(extra_env or {}),
     }
     argv = [sys.executable, "-m", "sdk.cli.main", "api", "--port", str(port)]
-    argv += ["--workers", str(workers)]
+    argv += ["--workers", str(workers), "--server", server]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = ApiServer(f"http://127.0.0.1:{port}", proc, log_path)
