@@ -90,14 +90,16 @@ def emit_cost(samples: int) -> dict[str, float]:
     }
 
 
-def throughput(server_url: str, db_url: str, events: int, spool: Path) -> dict[str, float]:
+def throughput(
+    server_url: str, db_url: str, events: int, spool: Path, *, batch_size: int
+) -> dict[str, float]:
     """Events/s through the SDK, and through plain batch POSTs, each verified in Postgres."""
     run_sdk = f"bench-sdk-{uuid.uuid4().hex[:8]}"
     client = TelemetryClient(
         endpoint=server_url,
         api_key=TEST_API_KEYS[0],
         spool_dir=spool,
-        batch_size=500,
+        batch_size=batch_size,
         queue_size=events + 1,
         flush_interval_s=0.05,
     )
@@ -118,7 +120,7 @@ def throughput(server_url: str, db_url: str, events: int, spool: Path) -> dict[s
 
     run_raw = f"bench-raw-{uuid.uuid4().hex[:8]}"
     bodies = []
-    for start in range(0, events, 500):
+    for start in range(0, events, batch_size):
         batch = [
             {
                 "event_id": new_ulid(),
@@ -127,7 +129,7 @@ def throughput(server_url: str, db_url: str, events: int, spool: Path) -> dict[s
                 "run_id": run_raw,
                 "payload": {"node": "plan", "step": n, "status": "ok", "duration_ms": 1.0},
             }
-            for n in range(start, min(events, start + 500))
+            for n in range(start, min(events, start + batch_size))
         ]
         bodies.append(json.dumps({"events": batch}).encode())
     headers = {"Authorization": f"Bearer {TEST_API_KEYS[0]}", "Content-Type": "application/json"}
@@ -152,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=20_000, help="emit calls to time")
     parser.add_argument("--events", type=int, default=60_000, help="events for throughput")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes")
+    parser.add_argument("--batch-size", type=int, default=500, help="SDK batch size")
     parser.add_argument("--json", action="store_true", help="also print JSON results")
     args = parser.parse_args(argv)
 
@@ -163,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         fresh_database(keep=False) as (url, _, _),
         run_api(url, Path(tmp) / "api.log", workers=args.workers) as server,
     ):
-        flow = throughput(server.base_url, url, args.events, Path(tmp) / "spool")
+        flow = throughput(
+            server.base_url, url, args.events, Path(tmp) / "spool", batch_size=args.batch_size
+        )
 
     table = Table(title="telemetry SDK")
     for column in ("measure", "wdp SDK", "baseline", "ratio", "target", "verdict"):

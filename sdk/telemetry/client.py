@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.spool import Spool
@@ -42,6 +41,7 @@ log = logging.getLogger("sdk.telemetry")
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 AUTH_FAILURES = {401, 403}
 RETRY_AFTER_CAP_S = 60.0
+SENDER_THREAD = "wdp-telemetry"
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ class TelemetryClient:
         sync: bool = False,
         disabled: bool = False,
         shutdown_timeout_s: float = 5.0,
+        senders: int = 2,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if transport is None and endpoint is None and not disabled:
@@ -96,6 +97,9 @@ class TelemetryClient:
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.disabled = disabled
         self._transport: Transport | None = transport
+        # Two batches in flight keep a multi-worker API busy while one response is
+        # pending; an injected transport may not be thread-safe, so it gets one sender.
+        self._senders = 1 if transport is not None else max(1, senders)
         self._endpoint, self._api_key = endpoint, api_key
         self._spool = Spool(Path(spool_dir), max_bytes=spool_max_bytes) if spool_dir else None
         self._batch_size = batch_size
@@ -114,10 +118,12 @@ class TelemetryClient:
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._in_flight = 0
+        self._batches: dict[int, list[EventBase]] = {}
+        self._local = threading.local()
+        self._transports: list[Transport] = []
         self._flushing = 0
         self._send_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._current_batch: list[EventBase] = []
+        self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._stopping = False
         self._closed = False
@@ -142,7 +148,7 @@ class TelemetryClient:
             self._spill([event], reason="queue full")
             return
         self._queue.append(event)
-        if self._thread is None:
+        if not self._threads:
             self._start()
         if len(self._queue) >= self._batch_size:
             self._wake.set()
@@ -161,7 +167,7 @@ class TelemetryClient:
         with self._idle:
             self._flushing += 1
         try:
-            if self._thread is None and self._spool and self._spool.has_pending():
+            if not self._threads and self._spool and self._spool.has_pending():
                 self._start()
             while True:
                 self._wake.set()
@@ -186,20 +192,22 @@ class TelemetryClient:
         self._stop.set()
         self._wake.set()
         leftover: list[EventBase] = []
-        if self._thread is not None:
-            self._thread.join(timeout=max(1.0, self._timeout))
-            if self._thread.is_alive():
-                # Stuck in a send: spool its batch too. If the send did land, the replay
-                # is a harmless duplicate (the API is idempotent on event_id).
-                leftover += self._current_batch
+        deadline = time.monotonic() + max(1.0, self._timeout)
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self._idle:
+            # Senders stuck in a send: spool their batches too. If a send did land, the
+            # replay is a harmless duplicate (the API is idempotent on event_id).
+            for batch in self._batches.values():
+                leftover += batch
         leftover += list(self._queue)
         self._queue.clear()
         if leftover:
             self._spill(leftover, reason="shutdown before delivery")
         if self._spool is not None:
             self._spool.close()
-        if self._transport is not None:
-            self._transport.close()
+        for transport in [*self._transports, *([self._transport] if self._transport else [])]:
+            transport.close()
         return delivered
 
     def stats(self) -> TelemetryStats:
@@ -219,9 +227,16 @@ class TelemetryClient:
 
     def _start(self) -> None:
         with self._send_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="wdp-telemetry", daemon=True)
-                self._thread.start()
+            if not self._threads:
+                for index in range(self._senders):
+                    thread = threading.Thread(
+                        target=self._run,
+                        args=(index == 0,),
+                        name=f"{SENDER_THREAD}-{index}",
+                        daemon=True,
+                    )
+                    thread.start()
+                    self._threads.append(thread)
 
     def _drained(self) -> bool:
         return (
@@ -230,28 +245,28 @@ class TelemetryClient:
             and not (self._spool is not None and self._spool.has_pending())
         )
 
-    def _run(self) -> None:
+    def _run(self, primary: bool) -> None:
         while not self._stopping:
             if len(self._queue) < self._batch_size and not self._flushing:
                 self._wake.wait(self._interval)
             self._wake.clear()
             try:
-                self._cycle()
+                self._cycle(primary=primary)
             except Exception:  # the sender must survive anything; never take the host down
                 log.exception("telemetry sender failed; continuing")
                 time.sleep(0.5)
             with self._idle:
                 self._idle.notify_all()
 
-    def _cycle(self) -> None:
-        if self._spool is not None and self._spool.has_pending():
+    def _cycle(self, *, primary: bool) -> None:
+        # Only the primary sender touches the spool, so replay stays in order.
+        if primary and self._spool is not None and self._spool.has_pending():
             due = self._flushing or time.monotonic() >= self._replay_after
             if not (due and self._replay_spool(force=bool(self._flushing))):
                 # Still down: keep order by appending new events behind the spooled ones.
                 self._move_queue_to_spool()
                 return
-        while self._queue:
-            batch = self._take_batch()
+        while batch := self._take_batch():
             try:
                 self._send_with_retries(batch)
             except _Unavailable as exc:
@@ -263,19 +278,24 @@ class TelemetryClient:
 
     def _take_batch(self) -> list[EventBase]:
         batch: list[EventBase] = []
-        while self._queue and len(batch) < self._batch_size:
-            batch.append(self._queue.popleft())
-        self._in_flight = len(batch)
-        self._current_batch = batch
+        try:
+            while len(batch) < self._batch_size:
+                batch.append(self._queue.popleft())
+        except IndexError:  # empty, possibly emptied by the other sender meanwhile
+            pass
+        if batch:
+            with self._idle:
+                self._in_flight += len(batch)
+                self._batches[threading.get_ident()] = batch
         return batch
 
     def _done_batch(self) -> None:
-        self._in_flight = 0
-        self._current_batch = []
+        with self._idle:
+            batch = self._batches.pop(threading.get_ident(), [])
+            self._in_flight -= len(batch)
 
     def _move_queue_to_spool(self) -> None:
-        while self._queue:
-            batch = self._take_batch()
+        while batch := self._take_batch():
             try:
                 self._spill(batch, reason="endpoint unavailable")
             finally:
@@ -293,7 +313,7 @@ class TelemetryClient:
         self._spool.seal()  # our own open segment becomes replayable too
         while (segment := self._spool.claim_oldest()) is not None:
             try:
-                pending: list[dict[str, Any]] = []
+                pending: list[bytes] = []
                 for event in segment.events():
                     pending.append(event)
                     if len(pending) >= self._batch_size:
@@ -321,13 +341,11 @@ class TelemetryClient:
             self._spill(events, reason=str(exc))
 
     def _send_with_retries(self, events: list[EventBase]) -> None:
-        self._post([e.model_dump(mode="json") for e in events], retries=self._max_retries)
+        self._post(_encode(events), retries=self._max_retries)
 
-    def _post(self, events: list[dict[str, Any]], *, retries: int) -> None:
-        # One dumps per event rather than one for the batch: the GIL can pass to the
-        # host's threads between events instead of being held for the whole batch.
-        encoded = b",".join(json.dumps(e, separators=(",", ":")).encode() for e in events)
-        body = gzip.compress(b'{"events":[' + encoded + b"]}", compresslevel=5)
+    def _post(self, events: list[bytes], *, retries: int) -> None:
+        """POST pre-encoded events (one JSON object each) as one batch, with retries."""
+        body = gzip.compress(b'{"events":[' + b",".join(events) + b"]}", compresslevel=1)
         attempt = 0
         while True:
             delay: float | None
@@ -368,7 +386,7 @@ class TelemetryClient:
                 delay = min(delay, RETRY_AFTER_CAP_S)
             self._stop.wait(delay)
 
-    def _account(self, events: list[dict[str, Any]], response: TransportResponse) -> None:
+    def _account(self, events: list[bytes], response: TransportResponse) -> None:
         try:
             answer = json.loads(response.body)
             results = answer["results"]
@@ -412,9 +430,7 @@ class TelemetryClient:
             log.error("dropping %d telemetry events (%s): no spool configured", len(events), reason)
             return
         try:
-            stored = self._spool.append(
-                [e.model_dump(mode="json") for e in events], sync=_on_sender_thread()
-            )
+            stored = self._spool.append(_encode(events), sync=_on_sender_thread())
         except OSError:
             log.exception("could not write the telemetry spool")
             stored = 0
@@ -426,18 +442,32 @@ class TelemetryClient:
             )
 
     def _get_transport(self) -> Transport:
-        if self._transport is None:
+        if self._transport is not None:  # injected: used by the single sender
+            return self._transport
+        transport: Transport | None = getattr(self._local, "transport", None)
+        if transport is None:  # one keep-alive connection per sender thread
             assert self._endpoint is not None
-            self._transport = HttpTransport(self._endpoint, api_key=self._api_key)
-        return self._transport
+            transport = HttpTransport(self._endpoint, api_key=self._api_key)
+            self._local.transport = transport
+            self._transports.append(transport)
+        return transport
 
     def _after_fork_in_child(self) -> None:
         # The parent's thread does not exist here and its queue is the parent's to send.
         self._init_runtime()
         if self._spool is not None:
             self._spool.reset_after_fork()
+        # _init_runtime gave the child fresh per-thread transports. An injected one
+        # shares the parent's socket: drop the child's copy (the parent's stays open)
+        # so the child reconnects on first use.
         if isinstance(self._transport, HttpTransport):
-            self._transport = HttpTransport(self._endpoint or "", api_key=self._api_key)
+            self._transport.close()
+
+
+def _encode(events: list[EventBase]) -> list[bytes]:
+    # pydantic's own JSON (Rust), one call per event: several times cheaper than
+    # model_dump + json.dumps, and the GIL passes to the host's threads between events.
+    return [e.model_dump_json().encode() for e in events]
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:
@@ -451,7 +481,7 @@ def _retry_after(headers: dict[str, str]) -> float | None:
 
 
 def _on_sender_thread() -> bool:
-    return threading.current_thread().name == "wdp-telemetry"
+    return threading.current_thread().name.startswith(SENDER_THREAD)
 
 
 # -- process-wide bookkeeping: flush at exit, reinitialise after fork -------------------

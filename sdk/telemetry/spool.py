@@ -14,7 +14,6 @@ fsync-batched spool with these replay semantics.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import threading
@@ -22,7 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 log = logging.getLogger("sdk.telemetry")
 
@@ -36,17 +35,17 @@ class Segment:
     path: Path
     handle: IO[bytes]
 
-    def events(self) -> Iterator[dict[str, Any]]:
+    def events(self) -> Iterator[bytes]:
+        """Each spooled event's JSON, as written."""
         self.handle.seek(0)
         for number, line in enumerate(self.handle, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except ValueError:
+            if not line.endswith(b"\n"):
                 # A torn last line from a crash mid-append: that event was never
                 # acknowledged to anyone, and the rest of the file is still good.
-                log.warning("skipping unreadable line %d of spool segment %s", number, self.path)
+                log.warning("skipping a torn line %d of spool segment %s", number, self.path)
+                continue
+            if line.strip():
+                yield line[:-1]
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -71,9 +70,12 @@ class Spool:
 
     # -- writing ---------------------------------------------------------------------
 
-    def append(self, events: list[dict[str, Any]], *, sync: bool) -> int:
-        """Append events; fsync when ``sync``. Returns how many fit (the rest are dropped)."""
-        lines = [json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in events]
+    def append(self, events: list[bytes], *, sync: bool) -> int:
+        """Append encoded events (one JSON object each, no newlines); fsync when ``sync``.
+
+        Returns how many fit; the caller counts the rest as dropped.
+        """
+        lines = [e + b"\n" for e in events]
         with self._lock:
             room = self.max_bytes - self._total_size()
             accepted: list[bytes] = []

@@ -117,16 +117,33 @@ def test_events_are_sent_in_gzip_batches_off_the_callers_thread(spool: Path) -> 
             return super().send(body, timeout=timeout)
 
     with scripted_api() as api:
-        client = make_client(api, spool, batch_size=500, flush_interval_s=30)
-        client._transport = RecordingTransport(api.url, api_key="k")
+        client = make_client(
+            api,
+            spool,
+            batch_size=500,
+            flush_interval_s=30,
+            transport=RecordingTransport(api.url, api_key="k"),
+        )
         for n in range(1200):
             step(client, n)
         assert client.flush(timeout=10)
         client.shutdown()
-    assert senders == {"wdp-telemetry"}
-    assert [len(b) for b in api.received] == [500, 500, 200]
+    assert len(senders) == 1
+    assert senders.pop().startswith("wdp-telemetry")
+    assert [len(b) for b in api.received] == [500, 500, 200]  # one sender: in order
     assert [e["payload"]["step"] for e in api.events] == list(range(1200))
     assert client.stats().sent == 1200
+
+
+def test_two_senders_deliver_everything_exactly_once(spool: Path) -> None:
+    with scripted_api() as api:
+        client = make_client(api, spool, batch_size=50, senders=2)
+        for n in range(2000):
+            step(client, n)
+        assert client.flush(timeout=20)
+        client.shutdown()
+    assert sorted(e["payload"]["step"] for e in api.events) == list(range(2000))
+    assert client.stats().sent == 2000
 
 
 def test_retryable_statuses_are_retried_honouring_retry_after(spool: Path) -> None:
@@ -147,7 +164,8 @@ def test_retryable_statuses_are_retried_honouring_retry_after(spool: Path) -> No
 def test_past_the_retry_budget_events_are_spooled_then_replayed_in_order(spool: Path) -> None:
     script = [Reply(503)] * 3 + [Reply(502)] * 3
     with scripted_api(script) as api:
-        client = make_client(api, spool, max_retries=2, batch_size=10)
+        # One sender: with two, concurrent batches may reach the spool in either order.
+        client = make_client(api, spool, max_retries=2, batch_size=10, senders=1)
         for n in range(25):
             step(client, n)
         assert client.flush(timeout=15)
@@ -288,3 +306,18 @@ def test_a_forked_child_emits_and_flushes(spool: Path) -> None:
         client.shutdown()
     assert os.waitstatus_to_exitcode(status) == 0
     assert sorted(e["payload"]["step"] for e in api.events) == [1, 2]
+
+
+def test_a_torn_last_line_in_the_spool_is_skipped_and_the_rest_delivered(spool: Path) -> None:
+    first = make_client(None, spool)
+    for n in range(3):
+        step(first, n)
+    first.shutdown(timeout=0)
+    (segment,) = spool.glob("seg-*.jsonl")
+    with segment.open("ab") as handle:
+        handle.write(b'{"event_id": "01M8GD99XBCM6SQJ')  # a crash mid-append
+    with scripted_api() as api:
+        second = make_client(api, spool)
+        assert second.flush(timeout=10)
+        second.shutdown()
+    assert sorted(e["payload"]["step"] for e in api.events) == [0, 1, 2]
