@@ -252,6 +252,10 @@ class TelemetryClient:
             self._wake.clear()
             try:
                 self._cycle(primary=primary)
+                if primary and self._spool is not None:
+                    # Queue overflow is spooled on the caller's thread without fsync (it
+                    # must not wait on the disk); make it durable here, in batches.
+                    self._spool.sync()
             except Exception:  # the sender must survive anything; never take the host down
                 log.exception("telemetry sender failed; continuing")
                 time.sleep(0.5)

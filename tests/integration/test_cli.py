@@ -166,3 +166,17 @@ def test_a_data_dir_with_spaces_is_refused_clearly(tmp_path: Path) -> None:
     result = _wdp("db", "start", env=_env(tmp_path / "has space"), check=False)
     assert result.returncode == 2
     assert "spaces" in result.stderr
+
+
+def test_events_schema_prints_every_event_or_one(tmp_path: Path) -> None:
+    import json
+
+    everything = json.loads(_wdp("events", "schema", env=_env(tmp_path)).stdout)
+    assert len(everything) == 11
+    assert "workflow.step_completed" in everything
+    one = json.loads(_wdp("events", "schema", "learning.policy_updated", env=_env(tmp_path)).stdout)
+    assert list(one) == ["learning.policy_updated"]
+    assert "event_name" in one["learning.policy_updated"]["required"]
+    unknown = _wdp("events", "schema", "nope", env=_env(tmp_path), check=False)
+    assert unknown.returncode == 2
+    assert "unknown event" in unknown.stderr
