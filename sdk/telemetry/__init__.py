@@ -25,9 +25,10 @@ from sdk.telemetry.builders import (
     emit_run_started,
     emit_step_completed,
 )
-from sdk.telemetry.client import TelemetryClient, TelemetryStats
+from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.context import Correlation, capture, correlation, current, restore
 from sdk.telemetry.default import flush, get_client, set_client, shutdown, stats
+from sdk.telemetry.delivery import TelemetryStats
 
 __all__ = [
     "Correlation",

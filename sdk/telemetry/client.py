@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import gzip
-import json
 import logging
 import os
 import random
@@ -23,49 +21,17 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sdk.telemetry.delivery import Counters, Poster, TelemetryStats, Unavailable, encode
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.spool import Spool
-from sdk.telemetry.transport import (
-    HttpTransport,
-    Transport,
-    TransportError,
-    TransportResponse,
-)
+from sdk.telemetry.transport import HttpTransport, Transport
 
 log = logging.getLogger("sdk.telemetry")
 
-RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
-AUTH_FAILURES = {401, 403}
-RETRY_AFTER_CAP_S = 60.0
 SENDER_THREAD = "wdp-telemetry"
-
-
-@dataclass(frozen=True)
-class TelemetryStats:
-    """Counters since the client started (or since fork, in a child)."""
-
-    queued: int
-    sent: int
-    duplicates: int
-    retried: int
-    spooled: int
-    replayed: int
-    rejected: int
-    dropped: int
-
-
-class _Counters:
-    def __init__(self) -> None:
-        self.sent = self.duplicates = self.retried = 0
-        self.spooled = self.replayed = self.rejected = self.dropped = 0
-
-
-class _Unavailable(Exception):
-    """The batch could not be delivered now; it should be spooled and retried later."""
 
 
 class TelemetryClient:
@@ -129,8 +95,15 @@ class TelemetryClient:
         self._closed = False
         self._replay_after = 0.0
         self._replay_failures = 0
-        self._auth_logged_at = 0.0
-        self._c = _Counters()
+        self._counters = Counters()
+        self._poster = Poster(
+            transport=self._get_transport,
+            counters=self._counters,
+            stop=self._stop,
+            timeout_s=self._timeout,
+            retry_base_s=self._retry_base,
+            retry_max_s=self._retry_max,
+        )
 
     # -- public API ------------------------------------------------------------------
 
@@ -211,17 +184,7 @@ class TelemetryClient:
         return delivered
 
     def stats(self) -> TelemetryStats:
-        c = self._c
-        return TelemetryStats(
-            queued=len(self._queue) + self._in_flight,
-            sent=c.sent,
-            duplicates=c.duplicates,
-            retried=c.retried,
-            spooled=c.spooled,
-            replayed=c.replayed,
-            rejected=c.rejected,
-            dropped=c.dropped,
-        )
+        return self._counters.stats(queued=len(self._queue) + self._in_flight)
 
     # -- sender thread ---------------------------------------------------------------
 
@@ -273,7 +236,7 @@ class TelemetryClient:
         while batch := self._take_batch():
             try:
                 self._send_with_retries(batch)
-            except _Unavailable as exc:
+            except Unavailable as exc:
                 self._spill(batch, reason=str(exc))
                 self._note_replay_failure()
                 return
@@ -321,13 +284,13 @@ class TelemetryClient:
                 for event in segment.events():
                     pending.append(event)
                     if len(pending) >= self._batch_size:
-                        self._post(pending, retries=0 if not force else self._max_retries)
-                        self._c.replayed += len(pending)
+                        self._poster.post(pending, retries=self._max_retries if force else 0)
+                        self._counters.add("replayed", len(pending))
                         pending = []
                 if pending:
-                    self._post(pending, retries=0 if not force else self._max_retries)
-                    self._c.replayed += len(pending)
-            except _Unavailable:
+                    self._poster.post(pending, retries=self._max_retries if force else 0)
+                    self._counters.add("replayed", len(pending))
+            except Unavailable:
                 segment.release()
                 self._note_replay_failure()
                 return False
@@ -341,106 +304,25 @@ class TelemetryClient:
         """Synchronous mode: send on the caller's thread, spool on failure."""
         try:
             self._send_with_retries(events)
-        except _Unavailable as exc:
+        except Unavailable as exc:
             self._spill(events, reason=str(exc))
 
     def _send_with_retries(self, events: list[EventBase]) -> None:
-        self._post(_encode(events), retries=self._max_retries)
-
-    def _post(self, events: list[bytes], *, retries: int) -> None:
-        """POST pre-encoded events (one JSON object each) as one batch, with retries."""
-        body = gzip.compress(b'{"events":[' + b",".join(events) + b"]}", compresslevel=1)
-        attempt = 0
-        while True:
-            delay: float | None
-            try:
-                response = self._get_transport().send(body, timeout=self._timeout)
-            except TransportError as exc:
-                problem, delay = f"connection failed ({exc})", None
-            else:
-                if response.status in (200, 207, 422):
-                    self._account(events, response)
-                    return
-                if response.status == 413 and len(events) > 1:
-                    half = len(events) // 2
-                    self._post(events[:half], retries=retries)
-                    self._post(events[half:], retries=retries)
-                    return
-                if response.status in AUTH_FAILURES:
-                    self._log_auth_failure(response.status, len(events))
-                    raise _Unavailable(f"HTTP {response.status} from the ingest API")
-                if response.status not in RETRYABLE:
-                    log.error(
-                        "ingest API refused a batch of %d events with HTTP %d: %s; dropping it",
-                        len(events),
-                        response.status,
-                        response.body[:500].decode(errors="replace"),
-                    )
-                    self._c.dropped += len(events)
-                    return
-                problem, delay = f"HTTP {response.status}", _retry_after(response.headers)
-            if attempt >= retries or self._stopping:
-                raise _Unavailable(problem)
-            attempt += 1
-            self._c.retried += 1
-            if delay is None:
-                delay = min(self._retry_max, self._retry_base * 2 ** (attempt - 1))
-                delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
-            else:  # the server's Retry-After wins over our backoff, within reason
-                delay = min(delay, RETRY_AFTER_CAP_S)
-            self._stop.wait(delay)
-
-    def _account(self, events: list[bytes], response: TransportResponse) -> None:
-        try:
-            answer = json.loads(response.body)
-            results = answer["results"]
-        except (ValueError, KeyError, TypeError):
-            # A 422 for the batch as a whole (not per event) has no results: it will
-            # never be accepted, so it is dropped loudly rather than retried forever.
-            log.error(
-                "ingest API refused a batch of %d events (HTTP %d): %s",
-                len(events),
-                response.status,
-                response.body[:500].decode(errors="replace"),
-            )
-            self._c.rejected += len(events)
-            return
-        for result in results:
-            status = result.get("status")
-            if status == "created":
-                self._c.sent += 1
-            elif status == "duplicate":
-                self._c.duplicates += 1
-            else:
-                self._c.rejected += 1
-                log.warning(
-                    "ingest API rejected event %s (%s): %s",
-                    result.get("event_id"),
-                    status,
-                    result.get("reason"),
-                )
-
-    def _log_auth_failure(self, status: int, count: int) -> None:
-        log.error(
-            "ingest API answered %d for a batch of %d events: check TELEMETRY_API_KEY; "
-            "the events are kept in the spool",
-            status,
-            count,
-        )
+        self._poster.post(encode(events), retries=self._max_retries)
 
     def _spill(self, events: list[EventBase], *, reason: str) -> None:
         if self._spool is None:
-            self._c.dropped += len(events)
+            self._counters.add("dropped", len(events))
             log.error("dropping %d telemetry events (%s): no spool configured", len(events), reason)
             return
         try:
-            stored = self._spool.append(_encode(events), sync=_on_sender_thread())
+            stored = self._spool.append(encode(events), sync=_on_sender_thread())
         except OSError:
             log.exception("could not write the telemetry spool")
             stored = 0
-        self._c.spooled += stored
+        self._counters.add("spooled", stored)
         if stored < len(events):
-            self._c.dropped += len(events) - stored
+            self._counters.add("dropped", len(events) - stored)
             log.error(
                 "telemetry spool is full: dropped %d events (%s)", len(events) - stored, reason
             )
@@ -466,22 +348,6 @@ class TelemetryClient:
         # so the child reconnects on first use.
         if isinstance(self._transport, HttpTransport):
             self._transport.close()
-
-
-def _encode(events: list[EventBase]) -> list[bytes]:
-    # pydantic's own JSON (Rust), one call per event: several times cheaper than
-    # model_dump + json.dumps, and the GIL passes to the host's threads between events.
-    return [e.model_dump_json().encode() for e in events]
-
-
-def _retry_after(headers: dict[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _on_sender_thread() -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 from sdk.settings import get_settings
-from sdk.telemetry.client import TelemetryClient, TelemetryStats
+from sdk.telemetry.client import TelemetryClient
+from sdk.telemetry.delivery import TelemetryStats
 
 _lock = threading.Lock()
 _default: TelemetryClient | None = None
