@@ -35,7 +35,7 @@ from ingest_api.openapi import (
 )
 from ingest_api.parsing import Body, Checked, check_event, decode_body
 from ingest_api.store import EventStore, Outcome
-from ingest_api.writer import GroupCommitWriter
+from ingest_api.writer import GroupCommitWriter, write_isolating
 from sdk.db.engine import resolve_database_url
 from sdk.db.migrate import VERSION_TABLE, head_revision
 from sdk.errors import ConfigurationError
@@ -78,7 +78,8 @@ async def require_api_key(
     if scheme.lower() != "bearer" or not token.strip():
         services.metrics.rejected.labels("unauthorized").inc()
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    presented = token.strip().encode()
+    # Headers arrive decoded as latin-1: recover the bytes the client sent.
+    presented = token.strip().encode("latin-1", "replace")
     # Compare with every key, always, so timing reveals neither a match nor its position.
     valid = False
     for key in services.api_keys:
@@ -116,13 +117,20 @@ async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _check(services: Services, index: int, data: Any, *, plain: bool) -> Checked:
+async def _check_all(services: Services, events: list[Any], *, plain: bool) -> list[Checked]:
+    """Validate events against the contract and the live partitions.
+
+    An event outside the cached partitions makes the cache refresh once per request
+    (a partition may have been created since), never once per event.
+    """
     months = await services.store.live_months()
-    checked = check_event(index, data, months, prescreened=plain)
-    if any(e["type"] == "outside_partitions" for e in checked.errors):
-        # Maybe a partition was created since the cache was filled: look once more.
-        months = await services.store.live_months(refresh=True)
-        checked = check_event(index, data, months, prescreened=plain)
+    checked = [check_event(i, e, months, prescreened=plain) for i, e in enumerate(events)]
+    outside = [c for c in checked if any(e["type"] == "outside_partitions" for e in c.errors)]
+    if outside:
+        fresh = await services.store.live_months(refresh=True)
+        if fresh != months:
+            for c in outside:
+                checked[c.index] = check_event(c.index, events[c.index], fresh, prescreened=plain)
     return checked
 
 
@@ -137,7 +145,7 @@ async def _check(services: Services, index: int, data: Any, *, plain: bool) -> C
 async def post_event(request: Request[Any, Any, Any]) -> Response[Any]:
     services = _services(request)
     body = await _decode(request, services.settings.ingest_max_event_bytes)
-    checked = await _check(services, 0, body.data, plain=body.plain)
+    (checked,) = await _check_all(services, [body.data], plain=body.plain)
     if checked.row is None:
         services.metrics.events.labels("invalid").inc()
         raise InvalidEvent("the event is invalid", errors=checked.errors)
@@ -176,9 +184,9 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[Any]:
             errors=[{"loc": ["events"], "msg": "too many events", "type": "too_long"}],
         )
     services.metrics.batch_size.observe(len(events))
-    checked = [await _check(services, i, item, plain=body.plain) for i, item in enumerate(events)]
+    checked = await _check_all(services, events, plain=body.plain)
     valid = [c for c in checked if c.row is not None]
-    outcomes = await services.store.write([c.row for c in valid if c.row is not None])
+    outcomes = await write_isolating(services.store, [c.row for c in valid if c.row is not None])
     results: list[dict[str, Any]] = []
     by_index = {c.index: r for c, r in zip(valid, outcomes, strict=True)}
     counts = {"created": 0, "duplicate": 0, "conflict": 0, "invalid": 0}
@@ -186,8 +194,9 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[Any]:
         entry: dict[str, Any] = {"index": c.index, "event_id": c.event_id}
         if c.row is None:
             entry |= {"status": "invalid", "reason": c.reason, "errors": c.errors}
+        elif isinstance(outcome := by_index[c.index], Exception):
+            entry |= {"status": "invalid", "reason": str(outcome)}
         else:
-            outcome = by_index[c.index]
             entry["status"] = outcome.outcome.value
             if outcome.reason:
                 entry["reason"] = outcome.reason
@@ -302,6 +311,9 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             resolve_database_url(settings),
             min_size=1,
             max_size=settings.ingest_db_pool_size,
+            # Waiting longer than this for a connection means the database is in
+            # trouble: answer 503 quickly instead of holding the client (default 30 s).
+            timeout=5.0,
             open=False,
             kwargs={"application_name": "wdp-ingest", "autocommit": True},
         )

@@ -70,6 +70,10 @@ class InvalidEvent(ApiError):
     error = "invalid_event"
 
 
+class UnstorableEvent(InvalidEvent):
+    """Postgres refused a value in a validated event (the validation missed something)."""
+
+
 class StoreUnavailable(ApiError):
     """The database could not be reached or the write was aborted; nothing was stored."""
 

@@ -20,7 +20,7 @@ from ingest_api.errors import BodyTooLarge, MalformedJson, UnsupportedMediaType
 from ingest_api.store import EventRow
 from sdk.db.partitions import Month, describe_window
 from sdk.telemetry.events import EVENT_TYPE_BY_NAME, parse_event
-from sdk.telemetry.values import MAX_DEPTH, json_text_is_plain
+from sdk.telemetry.values import MAX_DEPTH, json_text_is_plain, printable
 
 JSON_MEDIA_TYPES = {"application/json"}
 
@@ -66,7 +66,9 @@ def decode_body(
             f"Content-Encoding {encoding!r} is not supported: use gzip or none"
         )
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        # Strict UTF-8 (json.loads would also guess UTF-16/32, whose bytes the NUL and
+        # surrogate screen below cannot read).
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except RecursionError:
         _malformed(f"JSON nesting is deeper than this server parses (limit {MAX_DEPTH})")
     except (UnicodeDecodeError, ValueError) as exc:
@@ -92,6 +94,8 @@ def _gunzip(raw: bytes, *, limit: int) -> bytes:
         raise BodyTooLarge(f"body is larger than {limit} bytes after gunzip")
     if not inflater.eof:
         raise MalformedJson("body is truncated gzip")
+    if inflater.unused_data:
+        raise MalformedJson("body has data after the end of the gzip stream")
     return data
 
 
@@ -133,9 +137,14 @@ def _error(loc: tuple[str | int, ...], msg: str, type_: str) -> dict[str, Any]:
 
 
 def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    try:
+        details = exc.errors(include_url=False, include_input=False, include_context=False)
+    except Exception:  # pydantic could not render its own message; never turn that into a 500
+        return [_error((), "the event is invalid", "invalid")]
     errors = []
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        loc = list(err["loc"])
+    for err in details:
+        # Keys of the client's JSON end up in locations: escape what is not valid text.
+        loc = [p if isinstance(p, int) else printable(p) for p in err["loc"]]
         msg = err["msg"]
         if loc and loc[0] in EVENT_TYPE_BY_NAME:  # the discriminator tag, not a field
             loc = loc[1:]
@@ -144,5 +153,5 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
             msg = (
                 "missing" if err["type"] == "union_tag_not_found" else "unknown event name"
             ) + f"; expected one of: {', '.join(EVENT_TYPE_BY_NAME)}"
-        errors.append(_error(tuple(loc), msg, err["type"]))
+        errors.append(_error(tuple(loc), printable(msg), err["type"]))
     return errors

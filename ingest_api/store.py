@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from ingest_api.errors import StoreUnavailable
+from ingest_api.errors import StoreUnavailable, UnstorableEvent
 from sdk.db.partitions import PARTITION_NAMES_SQL, Month, months_of_tables
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.values import ulid_datetime
@@ -171,6 +171,13 @@ class EventStore:
                     )
                     for ordinal, found, *same in await cur.fetchall():
                         results[ordinal] = _judge(rows[ordinal], found, same)
+        except psycopg.DataError as exc:
+            # A value Postgres rejects although it passed validation (nothing known
+            # reaches here today): the statement stored nothing; callers isolate the row.
+            raise UnstorableEvent(
+                "Postgres cannot store a value in this event "
+                f"({type(exc).__name__}); nothing was stored"
+            ) from exc
         except psycopg.errors.CheckViolation as exc:
             # A partition vanished between the window check and the insert (retention
             # ran): nothing was written; the client retries and gets a precise 422.

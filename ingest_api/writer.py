@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 
+from ingest_api.errors import StoreUnavailable
 from ingest_api.store import EventRow, EventStore, WriteResult
 
 log = logging.getLogger(__name__)
@@ -57,16 +58,43 @@ class GroupCommitWriter:
                 group.append(self._queue.get_nowait())
             self.on_group(len(group))
             try:
-                results = await self._store.write([row for row, _ in group])
+                outcomes = await write_isolating(self._store, [row for row, _ in group])
             except asyncio.CancelledError:
                 for _, future in group:
                     future.cancel()
                 raise
             except Exception as exc:  # every waiter must hear about it, whatever it is
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(group, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+                outcomes = [exc] * len(group)
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+
+async def write_isolating(store: EventStore, rows: list[EventRow]) -> list[WriteResult | Exception]:
+    """Write ``rows`` together; if the database rejects the statement for a reason other
+    than being unavailable, write them one by one so one bad row fails alone.
+
+    Without this, one poisonous request would fail every request of its group commit,
+    and one bad event every event of its batch.
+    """
+    try:
+        return list(await store.write(rows))
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        if len(rows) == 1:
+            return [exc]
+        log.warning("a write of %d events failed (%s); retrying them one by one", len(rows), exc)
+    outcomes: list[WriteResult | Exception] = []
+    for row in rows:
+        try:
+            outcomes.extend(await store.write([row]))
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes

@@ -62,10 +62,12 @@ def _emit(
 ) -> E:
     target = client or get_client()
     ctx = context.current()
-    now = ts or target.clock()
+    now = target.clock()
     envelope = {
+        # The id is minted from the clock, not from ts: an event about the past (a
+        # backfill, late feedback) still lands in a live partition.
         "event_id": event_id or new_ulid(int(now.timestamp() * 1000)),
-        "ts": now,
+        "ts": ts or now,
         "run_id": run_id if run_id is not None else ctx.run_id,
         "item_id": item_id if item_id is not None else ctx.item_id,
         "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,

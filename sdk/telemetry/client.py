@@ -60,6 +60,8 @@ class TelemetryClient:
     ) -> None:
         if transport is None and endpoint is None and not disabled:
             raise ValueError("TelemetryClient needs an endpoint or a transport")
+        if transport is None and endpoint is not None:
+            HttpTransport(endpoint)  # raises ValueError now for a malformed endpoint
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.disabled = disabled
         self._transport: Transport | None = transport
@@ -87,6 +89,8 @@ class TelemetryClient:
         self._batches: dict[int, list[EventBase]] = {}
         self._local = threading.local()
         self._transports: list[Transport] = []
+        self._sync_lock = threading.Lock()
+        self._sync_transport: Transport | None = None
         self._flushing = 0
         self._send_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -134,8 +138,11 @@ class TelemetryClient:
         """Deliver everything queued or spooled; True if nothing is left when it returns."""
         if self.disabled:
             return True
+        if self._closed:  # nothing sends any more: report, do not wait
+            return self._drained()
         if self._sync:
-            return self._replay_spool(force=True)
+            with self._sync_lock:
+                return self._replay_spool(force=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
             self._flushing += 1
@@ -159,28 +166,34 @@ class TelemetryClient:
         """Flush within ``timeout``, stop the sender, and spool whatever is left."""
         if self._closed:
             return True
-        delivered = self.flush(timeout)
-        self._closed = True
-        self._stopping = True
-        self._stop.set()
-        self._wake.set()
-        leftover: list[EventBase] = []
-        deadline = time.monotonic() + max(1.0, self._timeout)
-        for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        with self._idle:
-            # Senders stuck in a send: spool their batches too. If a send did land, the
-            # replay is a harmless duplicate (the API is idempotent on event_id).
-            for batch in self._batches.values():
-                leftover += batch
-        leftover += list(self._queue)
-        self._queue.clear()
-        if leftover:
-            self._spill(leftover, reason="shutdown before delivery")
-        if self._spool is not None:
-            self._spool.close()
-        for transport in [*self._transports, *([self._transport] if self._transport else [])]:
-            transport.close()
+        started = time.monotonic()
+        delivered = False
+        try:
+            delivered = self.flush(timeout)
+        except Exception:
+            log.exception("telemetry flush during shutdown failed; spooling what is left")
+        finally:
+            self._closed = True
+            self._stopping = True
+            self._stop.set()
+            self._wake.set()
+            # The senders get what is left of the timeout (at least a moment) to finish.
+            budget = 5.0 if timeout is None else timeout
+            deadline = started + max(budget, 0.2)
+            for thread in self._threads:
+                thread.join(timeout=max(0.1, deadline - time.monotonic()))
+            with self._idle:
+                # Senders stuck in a send: spool their batches too. If a send did land,
+                # the replay is a harmless duplicate (the API is idempotent on event_id).
+                leftover = [event for batch in self._batches.values() for event in batch]
+            leftover += list(self._queue)
+            self._queue.clear()
+            if leftover:
+                self._spill(leftover, reason="shutdown before delivery")
+            if self._spool is not None:
+                self._spool.close()
+            for transport in [*self._transports, *([self._transport] if self._transport else [])]:
+                transport.close()
         return delivered
 
     def stats(self) -> TelemetryStats:
@@ -210,7 +223,11 @@ class TelemetryClient:
 
     def _run(self, primary: bool) -> None:
         while not self._stopping:
-            if len(self._queue) < self._batch_size and not self._flushing:
+            if not self._queue:
+                # Flushing with nothing queued (the spool is retried with backoff inside
+                # the cycle): a short wait, not a spin.
+                self._wake.wait(0.05 if self._flushing else self._interval)
+            elif len(self._queue) < self._batch_size and not self._flushing:
                 self._wake.wait(self._interval)
             self._wake.clear()
             try:
@@ -238,6 +255,11 @@ class TelemetryClient:
                 self._send_with_retries(batch)
             except Unavailable as exc:
                 self._spill(batch, reason=str(exc))
+                self._note_replay_failure()
+                return
+            except Exception as exc:  # a bug or a bad setting: keep the events regardless
+                log.exception("telemetry send failed unexpectedly; spooling the batch")
+                self._spill(batch, reason=f"unexpected {type(exc).__name__}")
                 self._note_replay_failure()
                 return
             finally:
@@ -301,11 +323,15 @@ class TelemetryClient:
     # -- delivery --------------------------------------------------------------------
 
     def _deliver_now(self, events: list[EventBase]) -> None:
-        """Synchronous mode: send on the caller's thread, spool on failure."""
-        try:
-            self._send_with_retries(events)
-        except Unavailable as exc:
-            self._spill(events, reason=str(exc))
+        """Synchronous mode: send on the caller's thread, spool on failure, never raise."""
+        with self._sync_lock:  # one connection for every calling thread
+            try:
+                self._send_with_retries(events)
+            except Unavailable as exc:
+                self._spill(events, reason=str(exc))
+            except Exception as exc:
+                log.exception("telemetry send failed unexpectedly; spooling the events")
+                self._spill(events, reason=f"unexpected {type(exc).__name__}")
 
     def _send_with_retries(self, events: list[EventBase]) -> None:
         self._poster.post(encode(events), retries=self._max_retries)
@@ -330,6 +356,12 @@ class TelemetryClient:
     def _get_transport(self) -> Transport:
         if self._transport is not None:  # injected: used by the single sender
             return self._transport
+        if self._sync:  # callers hold _sync_lock: one shared connection
+            if self._sync_transport is None:
+                assert self._endpoint is not None
+                self._sync_transport = HttpTransport(self._endpoint, api_key=self._api_key)
+                self._transports.append(self._sync_transport)
+            return self._sync_transport
         transport: Transport | None = getattr(self._local, "transport", None)
         if transport is None:  # one keep-alive connection per sender thread
             assert self._endpoint is not None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from sdk.settings import get_settings
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.delivery import TelemetryStats
+from sdk.telemetry.transport import HttpTransport
+
+log = logging.getLogger("sdk.telemetry")
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: every send fails, events are spooled
 
 _lock = threading.Lock()
 _default: TelemetryClient | None = None
@@ -39,8 +44,16 @@ def _from_settings() -> TelemetryClient:
         local = settings.wdp_data_dir / "ingest-api-key"
         if local.is_file():
             key = local.read_text().strip() or None
+    endpoint = settings.telemetry_endpoint
+    try:
+        HttpTransport(endpoint)
+    except ValueError:
+        # Instrumentation must not raise into the host: say so loudly and keep every
+        # event in the spool until the setting is fixed and a process replays it.
+        log.exception("TELEMETRY_ENDPOINT is invalid; telemetry goes to the spool only")
+        endpoint = UNREACHABLE
     return TelemetryClient(
-        endpoint=settings.telemetry_endpoint,
+        endpoint=endpoint,
         api_key=key,
         spool_dir=settings.telemetry_spool_path,
         spool_max_bytes=settings.telemetry_spool_max_bytes,

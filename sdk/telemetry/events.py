@@ -48,7 +48,7 @@ def _free_form_storable(value: Any) -> Any:
     # pre-screened API input: only here can nesting be deep.
     problem = find_unsafe_value(value)
     if problem is not None:
-        path = ".".join(str(p) for p in problem.loc)
+        path = problem.path
         raise ValueError(f"{path + ': ' if path else ''}{problem.message}")
     return value
 
@@ -246,7 +246,7 @@ class EventBase(_Model):
             return data  # the caller proved the raw JSON holds no NUL/surrogate/huge int
         problem = find_unsafe_value(data)
         if problem is not None:
-            path = ".".join(str(p) for p in problem.loc) or "event"
+            path = problem.path or "event"
             raise PydanticCustomError(
                 "unstorable_value", "{path}: {message}", {"path": path, "message": problem.message}
             )

@@ -112,8 +112,12 @@ class Spool:
             self._seq += 1
             name = f"seg-{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.jsonl"
             path = self.directory / name
-            handle = path.open("ab")
+            # Lock before the segment becomes visible under its name: another process
+            # must never claim (and delete) a segment its writer has not locked yet.
+            hidden = self.directory / f".{name}.new"
+            handle = hidden.open("ab")
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            hidden.rename(path)
             self._writer, self._writer_path = handle, path
         return self._writer
 
@@ -151,12 +155,13 @@ class Spool:
 
     def has_pending(self) -> bool:
         """Whether any segment (this process's open one included) holds events."""
-        return any(p.stat().st_size > 0 for p in self._existing())
-
-    def _existing(self) -> Iterator[Path]:
         for path in self._segments():
-            if path.exists():
-                yield path
+            try:
+                if path.stat().st_size > 0:
+                    return True
+            except FileNotFoundError:  # replayed and deleted meanwhile
+                continue
+        return False
 
     def claim_oldest(self) -> Segment | None:
         """Lock and return the oldest segment nobody is writing or replaying."""

@@ -27,6 +27,12 @@ _DECODE = {c: i for i, c in enumerate(CROCKFORD)} | {c.lower(): i for i, c in en
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"
 
 
+def printable(part: object) -> str:
+    """``part`` as text that is always valid Unicode (lone surrogates escaped), for
+    error messages and locations that must be encodable as JSON and UTF-8."""
+    return str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class UnsafeValue(ValueError):
     """A value that Postgres or the event contract cannot hold, with where it was found."""
 
@@ -34,6 +40,11 @@ class UnsafeValue(ValueError):
         super().__init__(message)
         self.loc = loc
         self.message = message
+
+    @property
+    def path(self) -> str:
+        """The location as dotted text, safe to show (surrogates escaped)."""
+        return ".".join(printable(p) for p in self.loc)
 
 
 def _str_problem(value: str) -> str | None:

@@ -470,3 +470,47 @@ def test_killed_db_connection_mid_batch_is_503_with_nothing_stored_and_retry_wor
     assert retry.status_code == 200
     assert retry.json()["counts"]["created"] == 50
     assert stored(db, *ids) == 50
+
+
+def test_a_lone_surrogate_in_a_key_is_422_and_spares_the_rest_of_the_batch(
+    client: httpx.Client, db: psycopg.Connection
+) -> None:
+    good = step_event()
+    bad = json.dumps(
+        {
+            "event_id": new_ulid(),
+            "event_name": "workflow.run_started",
+            "ts": datetime.now(UTC).isoformat(),
+            "run_id": "r",
+            "payload": {"metadata": {"KEY": 1}},
+        }
+    ).replace("KEY", "\\ud800")
+    single = client.post(
+        "/telemetry/events", content=bad, headers={"Content-Type": "application/json"}
+    )
+    assert single.status_code == 422, single.text
+    body = '{"events": [' + json.dumps(good) + ", " + bad + "]}"
+    batch = client.post(
+        "/telemetry/events/batch", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert batch.status_code == 207, batch.text
+    assert [r["status"] for r in batch.json()["results"]] == ["created", "invalid"]
+    assert stored(db, good["event_id"]) == 1
+
+
+def test_a_body_that_is_not_utf8_is_400(client: httpx.Client) -> None:
+    body = json.dumps(step_event()).encode("utf-16")
+    response = client.post(
+        "/telemetry/events", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+
+
+def test_data_after_the_gzip_stream_is_400(client: httpx.Client) -> None:
+    body = gzip.compress(json.dumps(step_event()).encode()) + b"trailing"
+    response = client.post(
+        "/telemetry/events",
+        content=body,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 400

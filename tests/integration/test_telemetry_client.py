@@ -321,3 +321,53 @@ def test_a_torn_last_line_in_the_spool_is_skipped_and_the_rest_delivered(spool: 
         assert second.flush(timeout=10)
         second.shutdown()
     assert sorted(e["payload"]["step"] for e in api.events) == [0, 1, 2]
+
+
+def test_shutdown_keeps_to_its_timeout_and_spools_a_batch_stuck_in_flight(spool: Path) -> None:
+    with scripted_api([Reply(200, delay_s=5)]) as api:
+        client = make_client(api, spool, timeout_s=10, senders=1)
+        for n in range(5):
+            step(client, n)
+        client._wake.set()
+        time.sleep(0.3)  # the batch is now in flight, waiting for the hung server
+        started = time.monotonic()
+        assert client.shutdown(timeout=1) is False
+        assert time.monotonic() - started < 2.5
+        assert client.stats().spooled == 5
+        assert client.flush(timeout=5) is False  # closed: answers at once, never hangs
+
+
+def test_an_event_about_the_past_gets_an_id_from_now(spool: Path) -> None:
+    client = make_client(None, spool, disabled=True)
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    event = step(client)
+    old = emit_run_started(run_id="r", ts=long_ago, client=client)
+    assert old.ts == long_ago
+    assert ulid_datetime(old.event_id) >= ulid_datetime(event.event_id)
+
+
+def test_a_malformed_endpoint_is_refused_at_construction(spool: Path) -> None:
+    with pytest.raises(ValueError, match="TELEMETRY_ENDPOINT must be an http"):
+        TelemetryClient(endpoint="127.0.0.1:8000", spool_dir=spool)
+
+
+def test_the_default_client_with_a_bad_endpoint_spools_instead_of_raising(
+    wdp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sdk.settings import reset_settings_cache
+    from sdk.telemetry import get_client, set_client
+
+    monkeypatch.setenv("TELEMETRY_ENDPOINT", "127.0.0.1:8000")
+    monkeypatch.setenv("TELEMETRY_MAX_RETRIES", "0")
+    reset_settings_cache()
+    set_client(None)
+    try:
+        with caplog.at_level(logging.ERROR, logger="sdk.telemetry"):
+            event = emit_step_completed(node="n", step=1, status="ok", duration_ms=1, run_id="r")
+            client = get_client()
+            client.shutdown(timeout=1)
+        assert event.run_id == "r"
+        assert client.stats().spooled == 1
+        assert any("TELEMETRY_ENDPOINT is invalid" in r.getMessage() for r in caplog.records)
+    finally:
+        set_client(None)

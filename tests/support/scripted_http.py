@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ class Reply:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    delay_s: float = 0.0  # answer late (a server that hangs)
 
 
 @dataclass
@@ -69,6 +71,8 @@ def scripted_api(script: list[Reply] | None = None) -> Iterator[ScriptedApi]:
                 reply = api.script.pop(0) if api.script else Reply(200)
                 api.received.append(events)
                 api.statuses.append(reply.status)
+            if reply.delay_s:
+                time.sleep(reply.delay_s)
             body = (
                 reply.body
                 if reply.body is not None
