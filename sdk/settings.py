@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,53 @@ class WdpSettings(BaseSettings):
         default=512_000,
         ge=0,
         description="Artifact content smaller than this is stored inline in Postgres.",
+    )
+
+    # --- artifact storage -------------------------------------------------------------
+    artifact_store: Literal["file", "s3"] = Field(
+        default="file",
+        description="Where artifact content above the inline limit goes: files or S3/MinIO.",
+    )
+    artifact_dir: Path | None = Field(
+        default=None,
+        description="Root of the file store; unset: WDP_DATA_DIR/artifact-store.",
+    )
+    artifact_bucket: str = Field(
+        default="artifacts",
+        min_length=3,
+        max_length=63,
+        pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$",
+        description="S3 bucket of the s3 store (it must exist).",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint (MinIO); unset: AWS. Set: path-style addressing.",
+    )
+    aws_access_key_id: str | None = Field(
+        default=None, description="S3 access key; unset: boto3's default credential chain."
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret key; unset: boto3's default credential chain."
+    )
+    aws_region: str = Field(default="us-east-1", min_length=1, description="S3 region.")
+    artifact_multipart_threshold_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        description="Blobs at least this large are uploaded to S3 in parts.",
+    )
+    artifact_multipart_part_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        le=5 * 1024 * 1024 * 1024,
+        description="Size of one multipart part (S3 needs at least 5 MiB).",
+    )
+    artifact_multipart_concurrency: int = Field(
+        default=4, ge=1, le=32, description="Parts uploaded at once (memory: this x part size)."
+    )
+    artifact_gc_grace_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="gc removes unreferenced blobs only once they are older than this.",
     )
 
     # --- ingest API -----------------------------------------------------------------
@@ -114,6 +162,11 @@ class WdpSettings(BaseSettings):
         return self.telemetry_spool_dir or self.wdp_data_dir / "telemetry-spool"
 
     @property
+    def artifact_path(self) -> Path:
+        """Root directory of the file artifact store."""
+        return self.artifact_dir or self.wdp_data_dir / "artifact-store"
+
+    @property
     def api_keys(self) -> tuple[str, ...]:
         """The accepted ingest API keys, blanks removed."""
         if self.ingest_api_keys is None:
@@ -121,10 +174,20 @@ class WdpSettings(BaseSettings):
         raw = self.ingest_api_keys.get_secret_value()
         return tuple(k.strip() for k in raw.split(",") if k.strip())
 
-    @field_validator("database_url", "ingest_api_keys", "telemetry_api_key", mode="before")
+    @field_validator(
+        "database_url",
+        "ingest_api_keys",
+        "telemetry_api_key",
+        "s3_endpoint_url",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "artifact_dir",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
-        # `DATABASE_URL= make run` means "no database configured", not an empty URL.
+        # `DATABASE_URL= make run`, or an .env line left empty for docker compose,
+        # means "not configured", not an empty value.
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("wdp_data_dir")

@@ -13,6 +13,7 @@ import sys
 import typer
 from rich.console import Console
 
+from sdk.cli.artifacts import artifacts_app
 from sdk.errors import WdpError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database (embedded Postgres unless DATABASE_URL is set).")
 app.add_typer(db_app, name="db")
+app.add_typer(artifacts_app, name="artifacts")
 
 err = Console(stderr=True)
 

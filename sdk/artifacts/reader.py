@@ -1,0 +1,87 @@
+"""Reading content back: a stream that checks the sha256 and size it was stored with."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+from sdk.artifacts.errors import ArtifactIntegrityError
+from sdk.artifacts.stores.base import BlobReader
+
+READ_BYTES = 1024 * 1024
+
+
+class VerifiedReader(io.RawIOBase):
+    """A binary stream over one version's content that fails loudly on corruption.
+
+    The sha256 is checked when the end is reached, so the error arrives after the data:
+    write to a temporary file and keep it only once reading finished without an error
+    (``wdp artifacts get -o`` does). Reading more bytes than the recorded size fails at
+    once. Works with ``shutil.copyfileobj``, ``io.BufferedReader`` and ``for chunk in``.
+    """
+
+    def __init__(self, raw: BlobReader, *, content_hash: str, size_bytes: int, label: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._expected_hash = content_hash
+        self._expected_size = size_bytes
+        self._label = label
+        self._hash = hashlib.sha256()
+        self._seen = 0
+        self._verified = False
+
+    @property
+    def size_bytes(self) -> int:
+        """The recorded size: what a progress bar counts to."""
+        return self._expected_size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._raw.read(len(view))
+        n = len(data)
+        if n == 0:
+            self._verify()
+            return 0
+        self._hash.update(data)
+        self._seen += n
+        if self._seen > self._expected_size:
+            raise ArtifactIntegrityError(
+                f"{self._label}: more than the recorded {self._expected_size} bytes are stored"
+            )
+        view[:n] = data
+        return n
+
+    def readall(self) -> bytes:
+        chunks = []
+        while chunk := self.read(READ_BYTES):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def __iter__(self) -> Any:
+        while chunk := self.read(READ_BYTES):
+            yield chunk
+
+    def _verify(self) -> None:
+        if self._verified:
+            return
+        if self._seen != self._expected_size:
+            raise ArtifactIntegrityError(
+                f"{self._label}: {self._seen} bytes are stored, {self._expected_size} recorded"
+            )
+        actual = self._hash.hexdigest()
+        if actual != self._expected_hash:
+            raise ArtifactIntegrityError(
+                f"{self._label}: content sha256 is {actual}, recorded {self._expected_hash}"
+            )
+        self._verified = True
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._raw.close()
+            finally:
+                super().close()

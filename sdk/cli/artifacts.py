@@ -1,0 +1,216 @@
+"""``wdp artifacts …``: put, get, show, list and garbage-collect artifacts.
+
+Uses the configured database and store (``DATABASE_URL``, ``ARTIFACT_STORE``, …), like
+the SDK. Results go to stdout as JSON (``get`` writes the content), messages and progress
+bars to stderr, so the commands compose in shell pipelines. Transfers of at least
+:data:`PROGRESS_MIN_BYTES` show a progress bar when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from sdk.artifacts import ArtifactService
+
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+
+artifacts_app = typer.Typer(
+    help="Versioned artifacts: Postgres metadata, content inline or in the blob store.",
+    no_args_is_help=True,
+)
+err = Console(stderr=True)
+
+
+@contextmanager
+def _service() -> Iterator[ArtifactService]:
+    from sdk.artifacts import ArtifactService
+
+    with ArtifactService.from_settings() as service:
+        yield service
+
+
+def _progress(total: int) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=total < PROGRESS_MIN_BYTES,
+    )
+
+
+@artifacts_app.command("put")
+def put(
+    file: Annotated[
+        Path, typer.Argument(help="The file to store ('-' reads stdin).", allow_dash=True)
+    ],
+    artifact_type: str | None = typer.Option(
+        None, "--type", "-t", help="Artifact type (required for a new artifact)."
+    ),
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag such as k=v; repeatable.")
+    ] = None,
+    item: str | None = typer.Option(None, "--item", help="Owning work item id."),
+    run: str | None = typer.Option(None, "--run", help="Owning run id."),
+    mime: str | None = typer.Option(None, "--mime", help="Mime type (default: from the name)."),
+    artifact_id: str | None = typer.Option(
+        None, "--artifact", "-a", help="Add a new version to this artifact instead."
+    ),
+) -> None:
+    """Store FILE as a new artifact, or as the next version of --artifact."""
+    from sdk.artifacts.keys import guess_mime_type
+
+    if artifact_id is None and artifact_type is None:
+        err.print("[red]error:[/red] --type is required for a new artifact")
+        raise typer.Exit(2)
+    if artifact_id is not None and (artifact_type or tag or item or run):
+        err.print("[red]error:[/red] --type/--tag/--item/--run apply to new artifacts only")
+        raise typer.Exit(2)
+    stdin = str(file) == "-"
+    if not stdin and not file.is_file():
+        err.print(f"[red]error:[/red] {file} is not a readable file")
+        raise typer.Exit(2)
+    size = 0 if stdin else file.stat().st_size
+    with _service() as service, _progress(size) as progress:
+        handle = sys.stdin.buffer if stdin else file.open("rb")
+        with handle:
+            stream = progress.wrap_file(handle, total=size, description="upload")
+            if artifact_id is not None:
+                result = service.create_version(artifact_id, stream=stream, mime_type=mime)
+            else:
+                assert artifact_type is not None
+                guessed = None if stdin else guess_mime_type(file.name)
+                result = service.write_artifact(
+                    type=artifact_type,
+                    stream=stream,
+                    mime_type=mime or guessed,
+                    tags=tag or [],
+                    owner_item_id=item,
+                    owner_run_id=run,
+                )
+    if result.deduplicated:
+        err.print(f"unchanged: content equals version {result.version}, nothing written")
+    else:
+        err.print(f"stored {result.artifact_id} v{result.version} ({result.storage_backend})")
+    typer.echo(result.model_dump_json(indent=2))
+
+
+@artifacts_app.command("get")
+def get(
+    artifact_id: str = typer.Argument(..., help="Artifact id."),
+    version: int | None = typer.Option(None, "--version", "-v", help="Default: the latest."),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here, not stdout.")
+    ] = None,
+) -> None:
+    """Write a version's content (sha256-verified) to stdout or -o PATH."""
+    with _service() as service, service.open_content(artifact_id, version) as reader:
+        total = reader.size_bytes
+        if output is None:
+            with _progress(total if err.is_terminal else 0) as progress:
+                task = progress.add_task("download", total=total)
+                for chunk in reader:
+                    sys.stdout.buffer.write(chunk)
+                    progress.advance(task, len(chunk))
+            sys.stdout.buffer.flush()
+            return
+        # Only a complete, verified download replaces PATH.
+        partial = output.with_name(f".{output.name}.part")
+        try:
+            with partial.open("wb") as out, _progress(total) as progress:
+                task = progress.add_task("download", total=total)
+                for chunk in reader:
+                    out.write(chunk)
+                    progress.advance(task, len(chunk))
+            os.replace(partial, output)
+        finally:
+            partial.unlink(missing_ok=True)
+    err.print(f"wrote {total} bytes to {output}")
+
+
+@artifacts_app.command("show")
+def show(
+    artifact_id: str = typer.Argument(..., help="Artifact id."),
+    version: int | None = typer.Option(None, "--version", "-v", help="Default: the latest."),
+) -> None:
+    """Print a version's metadata, preview and extracted fields as JSON."""
+    with _service() as service:
+        typer.echo(service.read_artifact(artifact_id, version).model_dump_json(indent=2))
+
+
+@artifacts_app.command("ls")
+def ls(
+    artifact_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only with this tag; repeatable.")
+    ] = None,
+    item: str | None = typer.Option(None, "--item", help="Only owned by this work item."),
+    run: str | None = typer.Option(None, "--run", help="Only owned by this run."),
+    limit: int = typer.Option(50, min=1, max=1000, help="Artifacts per page."),
+    cursor: str | None = typer.Option(None, help="Continue after this page (from the last run)."),
+) -> None:
+    """List artifacts, newest first."""
+    with _service() as service:
+        page = service.list_artifacts(
+            type=artifact_type,
+            tags=tag or [],
+            owner_item_id=item,
+            owner_run_id=run,
+            limit=limit,
+            cursor=cursor,
+        )
+    table = Table("artifact_id", "type", "latest", "tags", "updated_at", box=None)
+    for a in page.items:
+        table.add_row(
+            a.artifact_id,
+            a.type,
+            str(a.latest_version),
+            ",".join(a.tags),
+            a.updated_at.isoformat(timespec="seconds"),
+        )
+    Console(width=200).print(table)
+    if page.next_cursor:
+        err.print(f"more: wdp artifacts ls --cursor {page.next_cursor}")
+
+
+@artifacts_app.command("gc")
+def gc(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report, delete nothing."),
+    grace_hours: float | None = typer.Option(
+        None, min=0, help="Override ARTIFACT_GC_GRACE_HOURS for this run."
+    ),
+) -> None:
+    """Delete blobs that no version references (older than the grace period)."""
+    from datetime import timedelta
+
+    grace = timedelta(hours=grace_hours) if grace_hours is not None else None
+    with _service() as service:
+        report = service.collect_garbage(dry_run=dry_run, grace=grace)
+    verb = "would delete" if dry_run else "deleted"
+    err.print(
+        f"scanned {report.scanned} blobs: {report.referenced} referenced, "
+        f"{report.too_young} within the grace period, {verb} {len(report.garbage_keys)} "
+        f"({report.garbage_bytes} bytes); aborted uploads: {report.aborted_uploads}"
+    )
+    typer.echo(report.model_dump_json(indent=2))

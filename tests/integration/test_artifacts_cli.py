@@ -1,0 +1,165 @@
+"""``wdp artifacts``: put, get, show, ls, gc against a real database and both stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sdk.cli.main import app
+from sdk.settings import reset_settings_cache
+
+pytest_plugins = ["tests.integration.artifact_fixtures"]
+
+
+@pytest.fixture
+def cli_env(
+    backend: str,
+    migrated_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[dict[str, str]]:
+    """The environment a user sets: the database, and ARTIFACT_STORE with its settings."""
+    env = {
+        "DATABASE_URL": migrated_db_url,
+        "WDP_DATA_DIR": str(tmp_path / "wdp"),
+        "ARTIFACT_STORE": backend,
+    }
+    if backend == "s3":
+        import boto3
+
+        endpoint = request.getfixturevalue("moto_endpoint")
+        bucket = f"cli-{uuid.uuid4().hex[:12]}"
+        env |= {
+            "S3_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "ARTIFACT_BUCKET": bucket,
+        }
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        ).create_bucket(Bucket=bucket)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings_cache()
+    yield env
+    reset_settings_cache()
+
+
+def wdp(*args: str) -> dict[str, object]:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return {"stdout": result.stdout, "stderr": result.stderr}
+
+
+def test_put_get_show_ls_round_trip(backend: str, cli_env: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "report.md"
+    source.write_text("# Report\n\nall good\n")
+    out = wdp("artifacts", "put", str(source), "--type", "report", "--tag", "team=a", "--run", "r1")
+    put = json.loads(str(out["stdout"]))
+    assert (put["version"], put["mime_type"], put["storage_backend"]) == (
+        1,
+        "text/markdown",
+        "inline",
+    )
+    assert put["owner_run_id"] == "r1"
+    assert put["tags"] == ["team=a"]
+    assert "stored" in str(out["stderr"])
+
+    shown = json.loads(str(wdp("artifacts", "show", put["artifact_id"])["stdout"]))
+    assert shown["preview_text"] == "# Report\n\nall good\n"
+    assert shown["extracted_fields"]["line_count"] == 3
+
+    got = wdp("artifacts", "get", put["artifact_id"])
+    assert got["stdout"] == "# Report\n\nall good\n"
+
+    listing = str(wdp("artifacts", "ls", "--type", "report", "--tag", "team=a")["stdout"])
+    assert put["artifact_id"] in listing
+
+    again = wdp("artifacts", "put", str(source), "--artifact", put["artifact_id"])
+    assert json.loads(str(again["stdout"]))["deduplicated"] is True
+    assert "unchanged" in str(again["stderr"])
+
+
+def test_a_large_file_goes_to_the_store_and_comes_back_verified(
+    backend: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    data = os.urandom(9 * 1024 * 1024)  # above PROGRESS_MIN_BYTES: the progress path
+    source = tmp_path / "weights.bin"
+    source.write_bytes(data)
+    put = json.loads(str(wdp("artifacts", "put", str(source), "--type", "model")["stdout"]))
+    assert put["storage_backend"] == backend
+    assert put["mime_type"] == "application/octet-stream"
+
+    second = tmp_path / "weights-v2.bin"
+    second.write_bytes(data[::-1])
+    v2 = json.loads(
+        str(wdp("artifacts", "put", str(second), "--artifact", put["artifact_id"])["stdout"])
+    )
+    assert v2["version"] == 2
+
+    target = tmp_path / "out" / "weights.bin"
+    target.parent.mkdir()
+    wdp("artifacts", "get", put["artifact_id"], "--version", "1", "-o", str(target))
+    assert target.read_bytes() == data
+    assert list(target.parent.iterdir()) == [target]  # no partial file left
+
+
+def test_gc_dry_run_then_delete(backend: str, cli_env: dict[str, str]) -> None:
+    from sdk.artifacts.stores import build_store
+    from sdk.settings import get_settings
+
+    store = build_store(get_settings())
+    store.put("staging/01J0000000000000000000GC00", [b"orphan"])
+    dry = json.loads(str(wdp("artifacts", "gc", "--dry-run", "--grace-hours", "0")["stdout"]))
+    assert dry["garbage_keys"] == ["staging/01J0000000000000000000GC00"]
+    assert store.exists("staging/01J0000000000000000000GC00")
+    kept = json.loads(str(wdp("artifacts", "gc")["stdout"]))  # default grace: 24 h
+    assert kept["garbage_keys"] == []
+    done = json.loads(str(wdp("artifacts", "gc", "--grace-hours", "0")["stdout"]))
+    assert done["garbage_keys"] == ["staging/01J0000000000000000000GC00"]
+    assert not store.exists("staging/01J0000000000000000000GC00")
+
+
+@pytest.mark.parametrize("backend", ["file"])
+def test_errors_are_one_clear_line_without_traceback(
+    backend: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sdk.cli.main", "artifacts", *args],
+            env={**os.environ, **cli_env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    missing = run("show", "01J00000000000000000000000")
+    assert missing.returncode == 2
+    assert "error: no artifact 01J00000000000000000000000" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"caf\xe9")  # latin-1, declared text by its name
+    refused = run("put", str(bad), "--type", "note")
+    assert refused.returncode == 2
+    assert "not valid UTF-8" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    no_type = run("put", str(bad))
+    assert no_type.returncode == 2
+    assert "--type is required" in no_type.stderr

@@ -1,0 +1,176 @@
+"""docker-compose.yml and .env.example, checked without a Docker engine (none on CI)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from sdk.settings import WdpSettings, reset_settings_cache
+
+ROOT = Path(__file__).resolve().parents[2]
+MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+WDP_SERVICES = ("migrate", "ingest-api", "dagster")
+# What a wdp container needs to reach this stack's Postgres and MinIO.
+STACK_SETTINGS = {
+    "DATABASE_URL",
+    "ARTIFACT_STORE",
+    "S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "ARTIFACT_BUCKET",
+}
+# ${NAME}, ${NAME:-default}, ${NAME:?message}; $${NAME} is the container's own variable.
+INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}")
+SETTINGS = {name.upper(): field for name, field in WdpSettings.model_fields.items()}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def env_example() -> tuple[dict[str, str], set[str]]:
+    """(variables set in .env.example, variables listed there only as comments)."""
+    values, commented = {}, set()
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if match := re.fullmatch(r"([A-Z0-9_]+)=(.*)", line):
+            values[match[1]] = match[2]
+        elif match := re.fullmatch(r"# ([A-Z0-9_]+)=.*", line):
+            commented.add(match[1])
+    return values, commented
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """What docker compose makes of ``text`` with ``env`` as its .env file."""
+
+    def one(match: re.Match[str]) -> str:
+        name, kind, arg = match[1], match[2], match[3]
+        if env.get(name):
+            return env[name]
+        assert kind is not None, f"${{{name}}} has no default and .env.example does not set it"
+        assert kind == "-", f"${{{name}}} is required ({arg}) but .env.example does not set it"
+        return arg
+
+    return INTERPOLATION.sub(one, text).replace("$$", "$")
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    assert isinstance(env, dict), "use the mapping form of environment:"
+    return {k: str(v) for k, v in env.items()}
+
+
+def test_the_services_exist(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {
+        "postgres",
+        "minio",
+        "minio-init",
+        *WDP_SERVICES,
+    }
+
+
+def test_postgres_16_with_a_health_check(compose: dict[str, Any]) -> None:
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"] == "postgres:16"
+    assert "5432:5432" in postgres["ports"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert set(environment(postgres)) == {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
+
+
+def test_minio_pinned_on_quay_with_api_console_and_mc_ready(compose: dict[str, Any]) -> None:
+    minio = compose["services"]["minio"]
+    assert minio["image"] == MINIO_IMAGE
+    assert {"9000:9000", "9001:9001"} <= {p.split()[0] for p in minio["ports"]}
+    assert minio["command"][:2] == ["server", "/data"]
+    assert minio["command"][minio["command"].index("--console-address") + 1] == ":9001"
+    assert minio["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+
+
+def test_a_one_shot_init_creates_the_bucket_once_minio_is_healthy(compose: dict[str, Any]) -> None:
+    init = compose["services"]["minio-init"]
+    assert init["image"] == MINIO_IMAGE  # it ships mc
+    assert init["depends_on"] == {"minio": {"condition": "service_healthy"}}
+    assert init["restart"] == "no"
+    script = " ".join(init["command"])
+    alias = re.search(r"mc alias set (\S+) http://minio:9000 ", script)
+    assert alias is not None
+    assert f'mc mb --ignore-existing "{alias[1]}/$${{ARTIFACT_BUCKET}}"' in script
+    assert script.index("mc alias set") < script.index("mc mb")
+    assert "&&" in script  # no bucket creation after a failed alias
+    assert set(environment(init)) >= {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "ARTIFACT_BUCKET"}
+
+
+def test_the_ingest_api_placeholder(compose: dict[str, Any]) -> None:
+    api = compose["services"]["ingest-api"]
+    assert " ".join(api["command"]) == "wdp api --host 0.0.0.0 --port 8000"
+    assert "8000:8000" in api["ports"]
+    assert {"INGEST_API_KEYS", "DATABASE_URL"} <= set(environment(api))
+    assert api["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert api["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+
+
+def test_wdp_services_get_every_setting_the_stack_needs(
+    compose: dict[str, Any], env_example: tuple[dict[str, str], set[str]]
+) -> None:
+    values, _ = env_example
+    for name in WDP_SERVICES:
+        env = environment(compose["services"][name])
+        assert env.keys() >= STACK_SETTINGS, name
+        unknown = set(env) - set(SETTINGS) - {"DAGSTER_HOME"}
+        assert not unknown, f"{name} sets variables wdp does not read: {unknown}"
+        resolved = {k: interpolate(v, values) for k, v in env.items()}
+        assert resolved["ARTIFACT_STORE"] == "s3"
+        db = urlsplit(resolved["DATABASE_URL"])
+        assert (db.hostname, db.port, db.path) == ("postgres", 5432, f"/{values['POSTGRES_DB']}")
+        assert (db.username, db.password) == (values["POSTGRES_USER"], values["POSTGRES_PASSWORD"])
+        assert resolved["S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert resolved["AWS_ACCESS_KEY_ID"] == values["MINIO_ROOT_USER"]
+        assert resolved["AWS_SECRET_ACCESS_KEY"] == values["MINIO_ROOT_PASSWORD"]
+
+
+def test_the_resolved_environment_is_valid_wdp_configuration(
+    compose: dict[str, Any],
+    env_example: tuple[dict[str, str], set[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values, _ = env_example
+    env = environment(compose["services"]["ingest-api"])
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, interpolate(value, values))
+    reset_settings_cache()
+    settings = WdpSettings()
+    assert settings.artifact_store == "s3"
+    assert settings.artifact_bucket == values["ARTIFACT_BUCKET"]
+    assert settings.api_keys == (values["INGEST_API_KEYS"],)
+
+
+def test_compose_defaults_agree_with_the_settings(compose: dict[str, Any]) -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name, kind, default in INTERPOLATION.findall(text):
+        if kind == "-" and name in SETTINGS:
+            parsed = WdpSettings.model_validate({name.lower(): default})
+            assert getattr(parsed, name.lower()) == SETTINGS[name].default, name
+
+
+def test_env_example_lists_every_variable_and_sets_what_compose_uses(
+    env_example: tuple[dict[str, str], set[str]],
+) -> None:
+    values, commented = env_example
+    listed = set(values) | commented
+    missing = set(SETTINGS) - listed
+    assert not missing, f".env.example does not list {sorted(missing)}"
+    text = (ROOT / "docker-compose.yml").read_text()
+    used = {name for name, _, _ in INTERPOLATION.findall(text)}
+    assert used <= set(values), f"compose uses unset variables: {sorted(used - set(values))}"
+    assert set(values) <= used, f".env.example sets unused variables: {sorted(set(values) - used)}"
+    assert listed <= set(SETTINGS) | used, "unknown variables in .env.example"
