@@ -15,10 +15,12 @@ READ_BYTES = 1024 * 1024
 class VerifiedReader(io.RawIOBase):
     """A binary stream over one version's content that fails loudly on corruption.
 
-    The sha256 is checked when the end is reached, so the error arrives after the data:
-    write to a temporary file and keep it only once reading finished without an error
-    (``wdp artifacts get -o`` does). Reading more bytes than the recorded size fails at
-    once. Works with ``shutil.copyfileobj``, ``io.BufferedReader`` and ``for chunk in``.
+    The sha256 is checked when the recorded size is reached, before the last chunk is
+    handed out, so corrupt content never reads to its end without an error; earlier
+    chunks are already out by then, so write to a temporary file and keep it only
+    once reading finished (``wdp artifacts get -o`` does). Reading more bytes than the
+    recorded size fails at once. Works with ``shutil.copyfileobj``,
+    ``io.BufferedReader`` and ``for chunk in``.
     """
 
     def __init__(self, raw: BlobReader, *, content_hash: str, size_bytes: int, label: str) -> None:
@@ -52,6 +54,10 @@ class VerifiedReader(io.RawIOBase):
             raise ArtifactIntegrityError(
                 f"{self._label}: more than the recorded {self._expected_size} bytes are stored"
             )
+        if self._seen == self._expected_size:
+            # Check before handing out the last bytes: a caller that reads exactly the
+            # recorded size and stops never gets corrupt content without an error.
+            self._verify()
         view[:n] = data
         return n
 

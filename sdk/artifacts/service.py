@@ -76,6 +76,9 @@ def _found(row: repo.AnyRow | None, artifact_id: str, version: int | None) -> re
     return row
 
 
+MIN_GC_GRACE = timedelta(minutes=10)
+
+
 class ArtifactService:
     """Write, version, read, link and list artifacts. Thread-safe; share one per process."""
 
@@ -135,7 +138,19 @@ class ArtifactService:
         try:
             with self._engine.begin() as conn:
                 yield conn
+        except sa.exc.TimeoutError as exc:  # the pool, not the server: every connection busy
+            raise DatabaseUnavailable(
+                f"no database connection became free in time ({exc}); too many concurrent "
+                "writers for the pool - retry, or raise the pool size"
+            ) from exc
         except sa.exc.OperationalError as exc:
+            sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+            if sqlstate.startswith("40") or sqlstate in ("55P03", "57014"):
+                # deadlock / serialization failure / lock or statement timeout: the
+                # database is fine, this attempt lost a race or waited too long.
+                raise ArtifactError(
+                    f"the database aborted the operation ({exc.orig}); retry it"
+                ) from exc
             raise DatabaseUnavailable(f"cannot use the database: {exc.orig}") from exc
         except sa.exc.DataError as exc:
             raise InvalidArtifact(f"the database refused a value: {exc.orig}") from exc
@@ -372,7 +387,20 @@ class ArtifactService:
         dry_run: bool = False,
         grace: timedelta | None = None,
         now: datetime | None = None,
+        force: bool = False,
     ) -> GcReport:
-        """Remove blobs no version references, once older than the grace period."""
-        cutoff = (now or datetime.now(UTC)) - (self._gc_grace if grace is None else grace)
+        """Remove blobs no version references, once older than the grace period.
+
+        The grace period is what protects a write in progress: its blob is in the
+        store before its row commits (and a new artifact's row is not even lockable
+        yet). A grace under ``MIN_GC_GRACE`` is refused unless ``force`` says that no
+        writer is running.
+        """
+        effective = self._gc_grace if grace is None else grace
+        if effective < MIN_GC_GRACE and not force and not dry_run:
+            raise InvalidArtifact(
+                f"a gc grace period under {MIN_GC_GRACE} can delete the blobs of writes in "
+                "progress; use it (force=True, --force) only when no writer is running"
+            )
+        cutoff = (now or datetime.now(UTC)) - effective
         return collect_garbage(db=self._db, store=self._store, cutoff=cutoff, dry_run=dry_run)

@@ -200,13 +200,16 @@ def gc(
     grace_hours: float | None = typer.Option(
         None, min=0, help="Override ARTIFACT_GC_GRACE_HOURS for this run."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Allow a grace under 10 minutes (only with no writer running)."
+    ),
 ) -> None:
     """Delete blobs that no version references (older than the grace period)."""
     from datetime import timedelta
 
     grace = timedelta(hours=grace_hours) if grace_hours is not None else None
     with _service() as service:
-        report = service.collect_garbage(dry_run=dry_run, grace=grace)
+        report = service.collect_garbage(dry_run=dry_run, grace=grace, force=force)
     verb = "would delete" if dry_run else "deleted"
     err.print(
         f"scanned {report.scanned} blobs: {report.referenced} referenced, "

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sdk.artifacts.errors import InvalidArtifact
 from sdk.cli.main import app
 from sdk.settings import reset_settings_cache
 
@@ -129,7 +130,9 @@ def test_gc_dry_run_then_delete(backend: str, cli_env: dict[str, str]) -> None:
     assert store.exists("staging/01J0000000000000000000GC00")
     kept = json.loads(str(wdp("artifacts", "gc")["stdout"]))  # default grace: 24 h
     assert kept["garbage_keys"] == []
-    done = json.loads(str(wdp("artifacts", "gc", "--grace-hours", "0")["stdout"]))
+    with pytest.raises(InvalidArtifact, match="writes in progress"):
+        wdp("artifacts", "gc", "--grace-hours", "0")
+    done = json.loads(str(wdp("artifacts", "gc", "--grace-hours", "0", "--force")["stdout"]))
     assert done["garbage_keys"] == ["staging/01J0000000000000000000GC00"]
     assert not store.exists("staging/01J0000000000000000000GC00")
 

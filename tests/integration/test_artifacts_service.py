@@ -303,6 +303,13 @@ def test_a_corrupted_blob_is_an_integrity_error(
     _corrupt(artifact_store, result.storage_key, flipped)
     with pytest.raises(ArtifactIntegrityError, match="sha256"):
         service.read_content(result.artifact_id)
+    # A caller reading exactly the recorded size and stopping still gets the error,
+    # before the last bytes are handed out.
+    with (
+        service.open_content(result.artifact_id) as reader,
+        pytest.raises(ArtifactIntegrityError, match="sha256"),
+    ):
+        reader.read(len(data))
     _corrupt(artifact_store, result.storage_key, data + b"extra")
     with pytest.raises(ArtifactIntegrityError, match="more than the recorded"):
         service.read_content(result.artifact_id)

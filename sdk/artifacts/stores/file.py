@@ -42,6 +42,23 @@ def _io(action: str, key: str) -> Iterator[None]:
         raise StorageUnavailable(f"file store: cannot {action} {key!r}: {exc}") from exc
 
 
+def _mkstemp_in(path: Path) -> tuple[int, str]:
+    """Create ``path``'s folder and a temp file in it for the write.
+
+    ``delete`` prunes folders a blob leaves empty, so the folder can vanish between
+    our mkdir and the file's creation (another writer's blob in it just got deleted):
+    create it again and retry, a few times.
+    """
+    for attempt in range(3):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -162,14 +179,10 @@ class FileStore:
 
     def put(self, key: str, chunks: Iterable[bytes]) -> int:
         path = self._path(key)
-        with _io("create a directory for", key):
-            path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             raise BlobExists(f"file store: {key!r} exists and is never overwritten")
         with _io("write", key):
-            fd, tmp_name = tempfile.mkstemp(
-                dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX
-            )
+            fd, tmp_name = _mkstemp_in(path)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -187,8 +200,14 @@ class FileStore:
         with _io("promote to", dst):
             if not src_path.is_file():
                 raise BlobNotFound(f"file store: no blob {src!r} to promote")
-            dst_path.parent.mkdir(parents=True, exist_ok=True)
-            self._link_no_replace(src_path, dst_path, dst)
+            for attempt in range(3):  # see _mkstemp_in: a pruner may remove the folder
+                dst_path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._link_no_replace(src_path, dst_path, dst)
+                    break
+                except FileNotFoundError:
+                    if attempt == 2 or not src_path.is_file():
+                        raise
             os.utime(dst_path)  # gc's grace period counts from the commit, not the upload
             _fsync_dir(dst_path.parent)
         self.delete(src)
@@ -209,8 +228,10 @@ class FileStore:
             path.unlink(missing_ok=True)
         # Drop directories the blob leaves empty (best effort: a concurrent writer may
         # just have created a file in one, which makes rmdir fail harmlessly).
+        # The top-level folders (staging/, artifacts/) are never removed: every write
+        # passes through them.
         parent = path.parent
-        while parent != self._root and parent.is_relative_to(self._root):
+        while parent.parent != self._root and parent.is_relative_to(self._root):
             try:
                 parent.rmdir()
             except OSError:
