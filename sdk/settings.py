@@ -51,6 +51,12 @@ class WdpSettings(BaseSettings):
         le=24,
         description="Monthly event partitions kept ready beyond the current month.",
     )
+    aggregate_lookback_days: int = Field(
+        default=3,
+        ge=0,
+        le=60,
+        description="Days before yesterday that the late-data schedule re-aggregates daily.",
+    )
     artifact_inline_max_bytes: int = Field(
         default=512_000,
         ge=0,

@@ -131,12 +131,27 @@ def events_schema(
 
 @app.command("run")
 def run(
+    host: str = typer.Option(
+        "127.0.0.1", help="Interface for the API and the Dagster UI (which has no login)."
+    ),
     api_port: int = typer.Option(8000, help="Port of the ingest API."),
+    dagster_port: int = typer.Option(3000, help="Port of the Dagster UI."),
+    no_dagster: bool = typer.Option(False, "--no-dagster", help="Do not start Dagster."),
 ) -> None:
-    """Run the local stack in the foreground until Ctrl-C."""
+    """Run the local stack in the foreground until Ctrl-C (also: `wdp dev`)."""
     from sdk.cli.stack import run_stack
 
-    raise typer.Exit(run_stack(console=err, api_port=api_port))
+    raise typer.Exit(
+        run_stack(
+            console=err,
+            host=host,
+            api_port=api_port,
+            dagster_port=None if no_dagster else dagster_port,
+        )
+    )
+
+
+app.command("dev", help="Run the local stack in the foreground until Ctrl-C (same as run).")(run)
 
 
 def main() -> None:

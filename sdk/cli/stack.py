@@ -59,20 +59,49 @@ class Service:
 
 
 API_PORT = 8000
+DAGSTER_PORT = 3000
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
-def services(*, api_port: int = API_PORT) -> list[Service]:
-    """The services ``make run`` starts beside the database."""
+def services(
+    *, host: str = "127.0.0.1", api_port: int = API_PORT, dagster_port: int | None = DAGSTER_PORT
+) -> list[Service]:
+    """The services ``make run`` starts beside the database (Dagster when installed)."""
     wdp = [sys.executable, "-m", "sdk.cli.main"]
-    api = f"http://127.0.0.1:{api_port}"
-    return [
+    local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    api = f"http://{local}:{api_port}"
+    found = [
         Service(
             "ingest API",
-            [*wdp, "api", "--host", "127.0.0.1", "--port", str(api_port)],
+            [*wdp, "api", "--host", host, "--port", str(api_port)],
             url=f"{api} (docs at {api}/docs)",
             health_url=f"{api}/healthz",
         ),
     ]
+    bin_dir = Path(sys.executable).parent
+    if dagster_port is not None and (bin_dir / "dagster-webserver").exists():
+        ui = f"http://{local}:{dagster_port}"
+        found += [
+            Service(
+                "Dagster UI",
+                [
+                    str(bin_dir / "dagster-webserver"),
+                    "-w",
+                    str(WORKSPACE),
+                    "-h",
+                    host,
+                    "-p",
+                    str(dagster_port),
+                ],
+                url=ui,
+                health_url=f"{ui}/server_info",
+            ),
+            Service(
+                "Dagster daemon (schedules, sensors)",
+                [str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
+            ),
+        ]
+    return found
 
 
 def local_api_key(data_dir: Path) -> str:
@@ -90,7 +119,13 @@ def local_api_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def run_stack(*, console: Console, api_port: int = API_PORT) -> int:
+def run_stack(
+    *,
+    console: Console,
+    host: str = "127.0.0.1",
+    api_port: int = API_PORT,
+    dagster_port: int | None = DAGSTER_PORT,
+) -> int:
     settings = get_settings()
     stop = threading.Event()
 
@@ -104,7 +139,7 @@ def run_stack(*, console: Console, api_port: int = API_PORT) -> int:
     data_dir = settings.wdp_data_dir
     # Stop on exit only a server this run started, not one that was already up.
     started_embedded = settings.database_url is None and not embedded.is_running(data_dir)
-    children = services(api_port=api_port)
+    children = services(host=host, api_port=api_port, dagster_port=dagster_port)
     exit_code = 0
     try:
         if settings.database_url is None:
@@ -116,7 +151,22 @@ def run_stack(*, console: Console, api_port: int = API_PORT) -> int:
         env = {**os.environ, "DATABASE_URL": url}
         if not settings.api_keys and not settings.ingest_auth_disabled:
             env["INGEST_API_KEYS"] = local_api_key(data_dir)
-            console.print(f"ingest API key: in {data_dir / 'ingest-api-key'}")
+            key_file = data_dir / "ingest-api-key"
+            # Shown on an interactive terminal only, never into a captured log.
+            shown = (
+                f"{env['INGEST_API_KEYS']} (also in {key_file})"
+                if console.is_terminal
+                else (f"in {key_file}")
+            )
+            console.print(f"ingest API key (local): {shown}")
+        if any(svc.name.startswith("Dagster") for svc in children):
+            from sdk.cli import dagster_home
+
+            home, dagster_url = dagster_home.prepare(data_dir, url)
+            env |= {"DAGSTER_HOME": str(home), dagster_home.URL_VARIABLE: dagster_url}
+            console.print(
+                f"Dagster home: {home} (storage: database {dagster_home.DAGSTER_DATABASE!r})"
+            )
         for svc in children:
             svc.process = subprocess.Popen(svc.argv, env=env)  # noqa: S603
         for svc in children:

@@ -140,3 +140,32 @@ workflow_events = sa.Table(
     schema=TELEMETRY_SCHEMA,
     postgresql_partition_by="RANGE (event_time)",
 )
+
+# --- telemetry: daily aggregates -----------------------------------------------------
+
+# What remains of raw events once retention drops their month: kept forever. The
+# grouping columns use '' for "none" so they can be part of the primary key, whose
+# leading `day` column also serves every per-day lookup (no separate index needed).
+_empty = sa.text("''")
+_zero = sa.text("0")
+
+daily_event_aggregates = sa.Table(
+    "daily_event_aggregates",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("event_name", sa.Text, primary_key=True),
+    sa.Column("workflow_name", sa.Text, primary_key=True, server_default=_empty),
+    sa.Column("agent_role", sa.Text, primary_key=True, server_default=_empty),
+    sa.Column("model", sa.Text, primary_key=True, server_default=_empty),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("distinct_runs", sa.BigInteger, nullable=False),
+    sa.Column("distinct_items", sa.BigInteger, nullable=False),
+    sa.Column("tokens_in", sa.BigInteger, nullable=False, server_default=_zero),
+    sa.Column("tokens_out", sa.BigInteger, nullable=False, server_default=_zero),
+    sa.Column("cost_usd", sa.Numeric, nullable=False, server_default=_zero),
+    sa.Column("errors", sa.BigInteger, nullable=False, server_default=_zero),
+    sa.Column("duration_p50_ms", sa.Double),
+    sa.Column("duration_p95_ms", sa.Double),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    schema=TELEMETRY_SCHEMA,
+)

@@ -14,11 +14,13 @@ import httpx
 import psycopg
 import pytest
 
-from sdk.db import embedded
+from sdk.db import embedded, migrate
 from sdk.db.url import to_sqlalchemy_url
+from sdk.telemetry.values import new_ulid
 from tests.support.servers import free_port
 
 WDP = [sys.executable, "-m", "sdk.cli.main"]
+HEAD = migrate.head_revision()
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -41,7 +43,7 @@ def test_embedded_database_lifecycle(tmp_path: Path) -> None:
         assert url.startswith("postgresql://")
         assert _wdp("db", "url", env=env).stdout.strip() == url
         migrated = _wdp("migrate", env=env)
-        assert "database at revision 0001" in migrated.stderr
+        assert f"database at revision {HEAD}" in migrated.stderr
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT to_regclass('telemetry.workflow_events')").fetchone() == (
                 "telemetry.workflow_events",
@@ -55,7 +57,7 @@ def test_embedded_database_lifecycle(tmp_path: Path) -> None:
 
 def test_migrate_accepts_a_sqlalchemy_url(empty_db_url: str, tmp_path: Path) -> None:
     env = _env(tmp_path, DATABASE_URL=to_sqlalchemy_url(empty_db_url))
-    assert "database at revision 0001" in _wdp("migrate", env=env).stderr
+    assert f"database at revision {HEAD}" in _wdp("migrate", env=env).stderr
     # Nothing embedded was started when DATABASE_URL is set.
     assert not (tmp_path / "pg").exists()
 
@@ -75,11 +77,12 @@ def _wait_for(predicate: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.2)
 
 
-def _start_stack(data_dir: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_stack(
+    data_dir: Path, log: Path, port: int, *extra: str, command: str = "run"
+) -> subprocess.Popen[bytes]:
+    argv = [*WDP, command, "--api-port", str(port), *(extra or ("--no-dagster",))]
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*WDP, "run", "--api-port", str(port)], env=_env(data_dir), stdout=out, stderr=out
-        )
+        proc = subprocess.Popen(argv, env=_env(data_dir), stdout=out, stderr=out)
     _wait_for(lambda: "wdp is running" in log.read_text() or proc.poll() is not None, 120)
     assert proc.poll() is None, log.read_text()
     return proc
@@ -92,7 +95,7 @@ def test_run_starts_the_stack_and_shuts_down_cleanly(tmp_path: Path, sig: signal
     port = free_port()
     proc = _start_stack(data_dir, log, port)
     try:
-        assert "migrations at 0001" in log.read_text()
+        assert f"migrations at {HEAD}" in log.read_text()
         assert embedded.is_running(data_dir)
         # The API is up, and takes the key the stack generated for it.
         key = (data_dir / "ingest-api-key").read_text().strip()
@@ -180,3 +183,69 @@ def test_events_schema_prints_every_event_or_one(tmp_path: Path) -> None:
     unknown = _wdp("events", "schema", "nope", env=_env(tmp_path), check=False)
     assert unknown.returncode == 2
     assert "unknown event" in unknown.stderr
+
+
+GRAPHQL_OVERVIEW = """
+query {
+  repositoriesOrError {
+    ... on RepositoryConnection {
+      nodes {
+        schedules { name }
+        sensors { name }
+        assetNodes {
+          assetKey { path }
+          assetChecksOrError { ... on AssetChecks { checks { name } } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def test_dev_runs_api_and_dagster_and_stops_every_child(tmp_path: Path) -> None:
+    import psutil
+
+    data_dir = tmp_path / "wdp"
+    api_port, ui_port = free_port(), free_port()
+    log = tmp_path / "dev.log"
+    proc = _start_stack(data_dir, log, api_port, "--dagster-port", str(ui_port), command="dev")
+    try:
+        text = log.read_text()
+        assert "Dagster UI ready" in text, text
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 3
+        key = (data_dir / "ingest-api-key").read_text().strip()
+        event = {
+            "event_id": new_ulid(),
+            "event_name": "workflow.run_started",
+            "ts": "2026-11-28T06:00:00Z",
+            "run_id": "dev-run",
+        }
+        posted = httpx.post(
+            f"http://127.0.0.1:{api_port}/telemetry/events",
+            json=event,
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert posted.status_code == 201
+        answer = httpx.post(
+            f"http://127.0.0.1:{ui_port}/graphql", json={"query": GRAPHQL_OVERVIEW}, timeout=60
+        ).json()
+        (repo,) = answer["data"]["repositoriesOrError"]["nodes"]
+        assets = {"/".join(a["assetKey"]["path"]) for a in repo["assetNodes"]}
+        assert {"event_partitions", "daily_event_aggregates", "event_retention"} <= assets
+        checks = [
+            c["name"] for a in repo["assetNodes"] for c in a["assetChecksOrError"].get("checks", [])
+        ]
+        assert len(checks) >= 3
+        assert len(repo["schedules"]) >= 3
+        assert repo["sensors"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=90) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.5)
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"orphans: {alive}"
+    assert "embedded Postgres stopped" in log.read_text()

@@ -13,6 +13,7 @@ import httpx
 import psycopg
 import pytest
 
+from sdk.db import migrate
 from sdk.db.partitions import Month
 from sdk.telemetry.values import new_ulid
 from tests.support.servers import TEST_API_KEYS, ApiServer
@@ -297,7 +298,7 @@ def test_health_readiness_and_metrics_need_no_key(api_server: ApiServer) -> None
     assert httpx.get(f"{api_server.base_url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{api_server.base_url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["revision"] == "0001"
+    assert ready.json()["revision"] == migrate.head_revision()
     metrics = httpx.get(f"{api_server.base_url}/metrics")
     assert metrics.status_code == 200
     assert "wdp_ingest_events_total" in metrics.text

@@ -14,7 +14,7 @@ from sdk.settings import WdpSettings, reset_settings_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
-WDP_SERVICES = ("migrate", "ingest-api", "dagster")
+WDP_SERVICES = ("migrate", "ingest-api", "dagster-code", "dagster-webserver", "dagster-daemon")
 # What a wdp container needs to reach this stack's Postgres and MinIO.
 STACK_SETTINGS = {
     "DATABASE_URL",
@@ -124,7 +124,7 @@ def test_wdp_services_get_every_setting_the_stack_needs(
     for name in WDP_SERVICES:
         env = environment(compose["services"][name])
         assert env.keys() >= STACK_SETTINGS, name
-        unknown = set(env) - set(SETTINGS) - {"DAGSTER_HOME"}
+        unknown = set(env) - set(SETTINGS) - {"DAGSTER_HOME", "WDP_DAGSTER_PG_URL"}
         assert not unknown, f"{name} sets variables wdp does not read: {unknown}"
         resolved = {k: interpolate(v, values) for k, v in env.items()}
         assert resolved["ARTIFACT_STORE"] == "s3"
@@ -174,3 +174,30 @@ def test_env_example_lists_every_variable_and_sets_what_compose_uses(
     assert used <= set(values), f"compose uses unset variables: {sorted(used - set(values))}"
     assert set(values) <= used, f".env.example sets unused variables: {sorted(set(values) - used)}"
     assert listed <= set(SETTINGS) | used, "unknown variables in .env.example"
+
+
+def test_dagster_runs_as_code_server_webserver_and_daemon(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    code = services["dagster-code"]
+    assert code["command"][:3] == ["dagster", "api", "grpc"]
+    assert "platform_defs.definitions" in code["command"]
+    workspace = yaml.safe_load((ROOT / "deploy" / "dagster" / "workspace.yaml").read_text())
+    (location,) = workspace["load_from"]
+    assert location["grpc_server"]["host"] == "dagster-code"
+    assert str(location["grpc_server"]["port"]) == code["command"][-1]
+    web = services["dagster-webserver"]
+    assert web["command"][0] == "dagster-webserver"
+    assert "127.0.0.1:3000:3000" in web["ports"]  # the UI has no login: loopback only
+    assert "/server_info" in " ".join(web["healthcheck"]["test"])
+    assert services["dagster-daemon"]["command"][:2] == ["dagster-daemon", "run"]
+    for name in ("dagster-code", "dagster-webserver", "dagster-daemon"):
+        env = environment(services[name])
+        assert env["DAGSTER_HOME"] == "/var/lib/wdp/dagster"
+        assert "/dagster" in env["WDP_DAGSTER_PG_URL"]
+    instance = yaml.safe_load((ROOT / "deploy" / "dagster" / "dagster.yaml").read_text())
+    assert instance["storage"]["postgres"]["postgres_url"] == {"env": "WDP_DAGSTER_PG_URL"}
+    init = (ROOT / "deploy" / "postgres" / "10-dagster.sql").read_text()
+    assert "CREATE DATABASE dagster" in init
+    assert "./deploy/postgres:/docker-entrypoint-initdb.d:ro" in services["postgres"]["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "deploy/dagster/dagster.yaml" in dockerfile

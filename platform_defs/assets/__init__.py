@@ -1,0 +1,1 @@
+"""The platform's assets: event partitions, daily aggregates, retention."""

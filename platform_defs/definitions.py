@@ -1,0 +1,40 @@
+"""The code location: ``dagster … -m platform_defs.definitions`` or ``workspace.yaml``.
+
+Loading it reads no environment and opens no connection: resources resolve the database
+from :mod:`sdk.settings` when a run starts.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from platform_defs.assets.aggregates import daily_event_aggregates
+from platform_defs.assets.partitions import event_partitions
+from platform_defs.assets.retention import event_retention
+from platform_defs.checks import (
+    aggregates_reconcile,
+    next_month_partition_exists,
+    no_rows_outside_partition_range,
+)
+from platform_defs.clock import ClockResource
+from platform_defs.jobs import daily_aggregates_job, partition_maintenance_job, retention_job
+from platform_defs.resources import ArtifactStoreResource, PostgresResource
+from platform_defs.schedules import schedules
+from platform_defs.sensors import log_run_failures
+
+defs = dg.Definitions(
+    assets=[event_partitions, daily_event_aggregates, event_retention],
+    asset_checks=[
+        next_month_partition_exists,
+        no_rows_outside_partition_range,
+        aggregates_reconcile,
+    ],
+    jobs=[partition_maintenance_job, daily_aggregates_job, retention_job],
+    schedules=schedules,
+    sensors=[log_run_failures],
+    resources={
+        "postgres": PostgresResource(),
+        "clock": ClockResource(),
+        "artifacts": ArtifactStoreResource(),
+    },
+)
