@@ -11,5 +11,8 @@ COPY alembic.ini workspace.yaml ./
 RUN pip install --no-cache-dir -c constraints.txt ".[api,dagster,s3]" \
     && mkdir -p "$DAGSTER_HOME"
 COPY deploy/dagster/dagster.yaml deploy/dagster/workspace.yaml /var/lib/wdp/dagster/
+# Dagster writes compute logs and run state under DAGSTER_HOME, wdp its spool and files
+# under WDP_DATA_DIR (/var/lib/wdp): both must belong to the user the services run as.
+RUN chown -R nobody:nogroup /var/lib/wdp
 USER nobody
 EXPOSE 8000 3000 4000

@@ -57,6 +57,24 @@ def upgrade() -> None:
         schema="telemetry",
     )
 
+    # Days whose raw events are (partly) gone: every day of a dropped month, and every
+    # ts-day that had events in a dropped partition (an event's partition follows its
+    # id's time, its day its own ts). Their aggregates are history: never recomputed.
+    op.create_table(
+        "dropped_event_days",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("partition", sa.Text(), nullable=False),
+        sa.Column(
+            "dropped_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("day", name="pk_dropped_event_days"),
+        schema="telemetry",
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("dropped_event_days", schema="telemetry")
     op.drop_table("daily_event_aggregates", schema="telemetry")

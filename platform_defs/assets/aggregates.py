@@ -77,13 +77,21 @@ def aggregate_day(conn: sa.Connection, day: date) -> tuple[int, int]:
     """
     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({RETENTION_LOCK_KEY})")
     month = Month.of(day)
-    if month not in list_partitions(conn):
+    dropped = conn.execute(
+        sa.text("SELECT partition FROM telemetry.dropped_event_days WHERE day = :day"),
+        {"day": day},
+    ).scalar_one_or_none()
+    live = list_partitions(conn)
+    # Refused: a day some of whose raw events retention dropped (recorded at the drop,
+    # also for events filed in a neighbouring month), or a day older than every live
+    # partition (dropped by hand, or before the record existed).
+    if dropped is not None or (live and month < live[0]) or not live:
+        where = dropped or f"telemetry.{month.table_name}"
         raise RawMonthDropped(
             description=(
-                f"Refusing to aggregate {day}: the raw event partition for {month} "
-                f"(telemetry.{month.table_name}) does not exist - dropped by retention or "
-                "never created. Its stored aggregates are kept unchanged; recomputing "
-                "them now would replace history with zeros."
+                f"Refusing to aggregate {day}: raw events of that day were in {where}, "
+                "which retention has dropped. Its stored aggregates are kept unchanged; "
+                "recomputing them now would replace history with partial counts."
             ),
             metadata={"day": str(day), "month": str(month)},
         )

@@ -7,23 +7,28 @@ then ``DROP TABLE``. Rows are never DELETEd.
 Aggregates are all that remains of a dropped month, so retention refuses to drop any
 month (and drops nothing at all in that run) unless every UTC day that has events in it
 has aggregate rows computed after the last of that day's events in the month arrived
-(``computed_at >= max(received_at)``). A day without events needs no aggregate. Refusing
-everything rather than the blocked month only keeps the outcome easy to reason about: a
-failed run changed nothing.
+(``computed_at >= max(received_at)``). A day without events needs no aggregate. A run
+refused by that check changes nothing. A failure while dropping (late events found
+after a detach, a failed DETACH) stops the run there: months dropped before it stay
+dropped, and the failure names the month it stopped at. (``computed_at`` and
+``received_at`` are transaction start times, so an ingest transaction that commits
+after a concurrent aggregation read its day can look covered: a known gap, which
+storing what each aggregate actually counted would close.)
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import dagster as dg
 import sqlalchemy as sa
 
+from platform_defs.assets.aggregates import AGGREGATES_START_DATE
 from platform_defs.clock import ClockResource
 from platform_defs.locks import RETENTION_LOCK_KEY
 from platform_defs.resources import PostgresResource
 from platform_defs.window import is_expired
-from sdk.db.partitions import PARENT, Month, month_of_table
+from sdk.db.partitions import PARENT, Month, list_partitions, month_of_table
 from sdk.db.schema import TELEMETRY_SCHEMA
 from sdk.settings import get_settings
 
@@ -76,9 +81,28 @@ def expired_partitions(conn: sa.Connection, now: datetime, retention_days: int) 
 
 
 def uncovered_days(conn: sa.Connection, candidate: Candidate) -> list[str]:
-    """Days of ``candidate`` whose events are not (or not fully) in the aggregates."""
+    """Days of ``candidate`` whose events are not (or not fully) in the aggregates.
+
+    Only days that can still be aggregated count: a day before the aggregates' first
+    partition, one older than every live partition, or one already recorded as dropped
+    is refused by ``aggregate_day`` and would otherwise block retention for good.
+    """
     rows = conn.exec_driver_sql(UNCOVERED_DAYS_SQL.format(table=candidate.qualified))
-    return [str(day) for (day,) in rows]
+    days = [day for (day,) in rows]
+    if not days:
+        return []
+    live = list_partitions(conn)
+    oldest = min([*live, candidate.month])
+    dropped = set(
+        conn.execute(
+            sa.text("SELECT day FROM telemetry.dropped_event_days WHERE day = ANY(:days)"),
+            {"days": days},
+        ).scalars()
+    )
+    start = date.fromisoformat(AGGREGATES_START_DATE)
+    return [
+        str(day) for day in days if day >= start and Month.of(day) >= oldest and day not in dropped
+    ]
 
 
 class RetentionBlocked(dg.Failure):
@@ -112,6 +136,16 @@ def _drop(conn: sa.Connection, candidate: Candidate) -> int:
         )
         raise _blocked({str(candidate.month): late}, detail="(events arrived during the detach)")
     rows = conn.exec_driver_sql(f"SELECT count(*) FROM {candidate.qualified}").scalar_one()
+    # Record first (a failed DROP then leaves a day refused, never a day recomputed
+    # without its events): the month's own days, and the ts-days its events belong to.
+    first, last = candidate.month.start.date(), candidate.month.end.date()
+    conn.exec_driver_sql(
+        "INSERT INTO telemetry.dropped_event_days (day, partition) "
+        f"SELECT d::date, '{candidate.qualified}' "
+        f"FROM generate_series('{first}'::date, '{last}'::date - 1, interval '1 day') AS d "
+        f"UNION SELECT (ts AT TIME ZONE 'UTC')::date, '{candidate.qualified}' "
+        f"FROM ONLY {candidate.qualified} ON CONFLICT (day) DO NOTHING"
+    )
     conn.exec_driver_sql(f"DROP TABLE {candidate.qualified}")
     return int(rows)
 

@@ -2,13 +2,16 @@
 
 Dagster keeps its runs, event logs and schedules in Postgres (dagster-postgres), on
 the same server as the platform but in a database of its own (``dagster``), so its
-tables never mix with wdp's schemas. The ``dagster.yaml`` written here reads the URL
+tables never mix with wdp's schemas. Creating it needs the CREATEDB privilege on an
+external ``DATABASE_URL`` (or create the database once by hand). The ``dagster.yaml``
+written here reads the URL
 from ``WDP_DAGSTER_PG_URL``, which ``wdp run`` sets for the Dagster processes; no
 credentials are written to disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import psycopg
@@ -47,7 +50,9 @@ def prepare(data_dir: Path, database_url: str) -> tuple[Path, str]:
             "SELECT 1 FROM pg_database WHERE datname = %s", [DAGSTER_DATABASE]
         ).fetchone()
         if exists is None:
-            conn.execute(f'CREATE DATABASE "{DAGSTER_DATABASE}"')
+            # Another stack starting at the same moment may make it first.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(f'CREATE DATABASE "{DAGSTER_DATABASE}"')
     # dagster-postgres is written for psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a
     # bare postgresql:// URL, whose connections Dagster's storage then finds closed.
     url = with_database(database_url, DAGSTER_DATABASE)

@@ -9,6 +9,7 @@ started the embedded Postgres, stops it too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -168,7 +169,9 @@ def run_stack(
                 f"Dagster home: {home} (storage: database {dagster_home.DAGSTER_DATABASE!r})"
             )
         for svc in children:
-            svc.process = subprocess.Popen(svc.argv, env=env)  # noqa: S603
+            # Own process group: stopping a service stops what it started too (the
+            # webserver's code server, the daemon's run workers).
+            svc.process = subprocess.Popen(svc.argv, env=env, start_new_session=True)  # noqa: S603
         for svc in children:
             if not svc.wait_healthy(stop):
                 if stop.is_set():
@@ -196,16 +199,24 @@ def _terminate(children: list[Service], console: Console) -> None:
     running = [s for s in children if s.process is not None and s.process.poll() is None]
     for svc in running:
         assert svc.process is not None
-        svc.process.send_signal(signal.SIGTERM)
+        _signal_group(svc.process, signal.SIGTERM)
     for svc in running:
         assert svc.process is not None
         try:
             svc.process.wait(GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             console.print(f"{svc.name} did not stop in {GRACE_SECONDS:.0f}s; killing it")
-            svc.process.kill()
+            _signal_group(svc.process, signal.SIGKILL)
             svc.process.wait()
         console.print(f"stopped {svc.name}")
+    for svc in children:  # whatever a service left behind in its group goes too
+        if svc.process is not None:
+            _signal_group(svc.process, signal.SIGKILL)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
 
 
 if __name__ == "__main__":  # pragma: no cover

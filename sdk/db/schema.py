@@ -169,3 +169,15 @@ daily_event_aggregates = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     schema=TELEMETRY_SCHEMA,
 )
+
+
+# Days whose raw events retention has (partly) dropped; their aggregates are never
+# recomputed (platform_defs/assets/aggregates.py refuses them).
+dropped_event_days = sa.Table(
+    "dropped_event_days",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("partition", sa.Text, nullable=False),
+    sa.Column("dropped_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    schema=TELEMETRY_SCHEMA,
+)

@@ -329,6 +329,11 @@ def test_retention_refuses_then_drops_only_expired_months_and_keeps_aggregates(
     assert "Refusing to aggregate 2026-01-31" in failure_text(rerun)
     assert "workflow_events_p2026_01" in failure_text(rerun)
     assert aggregates(eng, "2026-01-31") == EXPECTED["2026-01-31"]
+    # February's own partition was empty, but one of its days had an event filed in
+    # January's (its id is from January): that day is history too.
+    refused = aggregate(url, "2026-02-01", raise_on_error=False)
+    assert "Refusing to aggregate 2026-02-01" in failure_text(refused)
+    assert aggregates(eng, "2026-02-01") == EXPECTED["2026-02-01"]
 
     # Nothing more to drop.
     again = dg.materialize(
