@@ -137,6 +137,8 @@ workflow_events = sa.Table(
     sa.Index(None, "event_name", "ts"),
     sa.Index(None, "item_id", "ts"),
     sa.Index(None, "run_id", "ts"),
+    # Day-by-ts scans for the daily aggregates (migration 0002).
+    sa.Index("ix_workflow_events_ts_brin", "ts", postgresql_using="brin"),
     schema=TELEMETRY_SCHEMA,
     postgresql_partition_by="RANGE (event_time)",
 )

@@ -80,6 +80,7 @@ EXPECTED_INDEXES = {
     ("telemetry", "ix_workflow_events_event_name_ts"): ("workflow_events", "(event_name, ts)"),
     ("telemetry", "ix_workflow_events_item_id_ts"): ("workflow_events", "(item_id, ts)"),
     ("telemetry", "ix_workflow_events_run_id_ts"): ("workflow_events", "(run_id, ts)"),
+    ("telemetry", "ix_workflow_events_ts_brin"): ("workflow_events", "USING brin (ts)"),
 }
 
 
@@ -175,7 +176,8 @@ def test_event_indexes_exist_on_every_partition(catalog: psycopg.Connection) -> 
         "WHERE i.inhparent = 'telemetry.workflow_events'::regclass GROUP BY 1"
     ).fetchall()
     assert len(rows) == 1 + get_settings().event_partitions_ahead
-    assert all(count == 4 for _, count in rows), rows  # PK + three secondary indexes
+    # PK + three secondary indexes + the BRIN on ts (migration 0002)
+    assert all(count == 5 for _, count in rows), rows
 
 
 def test_events_table_is_range_partitioned_on_event_time_without_default(
