@@ -23,7 +23,6 @@ from ingest_api.errors import (
     BodyTooLarge,
     EventConflict,
     InvalidEvent,
-    StoreUnavailable,
     Unauthorized,
 )
 from ingest_api.metrics import LatencyMiddleware, Metrics
@@ -364,4 +363,4 @@ def create_app_from_env() -> Litestar:
     return create_app()
 
 
-__all__ = ["StoreUnavailable", "create_app", "create_app_from_env"]
+__all__ = ["create_app", "create_app_from_env"]

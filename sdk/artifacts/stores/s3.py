@@ -19,9 +19,9 @@ SDK stays importable (and ``import sdk.telemetry`` stays light) without the ``s3
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -223,13 +223,39 @@ class S3Store:
             del part[filled:]
             yield part
 
-    def _put_multipart(self, key: str, parts: Iterator[bytearray]) -> int:
-        upload_id = self._call("start uploading", key, "create_multipart_upload", Key=key)[
+    @contextmanager
+    def _multipart(
+        self, key: str, *, action: str
+    ) -> Iterator[tuple[str, Callable[[list[dict[str, Any]]], None]]]:
+        """A multipart upload to ``key``: yields its id and a function that completes it
+        (never overwriting an existing key); any failure inside aborts the upload, so
+        no parts are left to bill or to collect."""
+        upload_id = self._call(f"start {action}", key, "create_multipart_upload", Key=key)[
             "UploadId"
         ]
+
+        def complete(parts: list[dict[str, Any]]) -> None:
+            self._call(
+                f"finish {action}",
+                key,
+                "complete_multipart_upload",
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",
+            )
+
+        try:
+            yield upload_id, complete
+        except BaseException:
+            with suppress(ArtifactError):
+                self._call("abort", key, "abort_multipart_upload", Key=key, UploadId=upload_id)
+            raise
+
+    def _put_multipart(self, key: str, parts: Iterator[bytearray]) -> int:
         etags: dict[int, str] = {}
         size = 0
-        try:
+        with self._multipart(key, action="uploading") as (upload_id, complete):
             with ThreadPoolExecutor(self._concurrency, thread_name_prefix="wdp-s3-part") as pool:
                 pending: set[Future[tuple[int, str]]] = set()
 
@@ -255,20 +281,7 @@ class S3Store:
                     pending.add(pool.submit(self._upload_part, key, upload_id, number, body))
                 done, pending = wait(pending)
                 collect(done)
-            uploaded = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
-            self._call(
-                "finish uploading",
-                key,
-                "complete_multipart_upload",
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": uploaded},
-                IfNoneMatch="*",
-            )
-        except BaseException:
-            with suppress(ArtifactError):
-                self._call("abort", key, "abort_multipart_upload", Key=key, UploadId=upload_id)
-            raise
+            complete([{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)])
         return size
 
     def _upload_part(
@@ -307,10 +320,7 @@ class S3Store:
 
     def _copy_multipart(self, source: dict[str, str], dst: str, size: int) -> None:
         """CopyObject stops at 5 GiB; larger blobs are copied range by range."""
-        upload_id = self._call("start copying to", dst, "create_multipart_upload", Key=dst)[
-            "UploadId"
-        ]
-        try:
+        with self._multipart(dst, action="copying to") as (upload_id, complete):
             parts = []
             for number, start in enumerate(range(0, size, self._copy_part_size), start=1):
                 end = min(start + self._copy_part_size, size) - 1
@@ -325,19 +335,7 @@ class S3Store:
                     CopySourceRange=f"bytes={start}-{end}",
                 )
                 parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
-            self._call(
-                "finish copying to",
-                dst,
-                "complete_multipart_upload",
-                Key=dst,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-                IfNoneMatch="*",
-            )
-        except BaseException:
-            with suppress(ArtifactError):
-                self._call("abort", dst, "abort_multipart_upload", Key=dst, UploadId=upload_id)
-            raise
+            complete(parts)
 
     # --- reads and housekeeping ----------------------------------------------------------
 
