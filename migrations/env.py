@@ -3,12 +3,14 @@
 The version table is ``public.wdp_alembic_version`` so wdp can share a database with
 other Alembic users (Dagster's own storage keeps an ``alembic_version`` table).
 Autogenerate and ``alembic check`` look only at wdp's schemas and ignore the monthly
-partitions of ``telemetry.workflow_events``, which are data, not schema.
+partitions of ``telemetry.workflow_events``, which are data, not schema, and the
+optional ``kb.chunks.embedding`` column (present only where pgvector is available).
 """
 
 from __future__ import annotations
 
 import logging.config
+import warnings
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +18,7 @@ from alembic import context
 
 from sdk.db.engine import create_engine
 from sdk.db.partitions import month_of_table
-from sdk.db.schema import SCHEMAS, metadata
+from sdk.db.schema import KB_EMBEDDING_COLUMN, KB_SCHEMA, SCHEMAS, metadata
 
 VERSION_TABLE = "wdp_alembic_version"
 
@@ -30,10 +32,21 @@ def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> 
         return name in SCHEMAS
     if type_ == "table":
         return name != VERSION_TABLE and month_of_table(name or "") is None
+    if type_ == "column":
+        # Optional: present only where pgvector was available (migration 0003).
+        return not (
+            name == KB_EMBEDDING_COLUMN
+            and parent_names.get("schema_name") == KB_SCHEMA
+            and parent_names.get("table_name") == "chunks"
+        )
     return True
 
 
 def _configure(connection: sa.Connection) -> None:
+    # Reflection warns about pgvector's type before include_name can skip the column.
+    warnings.filterwarnings(
+        "ignore", message="Did not recognize type 'vector'", category=sa.exc.SAWarning
+    )
     context.configure(
         connection=connection,
         target_metadata=metadata,

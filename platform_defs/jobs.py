@@ -17,7 +17,6 @@ partition_maintenance_job = dg.define_asset_job(
 daily_aggregates_job = dg.define_asset_job(
     "daily_aggregates_job",
     selection=dg.AssetSelection.assets(daily_event_aggregates),
-    partitions_def=daily_event_aggregates.partitions_def,
     description="Aggregate one UTC day (backfill a date range from the asset's page).",
 )
 

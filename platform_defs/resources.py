@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from sdk.artifacts import ArtifactService
 from sdk.db.engine import create_engine
+from sdk.kb import KnowledgeBase
 
 
 class PostgresResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -49,5 +50,24 @@ class ArtifactStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             yield svc
         finally:
             svc.close()
+            if engine is not None:
+                engine.dispose()
+
+
+class KnowledgeBaseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The knowledge base (:mod:`sdk.kb`): the same ingestion and search code the CLI and
+    agents use, on the database, blob store and embedder of the shared settings."""
+
+    database_url: str | None = None
+    """Explicit database URL; unset: the shared settings decide (tests set it)."""
+
+    @contextmanager
+    def knowledge_base(self) -> Iterator[KnowledgeBase]:
+        engine = create_engine(self.database_url) if self.database_url else None
+        kb = KnowledgeBase.from_settings(engine=engine)
+        try:
+            yield kb
+        finally:
+            kb.close()
             if engine is not None:
                 engine.dispose()

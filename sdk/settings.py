@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -110,6 +110,35 @@ class WdpSettings(BaseSettings):
         description="gc removes unreferenced blobs only once they are older than this.",
     )
 
+    # --- knowledge base ---------------------------------------------------------------
+    kb_chunk_size: int = Field(
+        default=1000,
+        ge=100,
+        le=20_000,
+        description="Target characters per KB chunk (a word longer than this stays whole).",
+    )
+    kb_chunk_overlap: int = Field(
+        default=150, ge=0, description="Characters shared by consecutive KB chunks."
+    )
+    kb_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Artifact versions ingested per KB transaction.",
+    )
+    kb_max_content_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1024,
+        description="Larger artifact versions are recorded in the KB with zero chunks.",
+    )
+    kb_embedder: Literal["none", "minilm"] = Field(
+        default="none",
+        description=(
+            "Chunk embeddings for hybrid search: none (full-text only) or minilm "
+            "(all-MiniLM-L6-v2, local, needs the kb-embeddings extra and pgvector)."
+        ),
+    )
+
     # --- ingest API -----------------------------------------------------------------
     ingest_api_keys: SecretStr | None = Field(
         default=None,
@@ -162,6 +191,14 @@ class WdpSettings(BaseSettings):
     )
     telemetry_spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
     telemetry_shutdown_timeout_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("kb_chunk_overlap")
+    @classmethod
+    def _overlap_below_chunk_size(cls, value: int, info: ValidationInfo) -> int:
+        size = info.data.get("kb_chunk_size")
+        if size is not None and value >= size:
+            raise ValueError(f"must be smaller than KB_CHUNK_SIZE ({size})")
+        return value
 
     @property
     def telemetry_spool_path(self) -> Path:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from sdk.cli.artifacts import artifacts_app
+from sdk.cli.kb import kb_app
 from sdk.errors import WdpError
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The database (embedded Postgres unless DATABASE_URL is set).")
 app.add_typer(db_app, name="db")
 app.add_typer(artifacts_app, name="artifacts")
+app.add_typer(kb_app, name="kb")
 
 err = Console(stderr=True)
 

@@ -57,6 +57,32 @@ EXPECTED_COLUMNS = {
         "payload": ("jsonb", "NO"),
         "received_at": ("timestamp with time zone", "NO"),
     },
+    ("kb", "documents"): {
+        "document_id": ("bigint", "NO"),
+        "artifact_id": ("character varying", "NO"),
+        "version": ("integer", "NO"),
+        "type": ("text", "NO"),
+        "tags": ("jsonb", "NO"),
+        "title": ("text", "YES"),
+        "mime_type": ("text", "NO"),
+        "content_hash": ("character varying", "NO"),
+        "chunk_count": ("integer", "NO"),
+        "skipped_reason": ("text", "YES"),
+        "is_latest": ("boolean", "NO"),
+        "embedding_model": ("text", "YES"),
+        "ingested_at": ("timestamp with time zone", "NO"),
+    },
+    ("kb", "chunks"): {
+        "chunk_id": ("bigint", "NO"),
+        "document_id": ("bigint", "NO"),
+        "ordinal": ("integer", "NO"),
+        "text": ("text", "NO"),
+        "start_char": ("integer", "NO"),
+        "end_char": ("integer", "NO"),
+        "tsv": ("tsvector", "NO"),
+        # The embedded pgserver Postgres ships pgvector, so migration 0003 adds it.
+        "embedding": ("USER-DEFINED", "YES"),
+    },
 }
 
 EXPECTED_PKS = {
@@ -64,6 +90,8 @@ EXPECTED_PKS = {
     ("work", "artifact_versions"): ["artifact_id", "version"],
     ("work", "artifact_links"): ["link_id"],
     ("telemetry", "workflow_events"): ["event_id", "event_time"],
+    ("kb", "documents"): ["document_id"],
+    ("kb", "chunks"): ["chunk_id"],
 }
 
 EXPECTED_INDEXES = {
@@ -81,6 +109,15 @@ EXPECTED_INDEXES = {
     ("telemetry", "ix_workflow_events_item_id_ts"): ("workflow_events", "(item_id, ts)"),
     ("telemetry", "ix_workflow_events_run_id_ts"): ("workflow_events", "(run_id, ts)"),
     ("telemetry", "ix_workflow_events_ts_brin"): ("workflow_events", "USING brin (ts)"),
+    ("work", "ix_artifact_versions_kb_pending"): (
+        "artifact_versions",
+        "(created_at) WHERE (NOT is_kb_ingested)",
+    ),
+    ("kb", "ix_documents_tags"): ("documents", "USING gin (tags)"),
+    ("kb", "ix_documents_type"): ("documents", "(type)"),
+    ("kb", "uq_documents_artifact_id_version"): ("documents", "(artifact_id, version)"),
+    ("kb", "ix_chunks_tsv"): ("chunks", "USING gin (tsv)"),
+    ("kb", "uq_chunks_document_id_ordinal"): ("chunks", "(document_id, ordinal)"),
 }
 
 
@@ -105,11 +142,12 @@ def test_columns_and_types(
 def test_identifier_and_hash_lengths(catalog: psycopg.Connection) -> None:
     rows = catalog.execute(
         "SELECT table_name, column_name, character_maximum_length "
-        "FROM information_schema.columns WHERE table_schema IN ('work', 'telemetry') "
+        "FROM information_schema.columns WHERE table_schema IN ('work', 'telemetry', 'kb') "
         "AND data_type = 'character varying' AND table_name NOT LIKE 'workflow_events_p%'"
     ).fetchall()
     lengths = {(t, c): n for t, c, n in rows}
     assert lengths[("artifact_versions", "content_hash")] == 64
+    assert lengths[("documents", "content_hash")] == 64
     assert {n for (t, c), n in lengths.items() if c != "content_hash"} == {26}
 
 
@@ -136,9 +174,17 @@ def test_foreign_keys(catalog: psycopg.Connection) -> None:
         "   AS k(attnum, n) JOIN pg_attribute a ON a.attrelid = confrelid AND a.attnum = k.attnum),"
         "  confdeltype "
         "FROM pg_constraint WHERE contype = 'f' "
-        "AND connamespace = 'work'::regnamespace ORDER BY 1"
+        "AND connamespace IN ('work'::regnamespace, 'kb'::regnamespace) ORDER BY 1"
     ).fetchall()
     assert rows == [
+        ("kb.chunks", ["document_id"], "kb.documents", ["document_id"], "c"),
+        (
+            "kb.documents",
+            ["artifact_id", "version"],
+            "work.artifact_versions",
+            ["artifact_id", "version"],
+            "c",
+        ),
         (
             "work.artifact_links",
             ["artifact_id", "version"],
@@ -231,7 +277,15 @@ def test_metadata_check_constraint_names_match_the_catalog(catalog: psycopg.Conn
                 declared.add((f"{table.schema}.{table.name}", str(constraint.name)))
     rows = catalog.execute(
         "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'c' "
-        "AND connamespace IN ('work'::regnamespace, 'telemetry'::regnamespace) "
+        "AND connamespace IN ('work'::regnamespace, 'telemetry'::regnamespace, 'kb'::regnamespace) "
         "AND conrelid::regclass::text NOT LIKE 'telemetry.workflow_events_p%'"
     ).fetchall()
     assert set(rows) == declared
+
+
+def test_chunk_tsvector_is_generated_from_the_text(catalog: psycopg.Connection) -> None:
+    row = catalog.execute(
+        "SELECT is_generated, generation_expression FROM information_schema.columns "
+        "WHERE table_schema = 'kb' AND table_name = 'chunks' AND column_name = 'tsv'"
+    ).fetchone()
+    assert row == ("ALWAYS", "to_tsvector('english'::regconfig, text)")

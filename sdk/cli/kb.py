@@ -1,0 +1,130 @@
+"""``wdp kb …``: search the knowledge base, reindex it, see its state.
+
+Search results go to stdout (a table, or JSON with ``--json``); progress and messages
+to stderr. Ingestion normally runs in Dagster (asset ``kb_ingestion``); ``reindex``
+does the same work here, with a progress bar, after forgetting what it is told to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from sdk.kb import KnowledgeBase
+
+kb_app = typer.Typer(
+    help="Knowledge base: artifact versions as searchable chunks.", no_args_is_help=True
+)
+err = Console(stderr=True)
+
+
+@contextmanager
+def _kb() -> Iterator[KnowledgeBase]:
+    from sdk.kb import KnowledgeBase
+
+    with KnowledgeBase.from_settings() as kb:
+        yield kb
+
+
+def _highlight(snippet: str) -> str:
+    """ts_headline marks matches with ** … **: show them bold."""
+    parts = escape(" ".join(snippet.split())).split("**")
+    return "".join(f"[bold yellow]{p}[/]" if i % 2 else p for i, p in enumerate(parts))
+
+
+@kb_app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help='Web-search syntax: words, "a phrase", -not, OR.')],
+    k: int = typer.Option(10, "-k", "--limit", help="How many chunks (1-1000)."),
+    artifact_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only with this tag; repeatable (all).")
+    ] = None,
+    artifact_id: str | None = typer.Option(None, "--artifact", "-a", help="Only this artifact."),
+    all_versions: bool = typer.Option(
+        False, "--all-versions", help="Search every version, not only each artifact's latest."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+) -> None:
+    """Find chunks by words (and by meaning when KB_EMBEDDER is set)."""
+    with _kb() as kb:
+        hits = kb.search(
+            query,
+            k=k,
+            type=artifact_type,
+            tags=tag,
+            artifact_id=artifact_id,
+            all_versions=all_versions,
+        )
+    if as_json:
+        for hit in hits:
+            typer.echo(json.dumps(asdict(hit), ensure_ascii=False))
+        return
+    if not hits:
+        err.print("no matches")
+        return
+    table = Table(show_lines=True)
+    for column in ("score", "artifact", "v", "type", "snippet"):
+        table.add_column(column, overflow="fold")
+    for hit in hits:
+        table.add_row(
+            f"{hit.score:.4f}",
+            hit.artifact_id,
+            str(hit.version),
+            escape(hit.type),
+            _highlight(hit.snippet),
+        )
+    Console().print(table)
+
+
+@kb_app.command("reindex")
+def reindex(
+    artifact_id: str | None = typer.Option(None, "--artifact", "-a", help="Only this artifact."),
+    artifact_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
+    pending_only: bool = typer.Option(
+        False, "--pending", help="Forget nothing: only ingest what is pending."
+    ),
+) -> None:
+    """Re-extract, re-chunk (and re-embed) artifact versions: all, one artifact or one type.
+
+    Each batch replaces its versions' documents and chunks in one transaction, so search
+    keeps answering (from the old chunks until a batch commits).
+    """
+    with _kb() as kb:
+        if pending_only:
+            total = kb.stats().pending
+        else:
+            total = kb.reset(artifact_id=artifact_id, type=artifact_type)
+        err.print(f"{total} artifact versions to ingest")
+        with Progress(
+            TextColumn("ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("ingest", total=total)
+            report = kb.ingest(on_batch=lambda b: progress.advance(task, b.versions))
+    err.print(
+        f"ingested {report.versions} versions: {report.chunks} chunks, "
+        f"{report.skipped} without text; {report.pending} pending"
+    )
+    typer.echo(json.dumps(asdict(report)))
+
+
+@kb_app.command("stats")
+def stats() -> None:
+    """Documents, chunks, versions waiting, and whether embeddings are possible."""
+    with _kb() as kb:
+        typer.echo(json.dumps(asdict(kb.stats())))

@@ -1,0 +1,253 @@
+"""The knowledge base as one object: search it, ingest into it, reindex it.
+
+    from sdk.kb import KnowledgeBase
+
+    kb = KnowledgeBase.from_settings()
+    for hit in kb.search("retry budget", k=5, type="report"):
+        print(hit.artifact_id, hit.version, hit.snippet)
+
+``sdk.kb.search(...)`` does the same through a default instance built on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+import sqlalchemy as sa
+
+from sdk.artifacts.stores import build_store
+from sdk.artifacts.stores.base import BlobStore
+from sdk.db.engine import create_engine
+from sdk.db.schema import KB_EMBEDDING_COLUMN, KB_SCHEMA
+from sdk.kb.embedders import Embedder, build_embedder
+from sdk.kb.errors import EmbeddingsUnavailable, KbError, KbUnavailable
+from sdk.kb.ingest import (
+    KB_LOCK_KEY,
+    BatchReport,
+    IngestOptions,
+    IngestReport,
+    count_pending,
+    ingest_pending,
+)
+from sdk.kb.search import SearchFilters, SearchHit, check_arguments, search_chunks
+from sdk.settings import WdpSettings, get_settings
+
+HAS_EMBEDDING_COLUMN_SQL = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = :schema "
+    "AND table_name = 'chunks' AND column_name = :column)"
+)
+
+RESET_SQL = """
+WITH reset AS (
+  UPDATE work.artifact_versions v SET is_kb_ingested = false
+  FROM work.artifacts a
+  WHERE a.artifact_id = v.artifact_id AND v.is_kb_ingested{where}
+  RETURNING v.artifact_id, v.version
+)
+DELETE FROM kb.documents d USING work.artifacts a
+WHERE a.artifact_id = d.artifact_id{where}
+"""
+
+
+@dataclass(frozen=True)
+class KbStats:
+    documents: int
+    chunks: int
+    pending: int
+    skipped: int
+    embeddings: bool
+
+
+class KnowledgeBase:
+    """Search and ingestion over one database, blob store and (optional) embedder."""
+
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        store: BlobStore,
+        options: IngestOptions | None = None,
+        embedder: Embedder | None = None,
+        owns_engine: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._options = options or IngestOptions()
+        self._embedder = embedder
+        self._owns_engine = owns_engine
+        self._has_vectors: bool | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: WdpSettings | None = None, *, engine: sa.Engine | None = None
+    ) -> KnowledgeBase:
+        settings = settings or get_settings()
+        options = IngestOptions(
+            chunk_size=settings.kb_chunk_size,
+            overlap=settings.kb_chunk_overlap,
+            batch_size=settings.kb_batch_size,
+            max_content_bytes=settings.kb_max_content_bytes,
+        )
+        return cls(
+            engine=engine or create_engine(settings=settings),
+            store=build_store(settings),
+            options=options,
+            embedder=build_embedder(settings),
+            owns_engine=engine is None,
+        )
+
+    @property
+    def embedder(self) -> Embedder | None:
+        return self._embedder
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _db(self) -> Iterator[sa.Connection]:
+        """A transaction; driver failures become KbUnavailable."""
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except sa.exc.ProgrammingError as exc:
+            if "kb." in str(exc.orig) and "does not exist" in str(exc.orig):
+                raise KbUnavailable(
+                    "the knowledge-base tables are missing: run `wdp migrate`"
+                ) from exc
+            raise
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise KbUnavailable(f"the database cannot be reached: {exc.orig}") from exc
+
+    def _active_embedder(self, conn: sa.Connection) -> Embedder | None:
+        if self._embedder is None:
+            return None
+        if self._has_vectors is None:
+            self._has_vectors = bool(
+                conn.execute(
+                    HAS_EMBEDDING_COLUMN_SQL, {"schema": KB_SCHEMA, "column": KB_EMBEDDING_COLUMN}
+                ).scalar_one()
+            )
+        if not self._has_vectors:
+            raise EmbeddingsUnavailable(
+                f"embedder {self._embedder.name} is configured, but kb.chunks has no "
+                "embedding column: the pgvector extension was not available when the "
+                "database was migrated (install it, then re-run migration 0003)"
+            )
+        return self._embedder
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        type: str | None = None,
+        tags: Sequence[str] | None = None,
+        artifact_id: str | None = None,
+        all_versions: bool = False,
+    ) -> list[SearchHit]:
+        """The ``k`` best-matching chunks, best first, from each artifact's latest
+        ingested version unless ``all_versions``. ``tags`` must all be present."""
+        filters = SearchFilters(
+            type=type, tags=tags, artifact_id=artifact_id, all_versions=all_versions
+        )
+        query = check_arguments(query, k, filters)
+        with self._db() as conn:
+            embedder = self._active_embedder(conn)
+            return search_chunks(conn, query, k=k, filters=filters, embedder=embedder)
+
+    def ingest(
+        self,
+        *,
+        max_batches: int | None = None,
+        on_batch: Callable[[BatchReport], None] | None = None,
+    ) -> IngestReport:
+        """Ingest every pending artifact version, a transaction per batch."""
+        with self._db() as conn:
+            embedder = self._active_embedder(conn)
+        try:
+            return ingest_pending(
+                self._engine,
+                store=self._store,
+                options=self._options,
+                embedder=embedder,
+                max_batches=max_batches,
+                on_batch=on_batch,
+            )
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
+            raise KbUnavailable(f"the database cannot be reached: {exc}") from exc
+        except (sa.exc.DBAPIError, psycopg.Error) as exc:
+            # COPY runs on the driver connection, so psycopg's errors arrive unwrapped.
+            raise KbError(f"an ingestion batch failed and was rolled back: {exc}") from exc
+
+    def reset(self, *, artifact_id: str | None = None, type: str | None = None) -> int:
+        """Forget what was ingested (all, one artifact, or one type) so the next ingestion
+        redoes it with today's extraction, chunking and embedder. Returns how many
+        versions are pending again. Atomic: documents and flags change together."""
+        params: dict[str, str] = {}
+        where = ""
+        if artifact_id is not None:
+            where += " AND a.artifact_id = :artifact_id"
+            params["artifact_id"] = artifact_id
+        if type is not None:
+            where += " AND a.type = :type"
+            params["type"] = type
+        with self._db() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(KB_LOCK_KEY)))
+            conn.execute(sa.text(RESET_SQL.format(where=where)), params)
+            sql = (
+                "SELECT count(*) FROM work.artifact_versions v "
+                "JOIN work.artifacts a USING (artifact_id) WHERE NOT v.is_kb_ingested" + where
+            )
+            return int(conn.execute(sa.text(sql), params).scalar_one())
+
+    def stats(self) -> KbStats:
+        with self._db() as conn:
+            documents, chunks, skipped = conn.execute(
+                sa.text(
+                    "SELECT count(*), coalesce(sum(chunk_count), 0), "
+                    "count(*) FILTER (WHERE skipped_reason IS NOT NULL) FROM kb.documents"
+                )
+            ).one()
+            has_vectors = bool(
+                conn.execute(
+                    HAS_EMBEDDING_COLUMN_SQL, {"schema": KB_SCHEMA, "column": KB_EMBEDDING_COLUMN}
+                ).scalar_one()
+            )
+            return KbStats(
+                documents=int(documents),
+                chunks=int(chunks),
+                pending=count_pending(conn),
+                skipped=int(skipped),
+                embeddings=has_vectors,
+            )
+
+
+_default: KnowledgeBase | None = None
+_default_lock = threading.Lock()
+
+
+def default_knowledge_base() -> KnowledgeBase:
+    """The process-wide instance :func:`sdk.kb.search` uses, built from the settings."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = KnowledgeBase.from_settings()
+        return _default
+
+
+def set_default_knowledge_base(kb: KnowledgeBase | None) -> None:
+    """Replace (or with None, forget) the default instance; tests and hosts use it."""
+    global _default
+    with _default_lock:
+        _default = kb

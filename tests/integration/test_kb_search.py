@@ -1,0 +1,230 @@
+"""Knowledge-base search on a real Postgres: full text, filters, versions, hybrid, CLI.
+
+One corpus per module, ingested once; the tests only read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import sdk.kb
+from sdk.artifacts import ArtifactService
+from sdk.artifacts.stores import FileStore
+from sdk.kb import IngestOptions, InvalidQuery, KnowledgeBase
+from tests.support.embedders import HashingEmbedder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FILLER = "The quarterly report covers staffing, budgets and office moves. " * 6
+DOCS = {
+    # Both mention the three words; "close" has them together, "far" spread apart.
+    "close": (
+        "postmortem",
+        ["team=db"],
+        "The connection pool exhausted during failover. " + FILLER,
+    ),
+    "far": (
+        "postmortem",
+        ["team=web"],
+        "A connection was slow. " + FILLER + " The pool grew. " + FILLER + " Exhausted staff.",
+    ),
+    "phrase": (
+        "runbook",
+        ["team=db", "oncall"],
+        "To rotate credentials, run the vault rotation job.",
+    ),
+    "other": ("note", [], "Lunch menu: soup, bread and an apple."),
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(engine: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Label -> artifact id; 'versioned' has v1 (zebra) and v2 (giraffe)."""
+    store = FileStore(tmp_path_factory.mktemp("kb-store"))
+    artifacts = ArtifactService(engine=engine, store=store, inline_max_bytes=1024)
+    ids = {}
+    for label, (type_, tags, text) in DOCS.items():
+        ids[label] = artifacts.write_artifact(type=type_, content=text, tags=tags).artifact_id
+    first = artifacts.write_artifact(type="note", content="the zebra crossing policy", tags=[])
+    artifacts.create_version(artifact_id=first.artifact_id, content="the giraffe crossing policy")
+    ids["versioned"] = first.artifact_id
+    kb = KnowledgeBase(
+        engine=engine, store=store, options=IngestOptions(), embedder=HashingEmbedder()
+    )
+    kb.ingest()
+    return ids
+
+
+@pytest.fixture(scope="module")
+def kb(engine: sa.Engine, corpus: dict[str, str]) -> KnowledgeBase:
+    """Full-text search over the corpus (no embedder)."""
+    return KnowledgeBase(engine=engine, store=FileStore(Path("/nonexistent")))
+
+
+def test_finds_a_phrase_and_highlights_it(kb: KnowledgeBase, corpus: dict[str, str]) -> None:
+    hits = kb.search('"vault rotation"')
+    assert [h.artifact_id for h in hits] == [corpus["phrase"]]
+    hit = hits[0]
+    assert "**vault** **rotation**" in hit.snippet
+    assert hit.version == 1
+    assert hit.type == "runbook"
+    assert hit.score > 0
+    assert "vault rotation job" in hit.chunk_text
+
+
+def test_ranks_the_closer_match_first(kb: KnowledgeBase, corpus: dict[str, str]) -> None:
+    hits = kb.search("connection pool exhausted")
+    assert [h.artifact_id for h in hits] == [corpus["close"], corpus["far"]]
+    assert hits[0].score > hits[1].score
+
+
+def test_filters_by_type_tags_and_artifact(kb: KnowledgeBase, corpus: dict[str, str]) -> None:
+    assert [
+        h.artifact_id for h in kb.search("connection", type="postmortem", tags=["team=web"])
+    ] == [corpus["far"]]
+    assert kb.search("connection", type="runbook") == []
+    assert [h.artifact_id for h in kb.search("rotation", tags=["team=db", "oncall"])] == [
+        corpus["phrase"]
+    ]
+    assert kb.search("rotation", tags=["team=db", "nope"]) == []
+    assert [h.artifact_id for h in kb.search("connection", artifact_id=corpus["close"])] == [
+        corpus["close"]
+    ]
+
+
+def test_returns_only_the_latest_version_unless_asked(
+    kb: KnowledgeBase, corpus: dict[str, str]
+) -> None:
+    assert kb.search("zebra") == []
+    latest = kb.search("crossing policy")
+    assert [(h.artifact_id, h.version) for h in latest] == [(corpus["versioned"], 2)]
+    every = kb.search("crossing policy", all_versions=True)
+    assert sorted((h.artifact_id, h.version) for h in every) == [
+        (corpus["versioned"], 1),
+        (corpus["versioned"], 2),
+    ]
+    assert [h.version for h in kb.search("zebra", all_versions=True)] == [1]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"unbalanced quote',
+        "connection -staff",
+        "pool OR vault",
+        '""',
+        "-",
+        "OR",
+        "!!! ::: &&& ||| (((",
+        "'; DROP TABLE kb.chunks; --",
+        "nul\x00byte",
+        "lone \ud800 surrogate",
+        "ünïcödé 日本語",
+        "   ",
+        "",
+        "the and of",  # stop words only
+    ],
+)
+def test_user_syntax_never_errors(kb: KnowledgeBase, query: str) -> None:
+    hits = kb.search(query)
+    assert isinstance(hits, list)
+
+
+def test_query_operators_mean_what_they_say(kb: KnowledgeBase, corpus: dict[str, str]) -> None:
+    assert {h.artifact_id for h in kb.search("pool OR vault")} == {
+        corpus["close"],
+        corpus["far"],
+        corpus["phrase"],
+    }
+    assert [h.artifact_id for h in kb.search("connection -staff")] == [corpus["close"]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"k": 0}, "k must be"),
+        ({"k": 1001}, "k must be"),
+        ({"k": True}, "k must be"),
+        ({"tags": "team=db"}, "tags must be a list"),
+        ({"query": "x" * 4001}, "at most 4000"),
+    ],
+)
+def test_bad_arguments_raise_invalid_query(
+    kb: KnowledgeBase, kwargs: dict[str, object], message: str
+) -> None:
+    query = kwargs.pop("query", "connection")
+    with pytest.raises(InvalidQuery, match=message):
+        kb.search(query, **kwargs)  # type: ignore[arg-type]
+
+
+def test_hybrid_search_fuses_text_and_vector_rankings(
+    engine: sa.Engine, corpus: dict[str, str]
+) -> None:
+    hybrid = KnowledgeBase(
+        engine=engine, store=FileStore(Path("/nonexistent")), embedder=HashingEmbedder()
+    )
+    # Full text needs every word; "soup lunchtime" has no chunk with "lunchtime"...
+    assert KnowledgeBase(engine=engine, store=FileStore(Path("/x"))).search("soup lunchtime") == []
+    # ...but the vector ranking finds the menu by its other words.
+    hits = hybrid.search("soup lunchtime", k=3)
+    assert hits[0].artifact_id == corpus["other"]
+    # A chunk in both rankings scores at most 2/61; one ranking alone at most 1/61.
+    both = hybrid.search("vault rotation", k=5)
+    assert both[0].artifact_id == corpus["phrase"]
+    assert 1 / 61 < both[0].score <= 2 / 61
+
+
+def test_module_level_search_uses_the_default_instance(
+    kb: KnowledgeBase, corpus: dict[str, str]
+) -> None:
+    sdk.kb.set_default_knowledge_base(kb)
+    try:
+        assert [h.artifact_id for h in sdk.kb.search("vault", k=1)] == [corpus["phrase"]]
+    finally:
+        sdk.kb.set_default_knowledge_base(None)
+
+
+@pytest.fixture(scope="module")
+def cli_env(
+    migrated_db_url: str, corpus: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KB_", "ARTIFACT_"))}
+    env["DATABASE_URL"] = migrated_db_url
+    env["WDP_DATA_DIR"] = str(tmp_path_factory.mktemp("cli-data"))
+    return env
+
+
+def wdp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sdk.cli.main", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_search_prints_json_lines(cli_env: dict[str, str], corpus: dict[str, str]) -> None:
+    result = wdp(cli_env, "kb", "search", '"vault rotation"', "--json", "-k", "3")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(h["artifact_id"], h["version"]) for h in lines] == [(corpus["phrase"], 1)]
+    table = wdp(cli_env, "kb", "search", "crossing", "--all-versions")
+    assert table.returncode == 0, table.stderr
+    assert corpus["versioned"] in table.stdout
+
+
+def test_cli_reports_bad_arguments_without_a_traceback(cli_env: dict[str, str]) -> None:
+    result = wdp(cli_env, "kb", "search", "x", "-k", "0")
+    assert result.returncode == 2
+    assert "k must be an integer" in result.stderr
+    assert "Traceback" not in result.stderr
