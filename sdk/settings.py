@@ -131,6 +131,12 @@ class WdpSettings(BaseSettings):
         ge=1024,
         description="Larger artifact versions are recorded in the KB with zero chunks.",
     )
+    kb_search_rank_pool: int = Field(
+        default=2000,
+        ge=10,
+        le=1_000_000,
+        description="Most full-text matches ranked per search (bounds search time).",
+    )
     kb_embedder: Literal["none", "minilm"] = Field(
         default="none",
         description=(

@@ -49,6 +49,25 @@ END
 $$
 """
 
+# Search returns each artifact's latest ingested version (documents.is_latest, set by
+# ingestion). When the latest document goes - its version deleted through the admin
+# path, the FK cascading - the newest one left takes over.
+KEEP_LATEST = """
+CREATE FUNCTION kb.documents_keep_latest() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE kb.documents d SET is_latest = true
+  FROM (SELECT artifact_id, max(version) AS newest FROM kb.documents
+        WHERE artifact_id IN (SELECT artifact_id FROM gone WHERE is_latest)
+        GROUP BY artifact_id) m
+  WHERE d.artifact_id = m.artifact_id AND d.version = m.newest AND NOT d.is_latest;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER documents_keep_latest AFTER DELETE ON kb.documents
+  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+  EXECUTE FUNCTION kb.documents_keep_latest();
+"""
+
 DROP_SCHEMA_IF_EMPTY = """
 DO $$
 BEGIN
@@ -131,6 +150,7 @@ def upgrade() -> None:
         schema="kb",
     )
     op.create_index("ix_chunks_tsv", "chunks", ["tsv"], schema="kb", postgresql_using="gin")
+    op.execute(KEEP_LATEST)
     op.execute(ADD_EMBEDDING_COLUMN)
 
 
@@ -138,5 +158,6 @@ def downgrade() -> None:
     # The vector extension stays: other schemas may use it.
     op.drop_table("chunks", schema="kb")
     op.drop_table("documents", schema="kb")
+    op.execute("DROP FUNCTION kb.documents_keep_latest()")
     op.execute(DROP_SCHEMA_IF_EMPTY)
     op.drop_index("ix_artifact_versions_kb_pending", table_name="artifact_versions", schema="work")

@@ -18,9 +18,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
-    from sdk.kb import KnowledgeBase
+    from sdk.kb import KnowledgeBase, SearchHit
 
 kb_app = typer.Typer(
     help="Knowledge base: artifact versions as searchable chunks.", no_args_is_help=True
@@ -36,10 +37,13 @@ def _kb() -> Iterator[KnowledgeBase]:
         yield kb
 
 
-def _highlight(snippet: str) -> str:
-    """ts_headline marks matches with ** … **: show them bold."""
-    parts = escape(" ".join(snippet.split())).split("**")
-    return "".join(f"[bold yellow]{p}[/]" if i % 2 else p for i, p in enumerate(parts))
+def _highlight(hit: SearchHit) -> Text:
+    """The snippet with its matched words in bold (offsets, not markup: the text may
+    contain anything)."""
+    text = Text(hit.snippet)
+    for start, end in hit.highlights:
+        text.stylize("bold yellow", start, end)
+    return text
 
 
 @kb_app.command("search")
@@ -82,7 +86,7 @@ def search(
             hit.artifact_id,
             str(hit.version),
             escape(hit.type),
-            _highlight(hit.snippet),
+            _highlight(hit),
         )
     Console().print(table)
 
@@ -128,3 +132,11 @@ def stats() -> None:
     """Documents, chunks, versions waiting, and whether embeddings are possible."""
     with _kb() as kb:
         typer.echo(json.dumps(asdict(kb.stats())))
+
+
+@kb_app.command("enable-vectors")
+def enable_vectors() -> None:
+    """Install pgvector and add the embedding column (when migrating could not)."""
+    with _kb() as kb:
+        kb.enable_vectors()
+    err.print("pgvector enabled: set KB_EMBEDDER and run `wdp kb reindex` to embed")

@@ -3,7 +3,7 @@
     import sdk.kb
 
     for hit in sdk.kb.search('"retry budget" -draft', k=5, tags=["team=infra"]):
-        print(hit.artifact_id, hit.version, hit.score, hit.snippet)
+        print(hit.artifact_id, hit.version, hit.score, hit.marked("**", "**"))
 
 Ingestion runs in Dagster (asset ``kb_ingestion``) or from ``wdp kb reindex``; see
 docs/architecture.md ("Knowledge base").

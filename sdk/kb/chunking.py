@@ -25,10 +25,13 @@ from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-# No "" separator: a word longer than chunk_size stays whole, as an oversized chunk.
+# No "" separator: the splitter never cuts inside a word. A "word" longer than
+# chunk_size (minified code, a CSV line, text without spaces such as Chinese) is cut
+# afterwards by _cut_oversized, at punctuation where it can.
 SEPARATORS = ("\n\n", "\n", ". ", " ")
 
 _NON_SPACE = re.compile(r"\S")
+_PUNCTUATION = (",", ";", "|", ".", "\u3002", "\uff0c", "\u3001", ")", "}", "]", ">", "/", "\t")
 # The search budget: ordinary text takes one step per chunk.
 _SEARCH_STEPS_PER_CHUNK = 64
 _SEARCH_STEPS_BASE = 1000
@@ -45,9 +48,11 @@ class Chunk:
 
 
 def split_text(text: str, *, chunk_size: int = 1000, overlap: int = 150) -> list[Chunk]:
-    """``text`` in chunks of at most ``chunk_size`` characters (a longer word stays whole),
-    consecutive chunks sharing up to ``overlap`` characters so that a sentence cut in two
-    is still found whole in one of them."""
+    """``text`` in chunks of at most ``chunk_size`` characters, consecutive chunks sharing
+    up to ``overlap`` characters so that a sentence cut in two is still found whole in one
+    of them. Cuts fall between words; only a run of more than ``chunk_size`` characters
+    without whitespace is cut inside (at punctuation if it has any), since one huge chunk
+    would rank and display badly and could exceed Postgres' tsvector limit."""
     _check(chunk_size=chunk_size, overlap=overlap)
     if not text.strip():
         return []
@@ -59,8 +64,45 @@ def split_text(text: str, *, chunk_size: int = 1000, overlap: int = 150) -> list
         end = start + len(piece)
         if chunks and end <= chunks[-1].end:
             continue  # inside the previous chunk: whitespace-only splits can cause this
-        chunks.append(Chunk(ordinal=len(chunks), text=piece, start=start, end=end))
+        for cut_start, cut_end in _cut_oversized(text, start, end, chunk_size, overlap):
+            chunks.append(
+                Chunk(
+                    ordinal=len(chunks),
+                    text=text[cut_start:cut_end],
+                    start=cut_start,
+                    end=cut_end,
+                )
+            )
     return chunks
+
+
+def _cut_oversized(
+    text: str, start: int, end: int, chunk_size: int, overlap: int
+) -> Iterator[tuple[int, int]]:
+    """[start, end) itself, or windows of at most ``chunk_size`` that overlap by up to
+    ``overlap``, each ending after the last punctuation in its second half if any."""
+    if end - start <= chunk_size:
+        yield start, end
+        return
+    pos, last_end = start, start
+    while pos < end:
+        stop = min(pos + chunk_size, end)
+        if stop < end:
+            low = max(pos + chunk_size // 2, last_end)
+            cut = max((text.rfind(p, low, stop) for p in _PUNCTUATION), default=-1)
+            if cut != -1:
+                stop = cut + 1
+        trimmed = stop
+        while trimmed > pos and text[trimmed - 1].isspace():
+            trimmed -= 1
+        if trimmed > last_end:  # else all of it is in the window before
+            yield pos, trimmed
+            last_end = trimmed
+        if stop >= end:
+            return
+        pos = max(last_end - overlap, pos + 1)
+        while pos < end and text[pos].isspace():
+            pos += 1
 
 
 def _check(*, chunk_size: int, overlap: int) -> None:

@@ -42,11 +42,12 @@ _PLAIN_APPLICATION_TYPES = frozenset(
 )
 
 _XML_DECLARATION = re.compile(r"^<\?xml [^>]+?\?>")
-_ATX_H1 = re.compile(r"^ {0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_TRAILING_SPACE = re.compile(r"[^\S\n]+(?=\n|\Z)")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# C0 controls other than tab and newline: never meaningful in indexed text, and search
+# uses \x02/\x03 to mark matches in snippets, so they must not occur in chunks.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +137,28 @@ def _markdown_title(text: str) -> str | None:
             elif fence == char:
                 fence = None
             continue
-        if fence is None and (heading := _ATX_H1.match(line)) is not None:
-            return heading.group(1)
+        if fence is None and (heading := _atx_h1(line)) is not None:
+            return heading
     return None
+
+
+def _atx_h1(line: str) -> str | None:
+    """``# Title`` (up to 3 spaces before, an optional closing ``#`` run after).
+
+    String methods, not a regex: the obvious pattern backtracks quadratically on a
+    heading line full of spaces.
+    """
+    stripped = line.lstrip(" ")
+    if len(line) - len(stripped) > 3 or not stripped.startswith("#"):
+        return None
+    rest = stripped[1:]
+    if not rest or rest[0] not in " \t":
+        return None
+    title = rest.strip(" \t")
+    body = title.rstrip("#")
+    if body != title and (not body or body[-1] in " \t"):
+        title = body.rstrip(" \t")
+    return title or None
 
 
 def _from_json(text: str, *, max_chars: int) -> Extraction:
@@ -237,9 +257,11 @@ def _unreadable_pdf(why: str) -> Extraction:
 
 
 def _normalise(text: str) -> str:
-    text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
-    text = _SURROGATES.sub("\ufffd", text)
-    text = _TRAILING_SPACE.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROLS.sub("", _SURROGATES.sub("\ufffd", text))
+    # Line by line: a regex for "spaces before a newline" backtracks quadratically on
+    # long runs of spaces (a degenerate model output took hours per megabyte).
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 

@@ -1,32 +1,35 @@
 """Artifact versions into the knowledge base, a batch per transaction.
 
 A batch takes the oldest versions with ``is_kb_ingested = false``, extracts and chunks
-their text, and writes their documents, their chunks and the flags in one transaction:
-a crash anywhere leaves the batch as it was, to be taken again whole, so nothing is
-ever half-ingested or duplicated. Batches are serialised by a transaction-level
-advisory lock, which also keeps ``is_latest`` right when two versions of one artifact
-are ingested by overlapping runs.
+their text (outside any transaction), then writes their documents, their chunks and
+the flags in one transaction: a crash anywhere leaves the batch as it was, to be taken
+again whole, so nothing is ever half-ingested or duplicated. One run at a time (a
+session advisory lock), which also keeps ``is_latest`` right.
 
-Content that cannot be indexed (binary types, too large, a missing or corrupt blob)
-still gets a document, with zero chunks and ``skipped_reason``, so every version is
-accounted for exactly once. An unreachable store is different: the batch fails and is
-retried later, rather than marking versions ingested that were never read.
+Content that cannot be indexed (binary types, too large, a missing or corrupt blob, a
+version whose chunks the database refuses) still gets a document, with zero chunks and
+``skipped_reason``, so every version is accounted for exactly once and no version can
+block the ones behind it. An unreachable store or database is different: the batch
+fails and is retried later, rather than marking versions ingested that were never read.
 """
 
 from __future__ import annotations
 
 import binascii
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import sqlalchemy as sa
 
 from sdk.artifacts.content import decode_inline
 from sdk.artifacts.errors import ArtifactIntegrityError, BlobNotFound
 from sdk.artifacts.reader import VerifiedReader
 from sdk.artifacts.stores.base import BlobStore
+from sdk.kb.dberrors import first_line, is_unavailable
 from sdk.kb.embedders import Embedder, vector_literal
 from sdk.kb.errors import KbError
 
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Held for each batch's transaction (and by reindex): one writer of kb.* at a time.
+# Held by each ingestion run (a session lock on a connection of its own).
 KB_LOCK_KEY = 0x77647003
 
 PENDING_SQL = sa.text("""
@@ -46,6 +49,14 @@ FROM work.artifact_versions v JOIN work.artifacts a USING (artifact_id)
 WHERE NOT v.is_kb_ingested
 ORDER BY v.created_at, v.artifact_id, v.version
 LIMIT :limit
+""")
+
+STILL_PENDING_SQL = sa.text("""
+SELECT v.artifact_id, v.version FROM work.artifact_versions v
+JOIN unnest(CAST(:ids AS text[]), CAST(:versions AS int[])) AS t(a, n)
+  ON v.artifact_id = t.a AND v.version = t.n
+WHERE NOT v.is_kb_ingested
+FOR UPDATE OF v
 """)
 
 COUNT_PENDING_SQL = sa.text("SELECT count(*) FROM work.artifact_versions WHERE NOT is_kb_ingested")
@@ -121,7 +132,9 @@ class IngestReport:
 
 
 @dataclass
-class _Prepared:
+class Prepared:
+    """A version read, extracted and split, ready to be written."""
+
     row: Any
     title: str | None
     chunks: list[Chunk]
@@ -141,67 +154,113 @@ def ingest_pending(
     max_batches: int | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
 ) -> IngestReport:
-    """Ingest batches until nothing is pending (or ``max_batches`` were committed)."""
+    """Ingest batches until nothing is pending (or ``max_batches`` were committed).
+
+    One run at a time: a session-level advisory lock, held by a connection of its own
+    for the whole run, makes a second run wait. Content is read, extracted, split and
+    embedded before each batch's transaction opens, so the transaction (and its locks)
+    lasts only as long as the writes.
+    """
     report = IngestReport()
-    while max_batches is None or report.batches < max_batches:
-        with engine.begin() as conn:
-            batch = ingest_batch(conn, store=store, options=options, embedder=embedder)
-        if batch.versions == 0:
-            break
-        report.add(batch)
-        if on_batch is not None:
-            on_batch(batch)
-    with engine.connect() as conn:
-        report.pending = count_pending(conn)
+    with engine.connect() as lock_conn:
+        lock_conn.execute(sa.select(sa.func.pg_advisory_lock(KB_LOCK_KEY)))
+        lock_conn.commit()  # the session lock stays; no transaction sits idle
+        try:
+            while max_batches is None or report.batches < max_batches:
+                with engine.connect() as conn:
+                    rows = conn.execute(PENDING_SQL, {"limit": options.batch_size}).fetchall()
+                if not rows:
+                    break
+                prepared = [_prepare(row, store=store, options=options) for row in rows]
+                vectors = _embed(prepared, embedder)
+                with engine.begin() as conn:
+                    batch = write_batch(conn, prepared, vectors=vectors, embedder=embedder)
+                report.add(batch)
+                if on_batch is not None:
+                    on_batch(batch)
+        finally:
+            lock_conn.execute(sa.select(sa.func.pg_advisory_unlock(KB_LOCK_KEY)))
+            lock_conn.commit()
+        report.pending = count_pending(lock_conn)
     return report
 
 
-def ingest_batch(
+def write_batch(
     conn: sa.Connection,
+    prepared: Sequence[Prepared],
     *,
-    store: BlobStore,
-    options: IngestOptions,
-    embedder: Embedder | None = None,
+    vectors: list[list[float]] | None,
+    embedder: Embedder | None,
 ) -> BatchReport:
-    """One batch inside the caller's transaction; the caller commits (or rolls back)."""
-    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(KB_LOCK_KEY)))
-    rows = conn.execute(PENDING_SQL, {"limit": options.batch_size}).fetchall()
-    report = BatchReport(versions=len(rows))
-    if not rows:
-        return report
-    prepared = [_prepare(row, store=store, options=options) for row in rows]
-    vectors = _embed(prepared, embedder)
-    ids = [row.artifact_id for row in rows]
-    versions = [row.version for row in rows]
-    conn.execute(DELETE_DOCUMENTS_SQL, {"ids": ids, "versions": versions})
-    chunk_rows: list[dict[str, Any]] = []
+    """Write prepared versions in the caller's transaction; the caller commits.
+
+    Each version is written under a savepoint: a version whose chunks the database
+    refuses is recorded with zero chunks and the reason instead of failing the batch
+    (and every run after it) - unless the failure is the database being unavailable,
+    which rolls back everything.
+    """
+    keys = {
+        "ids": [item.row.artifact_id for item in prepared],
+        "versions": [item.row.version for item in prepared],
+    }
+    still = {(r.artifact_id, r.version) for r in conn.execute(STILL_PENDING_SQL, keys)}
+    keys = {"ids": [a for a, _ in still], "versions": [v for _, v in still]}
+    conn.execute(DELETE_DOCUMENTS_SQL, keys)
+    report = BatchReport()
+    offset = 0
     for item in prepared:
-        document_id = _insert_document(conn, item, embedder if vectors is not None else None)
-        if item.skipped_reason is not None:
+        item_vectors = None
+        if vectors is not None:
+            item_vectors = vectors[offset : offset + len(item.chunks)]
+        offset += len(item.chunks)
+        if (item.row.artifact_id, item.row.version) not in still:
+            continue  # ingested meanwhile by someone not holding the run lock
+        report.versions += 1
+        written = _write_version(conn, item, item_vectors, embedder)
+        reason = item.skipped_reason if written is None else None
+        if written is None and reason is None:
+            reason = "could not be stored"
+        if reason is not None:
             report.skipped += 1
-            key = item.skipped_reason.split(":", 1)[0]
+            key = reason.split(":", 1)[0]
             report.reasons[key] = report.reasons.get(key, 0) + 1
-        for chunk in item.chunks:
-            chunk_rows.append(
-                {
-                    "document_id": document_id,
-                    "ordinal": chunk.ordinal,
-                    "text": chunk.text,
-                    "start_char": chunk.start,
-                    "end_char": chunk.end,
-                }
-            )
-    if vectors is not None:
-        for chunk_row, vector in zip(chunk_rows, vectors, strict=True):
-            chunk_row["embedding"] = vector_literal(vector)
-    _insert_chunks(conn, chunk_rows, with_embeddings=vectors is not None)
-    report.chunks = len(chunk_rows)
-    conn.execute(MARK_INGESTED_SQL, {"ids": ids, "versions": versions})
-    conn.execute(MARK_LATEST_SQL, {"ids": sorted(set(ids))})
+        else:
+            report.chunks += written or 0
+    conn.execute(MARK_INGESTED_SQL, keys)
+    conn.execute(MARK_LATEST_SQL, {"ids": sorted(set(keys["ids"]))})
     return report
 
 
-def _prepare(row: Any, *, store: BlobStore, options: IngestOptions) -> _Prepared:
+def _write_version(
+    conn: sa.Connection,
+    item: Prepared,
+    vectors: list[list[float]] | None,
+    embedder: Embedder | None,
+) -> int | None:
+    """Chunks written, or None when the version was recorded without them."""
+    try:
+        with conn.begin_nested():
+            document_id = _insert_document(
+                conn, item, embedder.name if vectors is not None and embedder else None
+            )
+            _copy_chunks(conn, document_id, item.chunks, vectors)
+        return len(item.chunks) if item.skipped_reason is None else None
+    except (sa.exc.DBAPIError, psycopg.Error) as exc:
+        if is_unavailable(exc):
+            raise
+        log.warning(
+            "kb: artifact %s v%s could not be stored: %s",
+            item.row.artifact_id,
+            item.row.version,
+            first_line(exc),
+        )
+        item.chunks = []
+        item.skipped_reason = f"could not be stored: {first_line(exc)}"[:1000]
+        _insert_document(conn, item, None)
+        return None
+
+
+def _prepare(row: Any, *, store: BlobStore, options: IngestOptions) -> Prepared:
     # Imported here: searching needs neither the splitter nor the extractors (kb extra).
     from sdk.kb.chunking import split_text
     from sdk.kb.extract import extract_text
@@ -209,17 +268,17 @@ def _prepare(row: Any, *, store: BlobStore, options: IngestOptions) -> _Prepared
     if row.size_bytes > options.max_content_bytes:
         limit = options.max_content_bytes
         reason = f"too large: {row.size_bytes} bytes (KB_MAX_CONTENT_BYTES is {limit})"
-        return _Prepared(row, None, [], reason)
+        return Prepared(row, None, [], reason)
     try:
         content = _read_content(row, store)
     except ArtifactIntegrityError as exc:
         log.warning("kb: artifact %s v%s is unreadable: %s", row.artifact_id, row.version, exc)
-        return _Prepared(row, None, [], f"content unreadable: {exc}")
+        return Prepared(row, None, [], f"content unreadable: {exc}")
     extraction = extract_text(content, mime_type=row.mime_type)
     if extraction.skipped_reason is not None:
-        return _Prepared(row, extraction.title, [], extraction.skipped_reason)
+        return Prepared(row, extraction.title, [], extraction.skipped_reason)
     chunks = split_text(extraction.text, chunk_size=options.chunk_size, overlap=options.overlap)
-    return _Prepared(row, extraction.title, chunks, None if chunks else "no text")
+    return Prepared(row, extraction.title, chunks, None if chunks else "no text")
 
 
 def _read_content(row: Any, store: BlobStore) -> bytes:
@@ -246,19 +305,23 @@ def _read_content(row: Any, store: BlobStore) -> bytes:
         return reader.readall()
 
 
-def _embed(prepared: Sequence[_Prepared], embedder: Embedder | None) -> list[list[float]] | None:
+def _embed(prepared: Sequence[Prepared], embedder: Embedder | None) -> list[list[float]] | None:
     if embedder is None:
         return None
     texts = [chunk.text for item in prepared for chunk in item.chunks]
     vectors = embedder.embed(texts) if texts else []
     if len(vectors) != len(texts):
         raise KbError(f"embedder {embedder.name} returned {len(vectors)} vectors for {len(texts)}")
+    wrong = next((len(v) for v in vectors if len(v) != embedder.dimensions), None)
+    if wrong is not None:
+        raise KbError(
+            f"embedder {embedder.name} returned a vector of {wrong} dimensions; "
+            f"it declares {embedder.dimensions}"
+        )
     return vectors
 
 
-def _insert_document(conn: sa.Connection, item: _Prepared, embedder: Embedder | None) -> int:
-    import json
-
+def _insert_document(conn: sa.Connection, item: Prepared, embedding_model: str | None) -> int:
     row = item.row
     return int(
         conn.execute(
@@ -273,22 +336,29 @@ def _insert_document(conn: sa.Connection, item: _Prepared, embedder: Embedder | 
                 "content_hash": row.content_hash,
                 "chunk_count": len(item.chunks),
                 "skipped_reason": item.skipped_reason,
-                "embedding_model": embedder.name if embedder is not None and item.chunks else None,
+                "embedding_model": embedding_model if item.chunks else None,
             },
         ).scalar_one()
     )
 
 
-def _insert_chunks(
-    conn: sa.Connection, rows: list[dict[str, Any]], *, with_embeddings: bool
+def _copy_chunks(
+    conn: sa.Connection,
+    document_id: int,
+    chunks: Sequence[Chunk],
+    vectors: list[list[float]] | None,
 ) -> None:
-    """COPY: several times faster than multi-row INSERTs for a batch's thousand chunks."""
-    if not rows:
+    """COPY: several times faster than INSERTs for a document's chunks."""
+    if not chunks:
         return
-    columns = ["document_id", "ordinal", "text", "start_char", "end_char"]
-    if with_embeddings:
-        columns.append("embedding")
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY kb.chunks ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[c] for c in columns])
+    columns = "document_id, ordinal, text, start_char, end_char"
+    if vectors is not None:
+        columns += ", embedding"
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    with driver.cursor() as cursor, cursor.copy(f"COPY kb.chunks ({columns}) FROM STDIN") as copy:
+        for n, chunk in enumerate(chunks):
+            values: list[Any] = [document_id, chunk.ordinal, chunk.text, chunk.start, chunk.end]
+            if vectors is not None:
+                values.append(vector_literal(vectors[n]))
+            copy.write_row(values)

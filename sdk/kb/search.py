@@ -26,7 +26,12 @@ MAX_QUERY_CHARS = 4000
 # How many candidates each ranking contributes to the fusion.
 MIN_CANDIDATES = 50
 
-SNIPPET_OPTIONS = "StartSel=**, StopSel=**, MaxWords=35, MinWords=12, MaxFragments=2"
+# Control characters cannot occur in chunks (extraction drops them), so these marks are
+# unambiguous; hits carry plain snippets plus match offsets (see SearchHit.marked).
+START_MARK, STOP_MARK = "\x02", "\x03"
+SNIPPET_OPTIONS = (
+    f"StartSel={START_MARK}, StopSel={STOP_MARK}, MaxWords=35, MinWords=12, MaxFragments=2"
+)
 
 
 @dataclass(frozen=True)
@@ -36,13 +41,41 @@ class SearchHit:
     artifact_id: str
     version: int
     chunk_text: str
-    snippet: str  # matched words between ** … **
+    snippet: str  # the best fragments of the chunk, plain text
+    highlights: tuple[tuple[int, int], ...]  # [start, end) of matched words in snippet
     score: float  # ts_rank_cd, or the RRF score in hybrid search
     type: str
     title: str | None
     ordinal: int
     start_char: int
     end_char: int
+
+    def marked(self, start: str = "**", end: str = "**") -> str:
+        """The snippet with each matched word between ``start`` and ``end``."""
+        parts: list[str] = []
+        pos = 0
+        for lo, hi in self.highlights:
+            parts += [self.snippet[pos:lo], start, self.snippet[lo:hi], end]
+            pos = hi
+        parts.append(self.snippet[pos:])
+        return "".join(parts)
+
+
+def parse_snippet(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """ts_headline's output as plain text and the offsets of its marked words."""
+    plain: list[str] = []
+    spans: list[tuple[int, int]] = []
+    size = 0
+    for n, part in enumerate(marked.split(START_MARK)):
+        if n == 0:
+            plain.append(part)
+            size += len(part)
+            continue
+        word, _, rest = part.partition(STOP_MARK)
+        spans.append((size, size + len(word)))
+        plain += [word, rest]
+        size += len(word) + len(rest)
+    return "".join(plain), tuple(spans)
 
 
 @dataclass(frozen=True)
@@ -86,19 +119,28 @@ def _filter_sql(filters: SearchFilters, params: dict[str, Any]) -> str:
 
 
 def _text_ranking(where: str) -> str:
+    # Ranking reads every match's row; a word found in most chunks would make search
+    # time grow with the knowledge base. So at most :rank_pool matches (the first the
+    # index yields) are ranked: KB_SEARCH_RANK_POOL, see docs/architecture.md.
     return f"""
-SELECT c.chunk_id, ts_rank_cd(c.tsv, q.tsq) AS score
-FROM kb.chunks c JOIN kb.documents d ON d.document_id = c.document_id, q
-WHERE c.tsv @@ q.tsq{where}
-ORDER BY score DESC, c.chunk_id
+SELECT m.chunk_id, ts_rank_cd(m.tsv, q.tsq) AS score
+FROM (
+  SELECT c.chunk_id, c.tsv
+  FROM kb.chunks c JOIN kb.documents d ON d.document_id = c.document_id, q
+  WHERE c.tsv @@ q.tsq{where}
+  LIMIT :rank_pool
+) m, q
+ORDER BY score DESC, m.chunk_id
 LIMIT :candidates"""
 
 
-def _vector_ranking(where: str) -> str:
+def _vector_ranking(where: str, vector_schema: str) -> str:
+    schema = '"' + vector_schema.replace('"', '""') + '"'
     return f"""
-SELECT c.chunk_id, c.embedding <=> CAST(:vector AS vector) AS distance
+SELECT c.chunk_id, c.embedding OPERATOR({schema}.<=>) CAST(:vector AS {schema}.vector)
+       AS distance
 FROM kb.chunks c JOIN kb.documents d ON d.document_id = c.document_id
-WHERE d.embedding_model = :model AND c.embedding IS NOT NULL{where}
+WHERE d.embedding_model = :model AND {schema}.vector_dims(c.embedding) = :dims{where}
 ORDER BY distance, c.chunk_id
 LIMIT :candidates"""
 
@@ -122,12 +164,14 @@ def search_chunks(
     k: int,
     filters: SearchFilters,
     embedder: Embedder | None = None,
+    vector_schema: str = "public",
+    rank_pool: int = 2000,
 ) -> list[SearchHit]:
     """The ``k`` best chunks; hybrid when ``embedder`` is given (the caller checked that
-    the embedding column exists)."""
+    the embedding column exists and found pgvector's schema)."""
     if not query.strip():
         return []
-    params: dict[str, Any] = {"query": query, "k": k}
+    params: dict[str, Any] = {"query": query, "k": k, "rank_pool": rank_pool}
     where = _filter_sql(filters, params)
     if embedder is None:
         params["candidates"] = k
@@ -135,6 +179,7 @@ def search_chunks(
     else:
         params["candidates"] = max(MIN_CANDIDATES, 5 * k)
         params["model"] = embedder.name
+        params["dims"] = embedder.dimensions
         params["vector"] = vector_literal(embedder.embed([query])[0])
         fused = f"""
 SELECT chunk_id, sum(1.0 / ({RRF_K} + rank)) AS score FROM (
@@ -142,22 +187,26 @@ SELECT chunk_id, sum(1.0 / ({RRF_K} + rank)) AS score FROM (
   FROM ({_text_ranking(where)}) t
   UNION ALL
   SELECT chunk_id, row_number() OVER (ORDER BY distance, chunk_id) AS rank
-  FROM ({_vector_ranking(where)}) v
+  FROM ({_vector_ranking(where, vector_schema)}) v
 ) both_rankings GROUP BY chunk_id ORDER BY score DESC, chunk_id LIMIT :k"""
         sql = _hits_sql(fused)
     rows = conn.execute(sa.text(sql), params).fetchall()
-    return [
-        SearchHit(
-            artifact_id=r.artifact_id,
-            version=r.version,
-            chunk_text=r.text,
-            snippet=r.snippet,
-            score=float(r.score),
-            type=r.type,
-            title=r.title,
-            ordinal=r.ordinal,
-            start_char=r.start_char,
-            end_char=r.end_char,
+    hits = []
+    for r in rows:
+        snippet, highlights = parse_snippet(r.snippet)
+        hits.append(
+            SearchHit(
+                artifact_id=r.artifact_id,
+                version=r.version,
+                chunk_text=r.text,
+                snippet=snippet,
+                highlights=highlights,
+                score=float(r.score),
+                type=r.type,
+                title=r.title,
+                ordinal=r.ordinal,
+                start_char=r.start_char,
+                end_char=r.end_char,
+            )
         )
-        for r in rows
-    ]
+    return hits

@@ -23,10 +23,10 @@ from sdk.artifacts.stores import build_store
 from sdk.artifacts.stores.base import BlobStore
 from sdk.db.engine import create_engine
 from sdk.db.schema import KB_EMBEDDING_COLUMN, KB_SCHEMA
+from sdk.kb.dberrors import first_line, is_unavailable
 from sdk.kb.embedders import Embedder, build_embedder
 from sdk.kb.errors import EmbeddingsUnavailable, KbError, KbUnavailable
 from sdk.kb.ingest import (
-    KB_LOCK_KEY,
     BatchReport,
     IngestOptions,
     IngestReport,
@@ -41,15 +41,32 @@ HAS_EMBEDDING_COLUMN_SQL = sa.text(
     "AND table_name = 'chunks' AND column_name = :column)"
 )
 
-RESET_SQL = """
-WITH reset AS (
-  UPDATE work.artifact_versions v SET is_kb_ingested = false
-  FROM work.artifacts a
-  WHERE a.artifact_id = v.artifact_id AND v.is_kb_ingested{where}
-  RETURNING v.artifact_id, v.version
+VECTOR_SCHEMA_SQL = sa.text(
+    "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+    "WHERE e.extname = 'vector'"
 )
-DELETE FROM kb.documents d USING work.artifacts a
-WHERE a.artifact_id = d.artifact_id{where}
+
+# Only the flags: each version's old document keeps answering searches until its batch
+# replaces it (ingest.DELETE_DOCUMENTS_SQL), so a reindex never empties the KB.
+RESET_SQL = """
+UPDATE work.artifact_versions v SET is_kb_ingested = false
+FROM work.artifacts a
+WHERE a.artifact_id = v.artifact_id AND v.is_kb_ingested{where}
+"""
+
+# What migration 0003 does where pgvector is available, for a database migrated before
+# it was installed.
+# Run through exec_driver_sql: psycopg reads % as a placeholder, hence %%I.
+ENABLE_VECTORS_SQL = """
+CREATE EXTENSION IF NOT EXISTS vector;
+DO $$
+DECLARE nsp text;
+BEGIN
+  SELECT n.nspname INTO nsp FROM pg_extension e
+    JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector';
+  EXECUTE format('ALTER TABLE kb.chunks ADD COLUMN IF NOT EXISTS embedding %%I.vector', nsp);
+END
+$$
 """
 
 
@@ -72,6 +89,7 @@ class KnowledgeBase:
         store: BlobStore,
         options: IngestOptions | None = None,
         embedder: Embedder | None = None,
+        rank_pool: int = 2000,
         owns_engine: bool = False,
     ) -> None:
         self._engine = engine
@@ -79,7 +97,8 @@ class KnowledgeBase:
         self._options = options or IngestOptions()
         self._embedder = embedder
         self._owns_engine = owns_engine
-        self._has_vectors: bool | None = None
+        self._rank_pool = rank_pool
+        self._vector_schema: str | None = None
 
     @classmethod
     def from_settings(
@@ -97,6 +116,7 @@ class KnowledgeBase:
             store=build_store(settings),
             options=options,
             embedder=build_embedder(settings),
+            rank_pool=settings.kb_search_rank_pool,
             owns_engine=engine is None,
         )
 
@@ -116,35 +136,37 @@ class KnowledgeBase:
 
     @contextmanager
     def _db(self) -> Iterator[sa.Connection]:
-        """A transaction; driver failures become KbUnavailable."""
+        """A transaction; driver failures become KbError or KbUnavailable."""
         try:
             with self._engine.begin() as conn:
                 yield conn
-        except sa.exc.ProgrammingError as exc:
-            if "kb." in str(exc.orig) and "does not exist" in str(exc.orig):
-                raise KbUnavailable(
-                    "the knowledge-base tables are missing: run `wdp migrate`"
-                ) from exc
-            raise
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise KbUnavailable(f"the database cannot be reached: {exc.orig}") from exc
+        except (sa.exc.DBAPIError, psycopg.Error) as exc:
+            raise _translate(exc) from exc
 
     def _active_embedder(self, conn: sa.Connection) -> Embedder | None:
+        """The embedder, once the database is known to store its vectors."""
         if self._embedder is None:
             return None
-        if self._has_vectors is None:
-            self._has_vectors = bool(
-                conn.execute(
-                    HAS_EMBEDDING_COLUMN_SQL, {"schema": KB_SCHEMA, "column": KB_EMBEDDING_COLUMN}
-                ).scalar_one()
-            )
-        if not self._has_vectors:
-            raise EmbeddingsUnavailable(
-                f"embedder {self._embedder.name} is configured, but kb.chunks has no "
-                "embedding column: the pgvector extension was not available when the "
-                "database was migrated (install it, then re-run migration 0003)"
-            )
+        if self._vector_schema is None:
+            has_column = conn.execute(
+                HAS_EMBEDDING_COLUMN_SQL, {"schema": KB_SCHEMA, "column": KB_EMBEDDING_COLUMN}
+            ).scalar_one()
+            schema = conn.execute(VECTOR_SCHEMA_SQL).scalar_one_or_none()
+            if not has_column or schema is None:
+                raise EmbeddingsUnavailable(
+                    f"embedder {self._embedder.name} is configured, but kb.chunks has no "
+                    "embedding column: install the pgvector extension in Postgres, then "
+                    "run `wdp kb enable-vectors` (or set KB_EMBEDDER=none)"
+                )
+            self._vector_schema = str(schema)
         return self._embedder
+
+    def enable_vectors(self) -> None:
+        """Install pgvector (it must be available to Postgres) and add the embedding
+        column, where migration 0003 could not."""
+        with self._db() as conn:
+            conn.exec_driver_sql(ENABLE_VECTORS_SQL)
+        self._vector_schema = None
 
     def search(
         self,
@@ -164,7 +186,15 @@ class KnowledgeBase:
         query = check_arguments(query, k, filters)
         with self._db() as conn:
             embedder = self._active_embedder(conn)
-            return search_chunks(conn, query, k=k, filters=filters, embedder=embedder)
+            return search_chunks(
+                conn,
+                query,
+                k=k,
+                filters=filters,
+                embedder=embedder,
+                vector_schema=self._vector_schema or "public",
+                rank_pool=self._rank_pool,
+            )
 
     def ingest(
         self,
@@ -184,16 +214,15 @@ class KnowledgeBase:
                 max_batches=max_batches,
                 on_batch=on_batch,
             )
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
-            raise KbUnavailable(f"the database cannot be reached: {exc}") from exc
         except (sa.exc.DBAPIError, psycopg.Error) as exc:
             # COPY runs on the driver connection, so psycopg's errors arrive unwrapped.
-            raise KbError(f"an ingestion batch failed and was rolled back: {exc}") from exc
+            raise _translate(exc, "an ingestion batch failed and was rolled back") from exc
 
     def reset(self, *, artifact_id: str | None = None, type: str | None = None) -> int:
-        """Forget what was ingested (all, one artifact, or one type) so the next ingestion
-        redoes it with today's extraction, chunking and embedder. Returns how many
-        versions are pending again. Atomic: documents and flags change together."""
+        """Mark versions (all, one artifact's, or one type's) for ingestion again, so the
+        next run redoes them with today's extraction, chunking and embedder. Their
+        documents stay searchable until replaced. Returns how many versions are pending
+        in all (these and any that were already)."""
         params: dict[str, str] = {}
         where = ""
         if artifact_id is not None:
@@ -203,13 +232,9 @@ class KnowledgeBase:
             where += " AND a.type = :type"
             params["type"] = type
         with self._db() as conn:
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(KB_LOCK_KEY)))
+            self._active_embedder(conn)  # refuse before changing anything
             conn.execute(sa.text(RESET_SQL.format(where=where)), params)
-            sql = (
-                "SELECT count(*) FROM work.artifact_versions v "
-                "JOIN work.artifacts a USING (artifact_id) WHERE NOT v.is_kb_ingested" + where
-            )
-            return int(conn.execute(sa.text(sql), params).scalar_one())
+            return count_pending(conn)
 
     def stats(self) -> KbStats:
         with self._db() as conn:
@@ -231,6 +256,16 @@ class KnowledgeBase:
                 skipped=int(skipped),
                 embeddings=has_vectors,
             )
+
+
+def _translate(exc: BaseException, doing: str = "the database refused the request") -> KbError:
+    """Driver error -> domain error: unavailable, not migrated, or refused."""
+    if is_unavailable(exc):
+        return KbUnavailable(f"the database is unavailable: {first_line(exc)}")
+    message = first_line(exc)
+    if 'relation "kb.' in message and "does not exist" in message:
+        return KbUnavailable("the knowledge-base tables are missing: run `wdp migrate`")
+    return KbError(f"{doing}: {message}")
 
 
 _default: KnowledgeBase | None = None

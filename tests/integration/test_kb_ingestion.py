@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from sdk.artifacts import ArtifactService, StorageUnavailable
-from sdk.artifacts.stores import BlobStore
+from sdk.artifacts.stores import BlobStore, FileStore
 from sdk.db import migrate
 from sdk.db.engine import create_engine
-from sdk.kb import IngestOptions, KbError, KnowledgeBase
+from sdk.kb import (
+    EmbeddingsUnavailable,
+    IngestOptions,
+    KbError,
+    KbUnavailable,
+    KnowledgeBase,
+)
 from tests.integration.kb_support import (
     KB_INLINE_MAX,
     LONG_MARKDOWN,
@@ -26,6 +33,7 @@ from tests.integration.kb_support import (
     write_mixed_set,
 )
 from tests.support.embedders import HashingEmbedder
+from tests.support.servers import free_port
 
 pytest_plugins = ["tests.integration.artifact_fixtures"]
 
@@ -118,49 +126,83 @@ def test_mixed_versions_become_documents_and_chunks_once(
     assert chunk_count(kb_engine) == report.chunks
 
 
+def _install_trigger(engine: sa.Engine, marker: str, action: str) -> None:
+    """A real database-side failure for chunks containing ``marker``."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"""
+            CREATE FUNCTION kb.injected() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.text LIKE '%{marker}%' THEN {action}; END IF;
+              RETURN NEW;
+            END $$;
+            CREATE TRIGGER injected BEFORE INSERT ON kb.chunks
+              FOR EACH ROW EXECUTE FUNCTION kb.injected();
+            """)
+        )
+
+
+def _drop_trigger(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER injected ON kb.chunks; DROP FUNCTION kb.injected()"))
+
+
+def _duplicate_chunks(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM (SELECT document_id, ordinal FROM kb.chunks "
+                    "GROUP BY 1, 2 HAVING count(*) > 1) d"
+                )
+            ).scalar_one()
+        )
+
+
 def test_a_crash_mid_batch_leaves_no_partial_document(
     artifacts: ArtifactService, kb: KnowledgeBase, kb_engine: sa.Engine
 ) -> None:
-    """A real failure inside the batch's transaction: a trigger refuses one chunk after
-    the documents (and earlier chunks) of the batch were already written."""
+    """The database connection dies while the second batch is writing its chunks (the
+    backend terminates itself from a trigger, after that batch's first documents and
+    chunks were written): that batch leaves nothing, the next run takes it whole."""
     write_mixed_set(artifacts)
-    artifacts.write_artifact(type="note", content="fine text then POISON here", tags=[])
-    with kb_engine.begin() as conn:
-        conn.execute(
-            sa.text("""
-            CREATE FUNCTION kb.poison() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-              IF NEW.text LIKE '%POISON%' THEN RAISE EXCEPTION 'injected crash'; END IF;
-              RETURN NEW;
-            END $$;
-            CREATE TRIGGER poison BEFORE INSERT ON kb.chunks
-              FOR EACH ROW EXECUTE FUNCTION kb.poison();
-            """)
-        )
-    with pytest.raises(KbError, match="injected crash"):
+    artifacts.write_artifact(type="note", content="fine text then CRASH here", tags=[])
+    _install_trigger(kb_engine, "CRASH", "PERFORM pg_terminate_backend(pg_backend_pid())")
+    with pytest.raises(KbUnavailable, match="the database is unavailable"):
         kb.ingest()
-    # The first batch (4 versions) committed; the poisoned second batch left nothing.
     docs = documents(kb_engine)
-    assert len(docs) == 4
+    assert len(docs) == 4  # the first batch committed
     assert pending(kb_engine) == 3
-    committed_chunks = chunk_count(kb_engine)
-    assert committed_chunks == sum(d.chunk_count for d in docs.values())
+    assert chunk_count(kb_engine) == sum(d.chunk_count for d in docs.values())
 
-    with kb_engine.begin() as conn:
-        conn.execute(sa.text("DROP TRIGGER poison ON kb.chunks; DROP FUNCTION kb.poison()"))
+    _drop_trigger(kb_engine)
     report = kb.ingest()
     assert report.versions == 3
     docs = documents(kb_engine)
     assert len(docs) == 7
+    assert all(
+        d.skipped_reason in (None, "no text") or "unsupported" in d.skipped_reason
+        for d in docs.values()
+    )
     assert chunk_count(kb_engine) == sum(d.chunk_count for d in docs.values())
-    with kb_engine.connect() as conn:
-        duplicates = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM (SELECT document_id, ordinal FROM kb.chunks "
-                "GROUP BY 1, 2 HAVING count(*) > 1) d"
-            )
-        ).scalar_one()
-    assert duplicates == 0
+    assert _duplicate_chunks(kb_engine) == 0
+
+
+def test_a_version_the_database_refuses_is_recorded_and_does_not_block_others(
+    artifacts: ArtifactService, kb: KnowledgeBase, kb_engine: sa.Engine
+) -> None:
+    written = write_mixed_set(artifacts)
+    poisoned = artifacts.write_artifact(type="note", content="fine text then POISON here")
+    _install_trigger(kb_engine, "POISON", "RAISE EXCEPTION 'injected refusal'")
+    report = kb.ingest()
+    assert (report.versions, report.pending) == (7, 0)
+    assert report.reasons["could not be stored"] == 1
+    docs = documents(kb_engine)
+    bad = docs[(poisoned.artifact_id, 1)]
+    assert bad.chunk_count == 0
+    assert "injected refusal" in bad.skipped_reason
+    assert docs[(written["markdown"].artifact_id, 1)].chunk_count > 5
+    assert chunk_count(kb_engine) == sum(d.chunk_count for d in docs.values())
 
 
 class _UnreachableStore:
@@ -223,11 +265,23 @@ def test_newer_versions_become_latest_and_reset_reingests(
     assert docs[(first.artifact_id, 2)].is_latest is True
 
     assert kb.reset(artifact_id=first.artifact_id) == 2
-    assert documents(kb_engine) == {}
+    assert len(documents(kb_engine)) == 2  # still searchable until replaced
     report = kb.ingest()
     assert report.versions == 2
     docs = documents(kb_engine)
     assert [docs[(first.artifact_id, v)].is_latest for v in (1, 2)] == [False, True]
+
+    # Deleting the latest version (the admin path) makes the one before it latest.
+    with kb_engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL wdp.allow_artifact_delete = 'on'"))
+        conn.execute(
+            sa.text("DELETE FROM work.artifact_versions WHERE artifact_id = :a AND version = 2"),
+            {"a": first.artifact_id},
+        )
+    docs = documents(kb_engine)
+    assert list(docs) == [(first.artifact_id, 1)]
+    assert docs[(first.artifact_id, 1)].is_latest is True
+    assert [h.version for h in kb.search("release notes")] == [1]
 
 
 @pytest.mark.parametrize("backend", ["file"], indirect=True)
@@ -274,3 +328,82 @@ def test_embeddings_are_stored_with_their_model(
     assert (missing, dims) == (0, 64)
     models = {d.embedding_model for d in documents(kb_engine).values() if d.chunk_count}
     assert models == {embedder.name}
+
+
+@pytest.mark.parametrize("backend", ["file"], indirect=True)
+def test_text_without_spaces_is_cut_into_bounded_chunks(
+    artifacts: ArtifactService, kb: KnowledgeBase, kb_engine: sa.Engine
+) -> None:
+    """A 1.5 MB single-line CSV and a page of Chinese: without cuts inside the run, one
+    chunk would exceed Postgres' tsvector limit and fail every batch it is in."""
+    csv = ",".join(f"w{i:07d}x" for i in range(150_000)).encode()
+    line = artifacts.write_artifact(type="table", content=csv, mime_type="text/csv")
+    chinese = artifacts.write_artifact(type="note", content="这是一个测试句子。" * 2000)
+    report = kb.ingest()
+    assert (report.versions, report.skipped) == (2, 0)
+    with kb_engine.connect() as conn:
+        longest = conn.execute(sa.text("SELECT max(length(text)) FROM kb.chunks")).scalar_one()
+    assert longest <= OPTIONS.chunk_size
+    assert {h.artifact_id for h in kb.search("w0123456x")} == {line.artifact_id}
+    assert documents(kb_engine)[(chinese.artifact_id, 1)].chunk_count > 10
+
+
+class _WrongSizeEmbedder(HashingEmbedder):
+    @property
+    def dimensions(self) -> int:
+        return 10  # declares 10, returns 64
+
+
+@pytest.mark.parametrize("backend", ["file"], indirect=True)
+def test_an_embedder_returning_other_dimensions_than_declared_writes_nothing(
+    artifacts: ArtifactService, kb_engine: sa.Engine, artifact_store: BlobStore
+) -> None:
+    write_mixed_set(artifacts)
+    kb = KnowledgeBase(
+        engine=kb_engine, store=artifact_store, options=OPTIONS, embedder=_WrongSizeEmbedder()
+    )
+    with pytest.raises(KbError, match="64 dimensions; it declares 10"):
+        kb.ingest()
+    assert documents(kb_engine) == {}
+
+
+@pytest.mark.parametrize("backend", ["file"], indirect=True)
+def test_without_the_vector_column_an_embedder_is_refused_before_anything_changes(
+    artifacts: ArtifactService, kb_engine: sa.Engine, artifact_store: BlobStore
+) -> None:
+    write_mixed_set(artifacts)
+    KnowledgeBase(engine=kb_engine, store=artifact_store, options=OPTIONS).ingest()
+    with kb_engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE kb.chunks DROP COLUMN embedding"))
+    kb = KnowledgeBase(
+        engine=kb_engine, store=artifact_store, options=OPTIONS, embedder=HashingEmbedder()
+    )
+    for attempt in (kb.reset, kb.ingest, lambda: kb.search("notes")):
+        with pytest.raises(EmbeddingsUnavailable, match="wdp kb enable-vectors"):
+            attempt()
+    assert pending(kb_engine) == 0
+    assert len(documents(kb_engine)) == 6
+
+    kb.enable_vectors()
+    assert kb.reset() == 6
+    kb.ingest()
+    models = {d.embedding_model for d in documents(kb_engine).values() if d.chunk_count}
+    assert models == {HashingEmbedder().name}
+
+
+def test_database_errors_become_kb_errors(
+    database_factory: Callable[[], str], tmp_path: Path
+) -> None:
+    empty = create_engine(database_factory())
+    try:
+        kb = KnowledgeBase(engine=empty, store=FileStore(tmp_path))
+        with pytest.raises(KbUnavailable, match="run `wdp migrate`"):
+            kb.search("anything")
+    finally:
+        empty.dispose()
+    down = create_engine(f"postgresql://nobody@127.0.0.1:{free_port()}/none")
+    try:
+        with pytest.raises(KbUnavailable, match="the database is unavailable"):
+            KnowledgeBase(engine=down, store=FileStore(tmp_path)).search("anything")
+    finally:
+        down.dispose()

@@ -41,6 +41,7 @@ DOCS = {
         "To rotate credentials, run the vault rotation job.",
     ),
     "other": ("note", [], "Lunch menu: soup, bread and an apple."),
+    "markup": ("note", [], "Use **bold** markdown for the deployment checklist."),
 }
 
 
@@ -72,11 +73,31 @@ def test_finds_a_phrase_and_highlights_it(kb: KnowledgeBase, corpus: dict[str, s
     hits = kb.search('"vault rotation"')
     assert [h.artifact_id for h in hits] == [corpus["phrase"]]
     hit = hits[0]
-    assert "**vault** **rotation**" in hit.snippet
+    assert "run the **vault** **rotation**" in hit.marked()
+    assert [hit.snippet[a:b] for a, b in hit.highlights][-2:] == ["vault", "rotation"]
     assert hit.version == 1
     assert hit.type == "runbook"
     assert hit.score > 0
     assert "vault rotation job" in hit.chunk_text
+
+
+def test_highlights_are_unambiguous_when_the_text_has_markdown_bold(
+    kb: KnowledgeBase, corpus: dict[str, str]
+) -> None:
+    [hit] = kb.search("deployment")
+    assert "bold** markdown for the deployment checklist" in hit.snippet
+    assert "bold** markdown for the [deployment] checklist" in hit.marked("[", "]")
+    assert [hit.snippet[a:b] for a, b in hit.highlights] == ["deployment"]
+
+
+def test_a_small_rank_pool_bounds_the_work_not_the_answer_shape(
+    engine: sa.Engine, corpus: dict[str, str]
+) -> None:
+    pooled = KnowledgeBase(engine=engine, store=FileStore(Path("/x")), rank_pool=1)
+    hits = pooled.search("quarterly report", k=5)  # in both "close" and "far"
+    assert len(hits) == 1
+    assert hits[0].artifact_id in {corpus["close"], corpus["far"]}
+    assert [h.artifact_id for h in pooled.search('"vault rotation"')] == [corpus["phrase"]]
 
 
 def test_ranks_the_closer_match_first(kb: KnowledgeBase, corpus: dict[str, str]) -> None:
@@ -132,9 +153,17 @@ def test_returns_only_the_latest_version_unless_asked(
         "the and of",  # stop words only
     ],
 )
-def test_user_syntax_never_errors(kb: KnowledgeBase, query: str) -> None:
+@pytest.mark.parametrize("hybrid", [False, True], ids=["full-text", "hybrid"])
+def test_user_syntax_never_errors(
+    engine: sa.Engine, corpus: dict[str, str], query: str, hybrid: bool
+) -> None:
+    kb = KnowledgeBase(
+        engine=engine, store=FileStore(Path("/x")), embedder=HashingEmbedder() if hybrid else None
+    )
     hits = kb.search(query)
-    assert isinstance(hits, list)
+    assert all(h.artifact_id in corpus.values() for h in hits)
+    if not query.strip():
+        assert hits == []
 
 
 def test_query_operators_mean_what_they_say(kb: KnowledgeBase, corpus: dict[str, str]) -> None:

@@ -17,9 +17,10 @@ PROPERTIES = settings(derandomize=True, database=None, deadline=None, max_exampl
 def assert_well_formed(text: str, chunks: list[Chunk], *, chunk_size: int, overlap: int) -> None:
     """What every split must satisfy.
 
-    A word is a maximal run of non-whitespace characters (``str.isspace``). The splitter
-    cuts only at spaces and newlines, so a chunk may exceed ``chunk_size`` only when it
-    contains neither: a single word (or words joined by tabs and the like).
+    A word is a maximal run of non-whitespace characters (``str.isspace``). Chunks never
+    exceed ``chunk_size``. They start and end at word boundaries, except inside a run
+    without spaces or newlines (where the splitter cannot cut) that is longer than
+    ``chunk_size``: only such a run is cut inside.
     """
     if not text.strip():
         assert chunks == []
@@ -30,19 +31,35 @@ def assert_well_formed(text: str, chunks: list[Chunk], *, chunk_size: int, overl
     assert chunks[-1].end == len(text.rstrip())
     for chunk in chunks:
         assert text[chunk.start : chunk.end] == chunk.text
-        # Starts at the start of a word and ends at the end of one.
-        assert chunk.start == 0 or text[chunk.start - 1].isspace()
-        assert chunk.end == len(text) or text[chunk.end].isspace()
+        # Starts at the start of a word and ends at the end of one, or cuts a long run.
+        assert (
+            chunk.start == 0
+            or text[chunk.start - 1].isspace()
+            or run_length(text, chunk.start) > chunk_size
+        )
+        assert (
+            chunk.end == len(text)
+            or text[chunk.end].isspace()
+            or run_length(text, chunk.end - 1) > chunk_size
+        )
         assert chunk.text == chunk.text.strip()
         assert chunk.text
-        if len(chunk.text) > chunk_size:
-            assert " " not in chunk.text
-            assert "\n" not in chunk.text
+        assert len(chunk.text) <= chunk_size
     for previous, chunk in itertools.pairwise(chunks):
         assert previous.start <= chunk.start
         assert previous.end < chunk.end
         assert text[previous.end : chunk.start].strip() == ""  # no text skipped
         assert previous.end - chunk.start <= overlap  # shared at most ``overlap`` chars
+
+
+def run_length(text: str, pos: int) -> int:
+    """Length of the run without spaces or newlines around ``pos``."""
+    start, end = pos, pos
+    while start > 0 and text[start - 1] not in " \n":
+        start -= 1
+    while end < len(text) and text[end] not in " \n":
+        end += 1
+    return end - start
 
 
 def test_invalid_parameters_are_refused() -> None:
@@ -82,12 +99,32 @@ def test_a_sentence_end_stays_with_its_sentence() -> None:
     ]
 
 
-def test_a_word_longer_than_chunk_size_stays_whole() -> None:
+def test_a_run_longer_than_chunk_size_is_cut_with_overlap() -> None:
     word = "x" * 250
     text = f"before it {word} after it"
     chunks = split_text(text, chunk_size=100, overlap=10)
-    assert [c.text for c in chunks] == ["before it", word, "after it"]
-    assert chunks[1].start == 10
+    assert [(c.start, c.end) for c in chunks] == [
+        (0, 9),
+        (10, 110),
+        (100, 200),
+        (190, 260),
+        (261, 269),
+    ]
+    assert_well_formed(text, chunks, chunk_size=100, overlap=10)
+
+
+def test_a_long_run_is_cut_after_punctuation_where_it_has_some() -> None:
+    line = ",".join(f"field{i:03d}" for i in range(100))  # one CSV line, no spaces
+    chunks = split_text(line, chunk_size=100, overlap=20)
+    assert all(c.text.endswith(",") for c in chunks[:-1])
+    assert all(len(c.text) <= 100 for c in chunks)
+    assert_well_formed(line, chunks, chunk_size=100, overlap=20)
+
+
+def test_text_without_spaces_such_as_chinese_is_cut_at_its_punctuation() -> None:
+    text = "这是一个测试句子。" * 300
+    chunks = split_text(text, chunk_size=100, overlap=10)
+    assert all(c.text.endswith("。") for c in chunks[:-1])
     assert_well_formed(text, chunks, chunk_size=100, overlap=10)
 
 
