@@ -7,23 +7,28 @@ One run, one machine, one fresh database (``benchmarks.ingest.fresh_database``: 
 ``$DATABASE_URL``'s server or on an embedded pgserver in a temporary directory, dropped
 at the end unless ``--keep``). Artifact versions are ~5 KB of generated markdown (a
 seeded RNG, common English words plus a Zipf-distributed vocabulary, headings,
-paragraphs, lists), stored inline and COPYed into work.artifacts / work.artifact_versions
-as if written one by one; that set-up is not timed. Full-text only (no embedder).
+paragraphs, lists; every 10th artifact also gets an edited second version), stored
+inline and COPYed into work.artifacts / work.artifact_versions as if written one by
+one; that set-up is not timed. Full-text only (no embedder). About 2 minutes.
 
 (a) ingest    ``KnowledgeBase.ingest()`` of N versions (default chunking, 200 per batch):
               versions/s and chunks/s. Baseline, same run: the Postgres floor for the
               same output - the same documents and pre-split chunks COPYed into identical
               scratch tables (generated tsvector, GIN, unique indexes) in one transaction
               per 200 versions, timed before and after ours (mean). Also timed: extract +
-              split alone in Python over the same texts, and the CPU of this process and
-              of Postgres during ingestion. Target: >= 200 versions/s.
+              split alone in Python over the same texts, the SQL statements ingestion
+              runs, and the CPU of this process, Postgres and the rest of the machine.
+              Target: >= 200 versions/s.
 (b) search    the knowledge base grown through ``KnowledgeBase.ingest()`` to >= 100,000
               chunks, VACUUM ANALYZE, warm-up, then a seeded mix of queries (rare word,
               common word, 2-3 word AND, quoted phrase, ``-exclusion``, ``OR``) through
               ``KnowledgeBase.search(q, k=10)``, each interleaved with the bare GIN lookup
               ``SELECT chunk_id FROM kb.chunks WHERE tsv @@ websearch_to_tsquery(...)
               LIMIT 10`` (no ranking, join or headline): p50/p95/p99/max per class and
-              overall. Target: p95 <= 50 ms.
+              overall. Target: p95 <= 50 ms. Then, where sdk.kb bounds how many matches
+              it ranks (``rank_pool``), the same queries ranking every match: latency and
+              how much of the top 10 is the same. ``--explain`` prints EXPLAIN ANALYZE of
+              the slowest query of each class.
 
 Run from the repository root:  .venv/bin/python -m benchmarks.kb
 """
@@ -32,20 +37,25 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import math
+import os
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
@@ -53,7 +63,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python benchmarks/kb.py` as well as `-m`
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.ingest import CpuMeter, CpuSplit, fresh_database, machine, percentile  # noqa: E402
+from benchmarks.ingest import fresh_database, machine, percentile  # noqa: E402
 from sdk.artifacts.stores.file import FileStore  # noqa: E402
 from sdk.db.engine import create_engine  # noqa: E402
 from sdk.db.schema import KB_TEXT_SEARCH_CONFIG  # noqa: E402
@@ -63,6 +73,11 @@ from sdk.kb.chunking import split_text  # noqa: E402
 from sdk.kb.extract import extract_text  # noqa: E402
 from sdk.telemetry.values import new_ulid  # noqa: E402
 
+try:  # not a declared dependency: without it the Postgres CPU column is left empty
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None
+
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 TARGET_VERSIONS_PER_S = 200.0
@@ -71,6 +86,7 @@ K = 10
 OPTIONS = IngestOptions(chunk_size=1000, overlap=150, batch_size=200)
 MIME = "text/markdown"
 SEED = 7
+BUSY_OTHER = 0.25  # cores used by unrelated processes above which a phase is noisy
 SECOND_VERSION_EVERY = 10  # every 10th artifact also gets an edited second version
 
 # --- text -------------------------------------------------------------------------------
@@ -332,12 +348,74 @@ def copy_floor(url: str, prepared: Sequence[Prepared]) -> float:
 
 
 @dataclass
+class Cpu:
+    """Cores used on average during a phase (CPU s / wall s)."""
+
+    here: float | None
+    postgres: float | None
+    other: float | None  # the rest of the machine: other users of the shared VM
+
+
+Snapshot = tuple[float, float, float | None, float | None]
+
+
+class CpuMeter:
+    """CPU of this process, of the whole Postgres server (the postmaster, its live
+    backends, and the backends already reaped, counted in the postmaster's children
+    times, so a backend that exits during the phase is neither lost nor negative) and
+    of the rest of the machine."""
+
+    def __init__(self, pg_pid: int | None) -> None:
+        self.pg = None
+        if psutil is not None and pg_pid is not None:
+            try:
+                self.pg = psutil.Process(pg_pid)
+            except psutil.Error:
+                self.pg = None
+
+    def _pg_seconds(self) -> float | None:
+        if self.pg is None:
+            return None
+        try:
+            t = self.pg.cpu_times()
+            total = t.user + t.system + t.children_user + t.children_system
+            children = self.pg.children(recursive=True)
+        except psutil.Error:
+            return None
+        for child in children:
+            try:
+                c = child.cpu_times()
+                total += c.user + c.system
+            except psutil.Error:
+                pass
+        return total
+
+    def snapshot(self) -> Snapshot:
+        own = os.times()
+        busy = None
+        if psutil is not None:
+            t = psutil.cpu_times()
+            busy = float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+        return time.perf_counter(), own.user + own.system, self._pg_seconds(), busy
+
+    @staticmethod
+    def split(before: Snapshot, after: Snapshot) -> Cpu:
+        wall = after[0] - before[0]
+        here = (after[1] - before[1]) / wall
+        pg = None if after[2] is None or before[2] is None else (after[2] - before[2]) / wall
+        other = None
+        if after[3] is not None and before[3] is not None:
+            other = max(0.0, (after[3] - before[3]) / wall - here - (pg or 0.0))
+        return Cpu(here, pg, other)
+
+
+@dataclass
 class IngestRun:
     versions: int
     chunks: int
     batches: int
     seconds: float
-    cpu: CpuSplit
+    cpu: Cpu
 
     @property
     def versions_per_s(self) -> float:
@@ -348,10 +426,43 @@ class IngestRun:
         return self.chunks / self.seconds
 
 
-def timed_ingest(kb: KnowledgeBase, meter: CpuMeter, expected: int) -> IngestRun:
+_DIGITS = re.compile(r"\d+")
+
+
+class StatementTimer:
+    """Wall time per SQL statement kind, from SQLAlchemy's cursor events (the chunks'
+    COPY runs on the driver cursor and is not seen: it is in the remainder)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+
+    def before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        conn.info["bench_t0"] = time.perf_counter()
+
+    def after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        elapsed = time.perf_counter() - conn.info.pop("bench_t0", time.perf_counter())
+        label = _DIGITS.sub("N", " ".join(statement.split()))[:60]
+        entry = self.totals.setdefault(label, [0, 0.0])
+        entry[0] += 1
+        entry[1] += elapsed
+
+    @contextmanager
+    def attached(self, engine: sa.Engine) -> Iterator[StatementTimer]:
+        sa.event.listen(engine, "before_cursor_execute", self.before)
+        sa.event.listen(engine, "after_cursor_execute", self.after)
+        try:
+            yield self
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", self.before)
+            sa.event.remove(engine, "after_cursor_execute", self.after)
+
+
+def timed_ingest(
+    kb: KnowledgeBase, meter: CpuMeter, expected: int, on_batch: Callable[[Any], None] | None = None
+) -> IngestRun:
     before = meter.snapshot()
     started = time.perf_counter()
-    report = kb.ingest()
+    report = kb.ingest(on_batch=on_batch)
     elapsed = time.perf_counter() - started
     after = meter.snapshot()
     if report.versions != expected or report.pending or report.skipped:
@@ -365,6 +476,7 @@ def timed_ingest(kb: KnowledgeBase, meter: CpuMeter, expected: int) -> IngestRun
 
 CLASSES = ("rare word", "common word", "2-3 word AND", "quoted phrase", "-exclusion", "OR")
 _WORD = re.compile(r"[a-z]+")
+_CLAUSE = re.compile(r"[.,\n]")
 FUNCTION_SET = frozenset(FUNCTION_WORDS)
 
 
@@ -372,9 +484,10 @@ def make_queries(
     rng: random.Random, corpus: Corpus, texts: Sequence[str], n: int
 ) -> list[tuple[str, str]]:
     """``n`` (class, query) pairs, the classes in turn. Vocabulary ranks pick how common
-    a word is (ranks 0-30 occur in a large share of chunks, ranks >= 5,000 in a few);
+    a word is (ranks 0-30 occur in a large share of chunks, ranks >= 3,000 in a few);
     AND, phrase and exclusion queries take words that occur together in a document."""
     words = corpus.words
+    rank = {w: r for r, w in enumerate(words)}
 
     def pick(low: int, high: int) -> str:
         return words[rng.randrange(low, high)]
@@ -392,20 +505,32 @@ def make_queries(
             if len(content) >= n:
                 return rng.sample(content, n)
 
-    def phrase() -> str:
+    def rare() -> str:
+        """A word of vocabulary rank >= 3,000 taken from a document, so it matches."""
         while True:
-            tokens = window()
+            found = [t for t in window() if rank.get(t, 0) >= 3_000]
+            if found:
+                return rng.choice(found)
+
+    def phrase() -> str:
+        """2-3 consecutive words of one sentence (across a paragraph break, a phrase
+        may be in no single chunk)."""
+        while True:
+            sentences = _CLAUSE.split(rng.choice(texts).lower())
+            tokens = _WORD.findall(rng.choice(sentences))
+            if len(tokens) < 4:
+                continue
             i = rng.randrange(0, len(tokens) - 3)
             words = tokens[i : i + rng.choice((2, 3))]
             if words[0] not in FUNCTION_SET and words[-1] not in FUNCTION_SET:
                 return '"' + " ".join(words) + '"'
 
     makers: dict[str, Callable[[], str]] = {
-        "rare word": lambda: pick(5_000, 40_000),
+        "rare word": rare,
         "common word": lambda: pick(0, 30),
         "2-3 word AND": lambda: " ".join(together(rng.choice((2, 3)))),
         "quoted phrase": phrase,
-        "-exclusion": lambda: " ".join(together(2)) + f" -{pick(0, 100)}",
+        "-exclusion": lambda: " ".join(together(2)) + f" -{pick(30, 300)}",
         "OR": lambda: f"{pick(100, 5_000)} OR {pick(100, 5_000)}",
     }
     return [(CLASSES[i % len(CLASSES)], makers[CLASSES[i % len(CLASSES)]]()) for i in range(n)]
@@ -428,6 +553,12 @@ class Sample:
     ours_ms: float
     bare_ms: float
     hits: int
+    top: list[tuple[str, int, int]] = field(default_factory=list)  # (artifact, version, ordinal)
+    scores: list[float] = field(default_factory=list)
+
+
+def _top(hits: Sequence[Any]) -> tuple[list[tuple[str, int, int]], list[float]]:
+    return [(h.artifact_id, h.version, h.ordinal) for h in hits], [h.score for h in hits]
 
 
 def run_queries(kb: KnowledgeBase, url: str, queries: Sequence[tuple[str, str]]) -> list[Sample]:
@@ -437,15 +568,47 @@ def run_queries(kb: KnowledgeBase, url: str, queries: Sequence[tuple[str, str]])
         for i, (cls, q) in enumerate(queries):
             order = (0, 1) if i % 2 == 0 else (1, 0)
             ms = [0.0, 0.0]
-            hits = 0
+            hits: list[Any] = []
             for which in order:
                 started = time.perf_counter()
                 if which == 0:
-                    hits = len(kb.search(q, k=K))
+                    hits = kb.search(q, k=K)
                 else:
                     conn.execute(BARE_SQL, (q,)).fetchall()
                 ms[which] = (time.perf_counter() - started) * 1e3
-            out.append(Sample(cls, q, ms[0], ms[1], hits))
+            out.append(Sample(cls, q, ms[0], ms[1], len(hits), *_top(hits)))
+    return out
+
+
+def exhaustive_kb(engine: sa.Engine, store: FileStore) -> KnowledgeBase | None:
+    """A KnowledgeBase that ranks every match (``rank_pool`` past any match count), when
+    this version of sdk.kb bounds the ranked matches at all."""
+    if "rank_pool" not in inspect.signature(KnowledgeBase).parameters:
+        return None
+    return KnowledgeBase(engine=engine, store=store, options=OPTIONS, rank_pool=1_000_000)
+
+
+def compare_exhaustive(full: KnowledgeBase, samples: Sequence[Sample]) -> dict[str, Any]:
+    """Per class: latency of exhaustive ranking, and how the bounded ranking's top k
+    compares with it (share of the same hits; mean score of the top k, bounded/full)."""
+    per: dict[str, dict[str, list[float]]] = {
+        c: {"ms": [], "same": [], "score": []} for c in CLASSES
+    }
+    for x in samples:
+        started = time.perf_counter()
+        hits = full.search(x.query, k=K)
+        per[x.cls]["ms"].append((time.perf_counter() - started) * 1e3)
+        top, scores = _top(hits)
+        if top:
+            per[x.cls]["same"].append(len(set(top) & set(x.top)) / len(top))
+            per[x.cls]["score"].append(sum(x.scores) / sum(scores) if sum(scores) else 1.0)
+    out: dict[str, Any] = {}
+    for cls, v in per.items():
+        out[cls] = {
+            **stats(v["ms"]).__dict__,
+            "same_hits": sum(v["same"]) / len(v["same"]) if v["same"] else math.nan,
+            "score_ratio": sum(v["score"]) / len(v["score"]) if v["score"] else math.nan,
+        }
     return out
 
 
@@ -460,17 +623,47 @@ def match_counts(url: str, samples: Sequence[Sample], per_class: int) -> dict[st
     return counts
 
 
-def explain(url: str, query: str) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the search statement kb.search runs for ``query``."""
-    from sdk.kb.search import SearchFilters, _filter_sql, _hits_sql, _text_ranking
+def explain(kb: KnowledgeBase, engine: sa.Engine, query: str) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the statement kb.search runs for ``query`` (caught
+    from SQLAlchemy's events, so it is whatever sdk.kb.search builds today)."""
+    caught: list[tuple[str, Any]] = []
 
-    params: dict[str, Any] = {}
-    where = _filter_sql(SearchFilters(), params)
-    sql = _hits_sql(_text_ranking(where)).replace(":query", "%(query)s")
-    sql = sql.replace(":candidates", str(K))
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, {"query": query}).fetchall()
-    return "\n".join(r[0] for r in rows)
+    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "websearch_to_tsquery" in statement:
+            caught.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", grab)
+    try:
+        kb.search(query, k=K)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", grab)
+    if not caught:
+        return "(no statement caught)"
+    statement, parameters = caught[-1]
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+        return "\n".join(r[0] for r in rows)
+
+
+def code_version() -> str:
+    """The commit, and a digest of sdk/kb as it is on disk (the working tree may differ)."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "sdk" / "kb").glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "sdk/kb"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        head, dirty = "?", ""
+    state = "with uncommitted changes in sdk/kb" if dirty else "sdk/kb as committed"
+    return f"git {head or '?'} {state}; sdk/kb/*.py sha256 {digest.hexdigest()[:12]}"
 
 
 @dataclass
@@ -500,6 +693,7 @@ def stats(values: Sequence[float]) -> Stats:
 class Results:
     command: str
     machine: dict[str, Any]
+    code: str = ""
     database: str = ""
     ingest: dict[str, Any] = field(default_factory=dict)
     grow: dict[str, Any] = field(default_factory=dict)
@@ -513,7 +707,7 @@ def verdict(ok: bool) -> str:
 def report_ingest(res: Results) -> None:
     ing = res.ingest
     t = Table(title="(a) ingestion of ~5 KB markdown versions", title_justify="left")
-    for col in ("what", "versions", "s", "versions/s", "chunks/s", "cpu here", "cpu pg"):
+    for col in ("what", "versions", "s", "versions/s", "chunks/s", "cpu here", "cpu pg", "other"):
         t.add_column(col, justify="left" if col == "what" else "right")
 
     def cores(v: float | None) -> str:
@@ -531,6 +725,7 @@ def report_ingest(res: Results) -> None:
             f"{run['chunks_per_s']:,.0f}",
             cores(run["cpu_client"]),
             cores(run["cpu_pg"]),
+            cores(run["cpu_other"]),
         )
     floor = ing["floor_seconds"]
     t.add_row(
@@ -541,6 +736,7 @@ def report_ingest(res: Results) -> None:
         f"{ing['chunks'] / floor:,.0f}",
         "",
         "",
+        "",
     )
     t.add_row(
         "extract + split alone (Python)",
@@ -548,6 +744,7 @@ def report_ingest(res: Results) -> None:
         f"{ing['split_seconds']:.2f}",
         f"{ing['versions'] / ing['split_seconds']:,.0f}",
         f"{ing['chunks'] / ing['split_seconds']:,.0f}",
+        "",
         "",
         "",
     )
@@ -560,9 +757,25 @@ def report_ingest(res: Results) -> None:
         f"{ing['chunks'] / ing['versions']:.1f} chunks/version; COPY floor runs "
         f"{ing['floor_runs'][0]:.2f} s and {ing['floor_runs'][1]:.2f} s"
     )
+    st = Table(title="(a) where KnowledgeBase.ingest()'s time goes", title_justify="left")
+    for col in ("statement (SQLAlchemy)", "calls", "s", "share"):
+        st.add_column(col, justify="left" if col.startswith("statement") else "right")
+    seen = 0.0
+    for label, calls, sec in ing["statements"][:9]:
+        seen += sec
+        st.add_row(label, f"{calls:,}", f"{sec:.2f}", f"{sec / ours['seconds']:.0%}")
+    rest = ours["seconds"] - sum(sec for _, _, sec in ing["statements"])
+    st.add_row(
+        "rest: extraction, splitting, COPY of the chunks (psycopg), commits",
+        "",
+        f"{rest:.2f}",
+        f"{rest / ours['seconds']:.0%}",
+    )
+    console.print(st)
     console.print(
         "[dim]cpu: cores used on average (CPU s / wall s) by this process (Python: "
-        "SQLAlchemy, extraction, splitting) and by Postgres.[/dim]"
+        "SQLAlchemy, extraction, splitting), by Postgres, and by everything else on the "
+        "machine (other users: above ~0.25 the figures are depressed).[/dim]"
     )
     console.print(
         f"target >= {TARGET_VERSIONS_PER_S:g} versions/s: {ours['versions_per_s']:,.0f} "
@@ -578,7 +791,7 @@ def report_search(res: Results) -> None:
         title_justify="left",
     )
     for col in (
-        "class", "n", "matches (median)", "ours p50", "p95", "p99", "max",
+        "class", "n", "no hit", "matches (median)", "ours p50", "p95", "p99", "max",
         "bare GIN p50", "p95", "max", "p95 ratio",
     ):  # fmt: skip
         t.add_column(col, justify="left" if col == "class" else "right")
@@ -588,6 +801,7 @@ def report_search(res: Results) -> None:
         t.add_row(
             cls,
             str(o["n"]),
+            str(s["empty"][cls]),
             f"{sorted(m)[len(m) // 2]:,}" if m else "",
             f"{o['p50']:.1f}",
             f"{o['p95']:.1f}",
@@ -601,11 +815,38 @@ def report_search(res: Results) -> None:
         )
     console.print(t)
     console.print(
-        "[dim]ms. ours: KnowledgeBase.search() (SQLAlchemy, ts_rank_cd over every match, "
-        "join with documents for is_latest, ts_headline of the 10 hits); bare GIN: "
+        "[dim]ms. ours: KnowledgeBase.search() (SQLAlchemy; GIN match, join with documents "
+        "for is_latest, ts_rank_cd ranking, ts_headline of the 10 hits); bare GIN: "
         "psycopg, `tsv @@ websearch_to_tsquery(q) LIMIT 10`. matches: chunks matching, "
         "from the first 10 queries of the class.[/dim]"
     )
+    if s.get("exhaustive"):
+        e = Table(
+            title="(b) bounded ranking (sdk.kb's rank pool) vs ranking every match",
+            title_justify="left",
+        )
+        for col in (
+            "class", "ours p95", "every match p50", "p95", "max", "same top-10 hits",
+            "top-10 score, ours / every",
+        ):  # fmt: skip
+            e.add_column(col, justify="left" if col == "class" else "right")
+        for cls in CLASSES:
+            x = s["exhaustive"][cls]
+            e.add_row(
+                cls,
+                f"{s['ours'][cls]['p95']:.1f}",
+                f"{x['p50']:.1f}",
+                f"{x['p95']:.1f}",
+                f"{x['max']:.1f}",
+                f"{x['same_hits']:.0%}",
+                f"{x['score_ratio']:.2f}",
+            )
+        console.print(e)
+    if s.get("cpu_other") is not None:
+        console.print(
+            f"[dim]cpu during the queries: here {s['cpu_client']:.2f}, postgres "
+            f"{s['cpu_pg'] or 0:.2f}, other {s['cpu_other']:.2f} cores[/dim]"
+        )
     overall = s["ours"]["all"]["p95"]
     console.print(
         f"target p95 <= {TARGET_P95_MS:g} ms: {overall:.1f} ms -> "
@@ -616,16 +857,14 @@ def report_search(res: Results) -> None:
         console.print(
             f"[yellow]classes over {TARGET_P95_MS:g} ms at p95: {', '.join(over)}[/yellow]"
         )
-    if s["empty"]:
-        console.print(f"[dim]queries with no hit: {s['empty']} of {s['queries']}[/dim]")
 
 
 def run_split(prepared: Sequence[Prepared]) -> int:
     return sum(len(p.chunks) for p in prepared)
 
 
-def cpu_dict(cpu: CpuSplit) -> dict[str, Any]:
-    return {"cpu_client": cpu.client, "cpu_pg": cpu.postgres, "cpu_other": cpu.other}
+def cpu_dict(cpu: Cpu) -> dict[str, Any]:
+    return {"cpu_client": cpu.here, "cpu_pg": cpu.postgres, "cpu_other": cpu.other}
 
 
 def run_dict(run: IngestRun) -> dict[str, Any]:
@@ -647,7 +886,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--versions", type=int, default=2000, help="versions in (a) (2000)")
     parser.add_argument("--chunks", type=int, default=100_000, help="chunks for (b) (100000)")
     parser.add_argument("--queries", type=int, default=300, help="timed queries in (b) (300)")
-    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the database (useful with DATABASE_URL; an embedded server is removed anyway)",
+    )
     parser.add_argument(
         "--explain", action="store_true", help="EXPLAIN ANALYZE the slowest query of each class"
     )
@@ -664,8 +907,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(
         [".venv/bin/python -m benchmarks.kb", *(sys.argv[1:] if argv is None else argv)]
     )
-    res = Results(command=command, machine=info)
+    res = Results(command=command, machine=info, code=code_version())
     console.print(f"[bold]command[/bold]: {command}")
+    console.print(f"[bold]code[/bold]: {res.code}")
     console.print(
         f"[bold]machine[/bold]: nproc={info['nproc']} python={info['python']} "
         f"cpu={info.get('cpu', '?')} load={info.get('load_avg_before', '?')}"
@@ -675,17 +919,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     qrng = random.Random(SEED + 1)
     with (
         tempfile.TemporaryDirectory(prefix="wdp-bench-kb-") as tmp,
-        fresh_database(args.keep) as (
-            url,
-            pg_pid,
-            desc,
-        ),
+        fresh_database(args.keep) as database,
     ):
+        url, pg_pid, desc = database
         res.database = redact(desc)
         console.print(f"[bold]database[/bold]: {res.database}")
         engine = create_engine(url)
         kb = KnowledgeBase(engine=engine, store=FileStore(Path(tmp) / "blobs"), options=OPTIONS)
-        meter = CpuMeter(None, pg_pid)
+        meter = CpuMeter(pg_pid)
         clock = datetime(2026, 1, 1, tzinfo=UTC)
         try:
             # (a) ingestion -------------------------------------------------------------
@@ -698,7 +939,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             kb.stats()  # connect the pool before timing
             console.print("(a) COPY floor, KnowledgeBase.ingest(), COPY floor …")
             floor_1 = copy_floor(url, prepared)
-            ours = timed_ingest(kb, meter, len(versions))
+            with StatementTimer().attached(engine) as statements:
+                ours = timed_ingest(kb, meter, len(versions))
             floor_2 = copy_floor(url, prepared)
             if ours.chunks != chunks:
                 console.print(
@@ -713,6 +955,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "floor_runs": [floor_1, floor_2],
                 "split_seconds": split_s,
                 "ratio": floor / ours.seconds,
+                "statements": sorted(
+                    ([k, int(n), sec] for k, (n, sec) in statements.totals.items()),
+                    key=lambda row: -row[2],
+                ),
             }
 
             # (b) search ----------------------------------------------------------------
@@ -738,8 +984,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             warm = make_queries(random.Random(SEED + 2), corpus, texts, 60)
             run_queries(kb, url, warm)
             queries = make_queries(qrng, corpus, texts, args.queries)
+            before = meter.snapshot()
             samples = run_queries(kb, url, queries)
+            search_cpu = meter.split(before, meter.snapshot())
             matches = match_counts(url, samples, per_class=10)
+            full = exhaustive_kb(engine, FileStore(Path(tmp) / "blobs"))
+            exhaustive = None
+            if full is not None:
+                console.print("(b) the same queries, ranking every match …")
+                exhaustive = compare_exhaustive(full, samples)
 
             def by(cls: str, attr: str) -> dict[str, Any]:
                 vals = [getattr(x, attr) for x in samples if cls in ("all", x.cls)]
@@ -752,7 +1005,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ours": {c: by(c, "ours_ms") for c in (*CLASSES, "all")},
                 "bare": {c: by(c, "bare_ms") for c in (*CLASSES, "all")},
                 "matches": matches,
-                "empty": sum(1 for x in samples if x.hits == 0),
+                "exhaustive": exhaustive,
+                **cpu_dict(search_cpu),
+                "empty": {
+                    c: sum(1 for x in samples if x.hits == 0 and c in ("all", x.cls))
+                    for c in (*CLASSES, "all")
+                },
                 "slowest": {
                     c: max((x for x in samples if x.cls == c), key=lambda x: x.ours_ms).query
                     for c in CLASSES
@@ -762,14 +1020,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for cls in CLASSES:
                     q = res.search["slowest"][cls]
                     console.print(f"[bold]EXPLAIN ANALYZE[/bold] slowest {cls}: {q!r}")
-                    console.print(explain(url, q), markup=False, highlight=False)
+                    console.print(explain(kb, engine, q), markup=False, highlight=False)
         finally:
             kb.close()
             engine.dispose()
 
     report_ingest(res)
     report_search(res)
-    console.print(f"[dim]total {time.perf_counter() - started:.0f} s[/dim]")
+    busy = [
+        name
+        for name, part in (("(a) ingest", res.ingest.get("ours", {})), ("(b) grow", res.grow),
+                           ("(b) queries", res.search))
+        if (part.get("cpu_other") or 0) > BUSY_OTHER
+    ]  # fmt: skip
+    if busy:
+        console.print(
+            f"[yellow]warning: other processes used > {BUSY_OTHER} cores during: "
+            f"{', '.join(busy)}. Those figures are depressed; rerun on a quiet machine.[/yellow]"
+        )
+    load = [round(x, 2) for x in os.getloadavg()]
+    console.print(
+        f"[dim]total {time.perf_counter() - started:.0f} s; load average before "
+        f"{info.get('load_avg_before', '?')}, after {load}[/dim]"
+    )
     if args.json:
         print(json.dumps(res.__dict__, indent=2, default=str))
     return 0

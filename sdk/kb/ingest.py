@@ -68,12 +68,15 @@ DELETE FROM kb.documents d USING unnest(CAST(:ids AS text[]), CAST(:versions AS 
 WHERE d.artifact_id = t.a AND d.version = t.v
 """)
 
-INSERT_DOCUMENT_SQL = sa.text("""
+INSERT_DOCUMENTS_SQL = sa.text("""
 INSERT INTO kb.documents (artifact_id, version, type, tags, title, mime_type, content_hash,
                           chunk_count, skipped_reason, embedding_model)
-VALUES (:artifact_id, :version, :type, CAST(:tags AS jsonb), :title, :mime_type,
-        :content_hash, :chunk_count, :skipped_reason, :embedding_model)
-RETURNING document_id
+SELECT * FROM unnest(
+  CAST(:ids AS text[]), CAST(:versions AS int[]), CAST(:types AS text[]),
+  CAST(:tags AS jsonb[]), CAST(:titles AS text[]), CAST(:mimes AS text[]),
+  CAST(:hashes AS text[]), CAST(:counts AS int[]), CAST(:reasons AS text[]),
+  CAST(:models AS text[]))
+RETURNING document_id, artifact_id, version
 """)
 
 MARK_INGESTED_SQL = sa.text("""
@@ -194,10 +197,11 @@ def write_batch(
 ) -> BatchReport:
     """Write prepared versions in the caller's transaction; the caller commits.
 
-    Each version is written under a savepoint: a version whose chunks the database
-    refuses is recorded with zero chunks and the reason instead of failing the batch
-    (and every run after it) - unless the failure is the database being unavailable,
-    which rolls back everything.
+    The whole batch goes in with one INSERT and one COPY. If the database refuses
+    something in it, the batch is written again version by version, each under a
+    savepoint, and a version it still refuses is recorded with zero chunks and the
+    reason instead of failing the batch (and every run after it). A database that is
+    unavailable rolls back everything.
     """
     keys = {
         "ids": [item.row.artifact_id for item in prepared],
@@ -206,45 +210,61 @@ def write_batch(
     still = {(r.artifact_id, r.version) for r in conn.execute(STILL_PENDING_SQL, keys)}
     keys = {"ids": [a for a, _ in still], "versions": [v for _, v in still]}
     conn.execute(DELETE_DOCUMENTS_SQL, keys)
-    report = BatchReport()
+    todo: list[tuple[Prepared, list[list[float]] | None]] = []
     offset = 0
     for item in prepared:
         item_vectors = None
         if vectors is not None:
             item_vectors = vectors[offset : offset + len(item.chunks)]
         offset += len(item.chunks)
-        if (item.row.artifact_id, item.row.version) not in still:
-            continue  # ingested meanwhile by someone not holding the run lock
-        report.versions += 1
-        written = _write_version(conn, item, item_vectors, embedder)
-        reason = item.skipped_reason if written is None else None
-        if written is None and reason is None:
-            reason = "could not be stored"
-        if reason is not None:
+        if (item.row.artifact_id, item.row.version) in still:
+            todo.append((item, item_vectors))
+        # else: ingested meanwhile by someone not holding the run lock
+    model = embedder.name if vectors is not None and embedder is not None else None
+    try:
+        with conn.begin_nested():
+            _write_all(conn, todo, model)
+    except (sa.exc.DBAPIError, psycopg.Error) as exc:
+        if is_unavailable(exc):
+            raise
+        log.info("kb: batch refused (%s); writing it version by version", first_line(exc))
+        for item, item_vectors in todo:
+            _write_version(conn, item, item_vectors, model)
+    report = BatchReport(versions=len(todo))
+    for item, _ in todo:
+        if item.skipped_reason is not None:
             report.skipped += 1
-            key = reason.split(":", 1)[0]
+            key = item.skipped_reason.split(":", 1)[0]
             report.reasons[key] = report.reasons.get(key, 0) + 1
-        else:
-            report.chunks += written or 0
+        report.chunks += len(item.chunks)
     conn.execute(MARK_INGESTED_SQL, keys)
     conn.execute(MARK_LATEST_SQL, {"ids": sorted(set(keys["ids"]))})
     return report
+
+
+def _write_all(
+    conn: sa.Connection,
+    todo: Sequence[tuple[Prepared, list[list[float]] | None]],
+    model: str | None,
+) -> None:
+    ids = _insert_documents(conn, [item for item, _ in todo], model)
+    _copy_chunks(
+        conn,
+        [(ids[(i.row.artifact_id, i.row.version)], i.chunks, v) for i, v in todo],
+        with_vectors=model is not None,
+    )
 
 
 def _write_version(
     conn: sa.Connection,
     item: Prepared,
     vectors: list[list[float]] | None,
-    embedder: Embedder | None,
-) -> int | None:
-    """Chunks written, or None when the version was recorded without them."""
+    model: str | None,
+) -> None:
+    """One version under its own savepoint; if refused, its document with the reason."""
     try:
         with conn.begin_nested():
-            document_id = _insert_document(
-                conn, item, embedder.name if vectors is not None and embedder else None
-            )
-            _copy_chunks(conn, document_id, item.chunks, vectors)
-        return len(item.chunks) if item.skipped_reason is None else None
+            _write_all(conn, [(item, vectors)], model)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:
         if is_unavailable(exc):
             raise
@@ -256,8 +276,7 @@ def _write_version(
         )
         item.chunks = []
         item.skipped_reason = f"could not be stored: {first_line(exc)}"[:1000]
-        _insert_document(conn, item, None)
-        return None
+        _insert_documents(conn, [item], None)
 
 
 def _prepare(row: Any, *, store: BlobStore, options: IngestOptions) -> Prepared:
@@ -321,44 +340,48 @@ def _embed(prepared: Sequence[Prepared], embedder: Embedder | None) -> list[list
     return vectors
 
 
-def _insert_document(conn: sa.Connection, item: Prepared, embedding_model: str | None) -> int:
-    row = item.row
-    return int(
-        conn.execute(
-            INSERT_DOCUMENT_SQL,
-            {
-                "artifact_id": row.artifact_id,
-                "version": row.version,
-                "type": row.type,
-                "tags": json.dumps(row.tags),
-                "title": item.title,
-                "mime_type": row.mime_type,
-                "content_hash": row.content_hash,
-                "chunk_count": len(item.chunks),
-                "skipped_reason": item.skipped_reason,
-                "embedding_model": embedding_model if item.chunks else None,
-            },
-        ).scalar_one()
+def _insert_documents(
+    conn: sa.Connection, items: Sequence[Prepared], model: str | None
+) -> dict[tuple[str, int], int]:
+    """One INSERT for all documents; their ids by (artifact id, version)."""
+    if not items:
+        return {}
+    rows = conn.execute(
+        INSERT_DOCUMENTS_SQL,
+        {
+            "ids": [i.row.artifact_id for i in items],
+            "versions": [i.row.version for i in items],
+            "types": [i.row.type for i in items],
+            "tags": [json.dumps(i.row.tags) for i in items],
+            "titles": [i.title for i in items],
+            "mimes": [i.row.mime_type for i in items],
+            "hashes": [i.row.content_hash for i in items],
+            "counts": [len(i.chunks) for i in items],
+            "reasons": [i.skipped_reason for i in items],
+            "models": [model if i.chunks else None for i in items],
+        },
     )
+    return {(r.artifact_id, r.version): int(r.document_id) for r in rows}
 
 
 def _copy_chunks(
     conn: sa.Connection,
-    document_id: int,
-    chunks: Sequence[Chunk],
-    vectors: list[list[float]] | None,
+    documents: Sequence[tuple[int, Sequence[Chunk], list[list[float]] | None]],
+    *,
+    with_vectors: bool,
 ) -> None:
-    """COPY: several times faster than INSERTs for a document's chunks."""
-    if not chunks:
+    """COPY: several times faster than INSERTs for a batch's thousand chunks."""
+    if not any(chunks for _, chunks, _ in documents):
         return
     columns = "document_id, ordinal, text, start_char, end_char"
-    if vectors is not None:
+    if with_vectors:
         columns += ", embedding"
     driver = conn.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     with driver.cursor() as cursor, cursor.copy(f"COPY kb.chunks ({columns}) FROM STDIN") as copy:
-        for n, chunk in enumerate(chunks):
-            values: list[Any] = [document_id, chunk.ordinal, chunk.text, chunk.start, chunk.end]
-            if vectors is not None:
-                values.append(vector_literal(vectors[n]))
-            copy.write_row(values)
+        for document_id, chunks, vectors in documents:
+            for n, chunk in enumerate(chunks):
+                values: list[Any] = [document_id, chunk.ordinal, chunk.text, chunk.start, chunk.end]
+                if with_vectors:
+                    values.append(vector_literal(vectors[n]) if vectors is not None else None)
+                copy.write_row(values)

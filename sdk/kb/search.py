@@ -20,6 +20,8 @@ from sdk.db.schema import KB_TEXT_SEARCH_CONFIG
 from sdk.kb.embedders import Embedder, vector_literal
 from sdk.kb.errors import InvalidQuery
 
+TSQUERY = f"websearch_to_tsquery('{KB_TEXT_SEARCH_CONFIG}', :query)"
+
 RRF_K = 60
 MAX_K = 1000
 MAX_QUERY_CHARS = 4000
@@ -147,7 +149,7 @@ LIMIT :candidates"""
 
 def _hits_sql(ranked: str) -> str:
     return f"""
-WITH q AS (SELECT websearch_to_tsquery('{KB_TEXT_SEARCH_CONFIG}', :query) AS tsq),
+WITH q AS (SELECT {TSQUERY} AS tsq),
 ranked AS ({ranked})
 SELECT d.artifact_id, d.version, d.type, d.title, c.ordinal, c.start_char, c.end_char,
        c.text, ranked.score,
