@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from sdk.cli.artifacts import artifacts_app
+from sdk.cli.demo import demo
 from sdk.cli.kb import kb_app
 from sdk.errors import WdpError
 
@@ -154,6 +155,7 @@ def run(
 
 
 app.command("dev", help="Run the local stack in the foreground until Ctrl-C (same as run).")(run)
+app.command("demo")(demo)
 
 
 def main() -> None:

@@ -178,7 +178,7 @@ def run_stack(
                     return exit_code
                 console.print(f"[red]{svc.name} did not come up[/red]; see its output above")
                 return 1
-            console.print(f"{svc.name} ready: {svc.url or ''}")
+            console.print(f"{svc.name} ready" + (f": {svc.url}" if svc.url else ""))
         console.print("[green]wdp is running[/green]; press Ctrl-C to stop")
         while not stop.wait(0.5):
             for svc in children:

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from sdk.telemetry import context
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.default import get_client
+from sdk.telemetry.deferred import DeferredEvent
 from sdk.telemetry.events import (
     PRESCREENED,
     ArtifactCreated,
@@ -48,6 +49,30 @@ def emit_batch(events: list[EventBase], *, client: TelemetryClient | None = None
     (client or get_client()).emit_batch(events)
 
 
+def _envelope(
+    target: TelemetryClient,
+    *,
+    run_id: str | None,
+    item_id: str | None,
+    workflow_name: str | None,
+    agent_role: str | None,
+    event_id: str | None,
+    ts: datetime | None,
+) -> dict[str, Any]:
+    ctx = context.current()
+    now = target.clock()
+    return {
+        # The id is minted from the clock, not from ts: an event about the past (a
+        # backfill, late feedback) still lands in a live partition.
+        "event_id": event_id or new_ulid(int(now.timestamp() * 1000)),
+        "ts": ts or now,
+        "run_id": run_id if run_id is not None else ctx.run_id,
+        "item_id": item_id if item_id is not None else ctx.item_id,
+        "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
+        "agent_role": agent_role if agent_role is not None else ctx.agent_role,
+    }
+
+
 def _emit(
     event_type: type[E],
     payload: dict[str, Any],
@@ -61,18 +86,15 @@ def _emit(
     client: TelemetryClient | None,
 ) -> E:
     target = client or get_client()
-    ctx = context.current()
-    now = target.clock()
-    envelope = {
-        # The id is minted from the clock, not from ts: an event about the past (a
-        # backfill, late feedback) still lands in a live partition.
-        "event_id": event_id or new_ulid(int(now.timestamp() * 1000)),
-        "ts": ts or now,
-        "run_id": run_id if run_id is not None else ctx.run_id,
-        "item_id": item_id if item_id is not None else ctx.item_id,
-        "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
-        "agent_role": agent_role if agent_role is not None else ctx.agent_role,
-    }
+    envelope = _envelope(
+        target,
+        run_id=run_id,
+        item_id=item_id,
+        workflow_name=workflow_name,
+        agent_role=agent_role,
+        event_id=event_id,
+        ts=ts,
+    )
     # Keyword arguments are flat: a quick look proves them storable far cheaper than
     # the general walk, which still runs for anything out of the ordinary.
     plain = flat_values_are_plain(envelope.values()) and flat_values_are_plain(payload.values())
@@ -80,6 +102,36 @@ def _emit(
     event = event_type.model_validate(envelope, context=_PLAIN if plain else None)
     target.emit(event)
     return event
+
+
+def emit_deferred(
+    event_type: type[EventBase],
+    payload: dict[str, Any],
+    *,
+    run_id: str | None = None,
+    item_id: str | None = None,
+    workflow_name: str | None = None,
+    agent_role: str | None = None,
+    ts: datetime | None = None,
+    client: TelemetryClient | None = None,
+) -> None:
+    """Queue an event that the sender thread validates (:mod:`sdk.telemetry.deferred`).
+
+    For instrumentation on a host's hot path, which must not raise and should not pay
+    for validation there: the id, time and correlation are fixed now; an invalid event
+    is logged and counted as rejected later instead of raising here.
+    """
+    target = client or get_client()
+    envelope = _envelope(
+        target,
+        run_id=run_id,
+        item_id=item_id,
+        workflow_name=workflow_name,
+        agent_role=agent_role,
+        event_id=None,
+        ts=ts,
+    )
+    target.emit(DeferredEvent(event_type, envelope, payload))
 
 
 def emit_run_started(
@@ -201,12 +253,13 @@ def emit_artifact_created(
 
 def emit_run_completed(
     *,
-    status: Literal["succeeded", "failed", "cancelled"],
+    status: Literal["succeeded", "failed", "cancelled", "interrupted"],
     duration_ms: float,
     steps: int = 0,
     tokens_in: int = 0,
     tokens_out: int = 0,
     cost_usd_est: float | None = None,
+    cost_unknown: bool = False,
     error_type: str | None = None,
     error_message: str | None = None,
     run_id: str | None = None,
@@ -224,6 +277,7 @@ def emit_run_completed(
         "tokens_in": tokens_in,
         "tokens_out": tokens_out,
         "cost_usd_est": cost_usd_est,
+        "cost_unknown": cost_unknown,
         "error_type": error_type,
         "error_message": error_message,
     }

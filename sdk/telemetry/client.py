@@ -20,14 +20,19 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from sdk.telemetry.deferred import DeferredEvent
 from sdk.telemetry.delivery import Counters, Poster, TelemetryStats, Unavailable, encode
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.spool import Spool
 from sdk.telemetry.transport import HttpTransport, Transport
+
+Queued = EventBase | DeferredEvent
 
 log = logging.getLogger("sdk.telemetry")
 
@@ -82,7 +87,7 @@ class TelemetryClient:
         _register(self)
 
     def _init_runtime(self) -> None:
-        self._queue: collections.deque[EventBase] = collections.deque()
+        self._queue: collections.deque[Queued] = collections.deque()
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._in_flight = 0
@@ -111,7 +116,7 @@ class TelemetryClient:
 
     # -- public API ------------------------------------------------------------------
 
-    def emit(self, event: EventBase) -> None:
+    def emit(self, event: EventBase | DeferredEvent) -> None:
         """Queue one validated event. Never blocks, never raises for transport reasons."""
         if self.disabled:
             return
@@ -186,7 +191,7 @@ class TelemetryClient:
                 # Senders stuck in a send: spool their batches too. If a send did land,
                 # the replay is a harmless duplicate (the API is idempotent on event_id).
                 leftover = [event for batch in self._batches.values() for event in batch]
-            leftover += list(self._queue)
+            leftover += self._resolve(list(self._queue))
             self._queue.clear()
             if leftover:
                 self._spill(leftover, reason="shutdown before delivery")
@@ -266,17 +271,26 @@ class TelemetryClient:
                 self._done_batch()
 
     def _take_batch(self) -> list[EventBase]:
-        batch: list[EventBase] = []
-        try:
-            while len(batch) < self._batch_size:
-                batch.append(self._queue.popleft())
-        except IndexError:  # empty, possibly emptied by the other sender meanwhile
-            pass
-        if batch:
+        """The next batch, counted in flight from the moment it leaves the queue (so
+        flush never sees it nowhere); deferred events are validated here."""
+        while True:
+            taken: list[Queued] = []
             with self._idle:
-                self._in_flight += len(batch)
-                self._batches[threading.get_ident()] = batch
-        return batch
+                try:
+                    while len(taken) < self._batch_size:
+                        taken.append(self._queue.popleft())
+                except IndexError:  # empty, possibly emptied by the other sender meanwhile
+                    pass
+                self._in_flight += len(taken)
+            if not taken:
+                return []
+            batch = self._resolve(taken)
+            with self._idle:
+                self._in_flight -= len(taken) - len(batch)
+                if batch:
+                    self._batches[threading.get_ident()] = batch
+                    return batch
+            # Every event of this batch was invalid: take the next one at once.
 
     def _done_batch(self) -> None:
         with self._idle:
@@ -322,8 +336,11 @@ class TelemetryClient:
 
     # -- delivery --------------------------------------------------------------------
 
-    def _deliver_now(self, events: list[EventBase]) -> None:
+    def _deliver_now(self, items: list[Queued]) -> None:
         """Synchronous mode: send on the caller's thread, spool on failure, never raise."""
+        events = self._resolve(items)
+        if not events:
+            return
         with self._sync_lock:  # one connection for every calling thread
             try:
                 self._send_with_retries(events)
@@ -336,7 +353,28 @@ class TelemetryClient:
     def _send_with_retries(self, events: list[EventBase]) -> None:
         self._poster.post(encode(events), retries=self._max_retries)
 
-    def _spill(self, events: list[EventBase], *, reason: str) -> None:
+    def _resolve(self, items: Sequence[Queued]) -> list[EventBase]:
+        """Validate deferred events (see :mod:`sdk.telemetry.deferred`); drop, log and
+        count the ones that fail, as the API would reject them."""
+        if not any(isinstance(item, DeferredEvent) for item in items):
+            return list(items)  # type: ignore[arg-type]
+        events: list[EventBase] = []
+        for item in items:
+            if not isinstance(item, DeferredEvent):
+                events.append(item)
+                continue
+            try:
+                events.append(item.build())
+            except ValidationError as exc:
+                self._counters.add("rejected")
+                log.warning("telemetry event %s is invalid, not sent: %s", item.event_name, exc)
+            except Exception:  # a bug must not lose the rest of the batch
+                self._counters.add("rejected")
+                log.exception("telemetry event %s could not be built", item.event_name)
+        return events
+
+    def _spill(self, items: Sequence[Queued], *, reason: str) -> None:
+        events = self._resolve(items)
         if self._spool is None:
             self._counters.add("dropped", len(events))
             log.error("dropping %d telemetry events (%s): no spool configured", len(events), reason)

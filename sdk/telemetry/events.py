@@ -122,12 +122,17 @@ class ArtifactCreatedPayload(_Model):
 class RunCompletedPayload(_Model):
     """A graph invocation ended, with its totals."""
 
-    status: Literal["succeeded", "failed", "cancelled"]
+    status: Literal["succeeded", "failed", "cancelled", "interrupted"] = Field(
+        description="interrupted: paused by interrupt() for input; a resume is a new run."
+    )
     duration_ms: DurationMs
     steps: NonNegInt = 0
     tokens_in: NonNegInt = 0
     tokens_out: NonNegInt = 0
-    cost_usd_est: Usd | None = None
+    cost_usd_est: Usd | None = Field(
+        None, description="None when a call's price is unknown (see cost_unknown)."
+    )
+    cost_unknown: bool = Field(False, description="A model without a price was called.")
     error_type: Name | None = None
     error_message: Text | None = None
 

@@ -22,6 +22,8 @@ from sdk.telemetry import (
     emit_run_started,
     emit_step_completed,
 )
+from sdk.telemetry.builders import emit_deferred
+from sdk.telemetry.events import StepCompleted
 from sdk.telemetry.transport import HttpTransport, TransportResponse
 from sdk.telemetry.values import ulid_datetime
 from tests.support.scripted_http import Reply, ScriptedApi, scripted_api
@@ -371,3 +373,34 @@ def test_the_default_client_with_a_bad_endpoint_spools_instead_of_raising(
         assert any("TELEMETRY_ENDPOINT is invalid" in r.getMessage() for r in caplog.records)
     finally:
         set_client(None)
+
+
+# --- deferred events (instrumentation's hot path) ---------------------------------------
+
+
+def test_deferred_events_are_validated_on_the_sender_thread(
+    spool: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = {"node": "n", "step": 1, "status": "ok", "duration_ms": 1.0}
+    bad = {"node": "n", "step": -1, "status": "ok", "duration_ms": 1.0}  # step < 0
+    with scripted_api() as api:
+        client = make_client(api, spool)
+        with correlation(agent_role="captured-here"):
+            emit_deferred(StepCompleted, good, run_id="r1", client=client)
+        emit_deferred(StepCompleted, bad, run_id="r2", client=client)  # does not raise
+        with caplog.at_level(logging.WARNING, logger="sdk.telemetry"):
+            assert client.flush(timeout=10)
+        client.shutdown()
+    assert [(e["run_id"], e["agent_role"]) for e in api.events] == [("r1", "captured-here")]
+    stats = client.stats()
+    assert (stats.sent, stats.rejected) == (1, 1)
+    assert "workflow.step_completed is invalid, not sent" in caplog.text
+
+
+def test_deferred_events_left_at_shutdown_are_spooled_valid(spool: Path) -> None:
+    client = make_client(None, spool, endpoint="http://127.0.0.1:9", flush_interval_s=60)
+    for n in range(3):
+        payload = {"node": "n", "step": n, "status": "ok", "duration_ms": 1.0}
+        emit_deferred(StepCompleted, payload, run_id="r", client=client)
+    client.shutdown(timeout=0.5)
+    assert client.stats().spooled == 3

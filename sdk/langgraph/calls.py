@@ -1,0 +1,183 @@
+"""Model, tool and retriever calls inside a graph: charged to the node they run in.
+
+A mixin of :class:`sdk.langgraph.handler.WdpCallbackHandler`, apart because it is the
+half that knows LangChain's model callbacks (the other half knows LangGraph's runs).
+Tools and retrievers are tracked only so that what runs inside them - a model called
+by a tool, a chain inside a retriever - still finds its node.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
+
+from sdk.langgraph.prices import ModelPrice, find_price
+from sdk.langgraph.tracking import NodeState, RunState, Usage, model_names, usage_of
+
+log = logging.getLogger("sdk.langgraph.handler")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(method: Callable[P, R]) -> Callable[P, R | None]:
+    """Instrumentation must never break the graph: log with the traceback and go on."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return method(*args, **kwargs)
+        except Exception:
+            log.exception("wdp LangGraph instrumentation failed in %s", method.__name__)
+            return None
+
+    return wrapper
+
+
+class CallTracking:
+    """Callbacks for calls made inside nodes; state lives in the handler."""
+
+    _lock: threading.Lock
+    _owner: dict[UUID, tuple[RunState, NodeState | None]]
+    _models: dict[UUID, str | None]
+    prices: Mapping[str, ModelPrice]
+
+    def _adopt(self, run_id: UUID, parent_run_id: UUID | None) -> bool:
+        """Track ``run_id`` as part of its parent's node; False if the parent is unknown."""
+        owner = self._owner.get(parent_run_id) if parent_run_id is not None else None
+        if owner is None:
+            return False
+        self._owner[run_id] = owner
+        return True
+
+    # --- models ------------------------------------------------------------------------
+
+    @guarded
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._model_start(run_id, parent_run_id, metadata, kwargs.get("invocation_params"))
+
+    @guarded
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._model_start(run_id, parent_run_id, metadata, kwargs.get("invocation_params"))
+
+    def _model_start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: dict[str, Any] | None,
+        invocation_params: dict[str, Any] | None,
+    ) -> None:
+        with self._lock:
+            if self._adopt(run_id, parent_run_id):
+                self._models[run_id] = model_names(metadata, invocation_params)
+
+    @guarded
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._model_done(run_id, usage_of(response))
+
+    @guarded
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        # A failed or cancelled stream still used (and is billed for) what it produced.
+        self._model_done(run_id, usage_of(kwargs.get("response")))
+
+    def _model_done(self, run_id: UUID, usage: Usage) -> None:
+        with self._lock:
+            owner = self._owner.pop(run_id, None)
+            requested = self._models.pop(run_id, None)
+            if owner is None:
+                return
+            run, node = owner
+            model = requested or usage.served_model or "unknown"
+            price = find_price(self.prices, requested, usage.served_model)
+            cost = None
+            if price is not None and usage.known:
+                cost = price.cost(
+                    tokens_in=usage.tokens_in,
+                    tokens_out=usage.tokens_out,
+                    cached_in=usage.cached_in,
+                    cache_written=usage.cache_written,
+                )
+            run.tokens_in += usage.tokens_in
+            run.tokens_out += usage.tokens_out
+            if cost is None:  # no price, or no token counts: unknown, never zero
+                run.cost_unknown = True
+            else:
+                run.cost += cost
+            if node is not None:
+                node.models.append(model)
+                node.tokens_in += usage.tokens_in
+                node.tokens_out += usage.tokens_out
+                if cost is None:
+                    node.cost_unknown = True
+                else:
+                    node.cost += cost
+
+    # --- tools and retrievers: only so that what they call finds its node ---------------
+
+    @guarded
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        with self._lock:
+            self._adopt(run_id, parent_run_id)
+
+    @guarded
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        with self._lock:
+            self._adopt(run_id, parent_run_id)
+
+    def _call_done(self, run_id: UUID) -> None:
+        with self._lock:
+            self._owner.pop(run_id, None)
+
+    @guarded
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._call_done(run_id)
+
+    @guarded
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._call_done(run_id)
+
+    @guarded
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._call_done(run_id)
+
+    @guarded
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._call_done(run_id)

@@ -1,0 +1,234 @@
+"""Acceptance path of the LangGraph instrumentation, with real parts end to end.
+
+Real: the LangGraph graphs (``tests/support/langgraph_graphs.py``), the handler, the
+SDK's ``TelemetryClient`` (queue, sender thread, gzip batches over HTTP), the ingest API
+running as a subprocess on loopback, and a migrated Postgres; the assertions read
+``telemetry.workflow_events`` back. Only the chat model is a stand-in (``FakeChatModel``,
+tokens = words), so token sums and costs are known exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from sdk.langgraph import instrument
+from sdk.telemetry import TelemetryClient
+from tests.support.langgraph_graphs import (
+    DEFAULT_TOPICS,
+    PIPELINE_ROLES,
+    PRICES,
+    build_failing,
+    build_pipeline,
+    cost_a,
+    pipeline_steps,
+    pipeline_transitions,
+)
+from tests.support.servers import TEST_API_KEYS, ApiServer
+
+
+@pytest.fixture
+def client(api_server: ApiServer, tmp_path: Path) -> Iterator[TelemetryClient]:
+    telemetry = TelemetryClient(
+        endpoint=api_server.base_url,
+        api_key=TEST_API_KEYS[0],
+        spool_dir=tmp_path / "spool",
+        flush_interval_s=0.1,
+        retry_base_s=0.05,
+        retry_max_s=0.5,
+        max_retries=3,
+        timeout_s=5.0,
+    )
+    yield telemetry
+    telemetry.shutdown(timeout=5)
+
+
+def delivered(client: TelemetryClient) -> None:
+    assert client.flush(timeout=30), client.stats()
+    stats = client.stats()
+    assert (stats.rejected, stats.dropped) == (0, 0), stats
+
+
+def rows(db_url: str, workflow_name: str) -> list[dict[str, Any]]:
+    with psycopg.connect(db_url) as conn:
+        cursor = conn.execute(
+            "SELECT event_name, run_id, item_id, workflow_name, agent_role, payload "
+            "FROM telemetry.workflow_events WHERE workflow_name = %s ORDER BY ts, event_id",
+            [workflow_name],
+        )
+        columns = [c.name for c in cursor.description or []]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def of(found: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [r for r in found if r["event_name"] == f"workflow.{name}"]
+
+
+def step_tuples(found: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return sorted(
+        (
+            r["payload"]["step"],
+            r["payload"]["node"],
+            r["payload"]["tokens_in"],
+            r["payload"]["tokens_out"],
+            r["payload"].get("model"),
+            r["payload"]["cost_usd_est"],
+        )
+        for r in of(found, "step_completed")
+    )
+
+
+def expected_tuples(topics: list[str] | tuple[str, ...], rounds: int) -> list[tuple[Any, ...]]:
+    return sorted(
+        (step, node, tin, tout, model, pytest.approx(cost, rel=1e-9, abs=1e-15))
+        for node, step, tin, tout, model, cost in pipeline_steps(topics, rounds)
+    )
+
+
+def test_a_pipeline_run_with_a_loop_and_a_fan_out_lands_in_postgres(
+    client: TelemetryClient, migrated_db_url: str
+) -> None:
+    workflow = f"lg-e2e-{uuid.uuid4().hex[:8]}"
+    graph = instrument(
+        build_pipeline(),
+        workflow_name=workflow,
+        agent_roles=PIPELINE_ROLES,
+        prices=PRICES,
+        client=client,
+    )
+    result = graph.invoke({"item_id": "ITEM-E2E", "status": "new"})
+    assert result["status"] == "approved"
+    delivered(client)
+
+    found = rows(migrated_db_url, workflow)
+    assert Counter(r["event_name"] for r in found) == {
+        "workflow.run_started": 1,
+        "workflow.step_completed": 9,
+        "workflow.item_state_changed": 6,
+        "workflow.run_completed": 1,
+    }
+    assert len({r["run_id"] for r in found}) == 1
+    assert {r["item_id"] for r in found} == {"ITEM-E2E"}
+
+    assert step_tuples(found) == expected_tuples(DEFAULT_TOPICS, 2)
+    for row in of(found, "step_completed"):
+        payload = row["payload"]
+        assert payload["status"] == "ok"
+        assert payload["cost_unknown"] is False
+        assert payload["duration_ms"] >= 0
+        assert row["agent_role"] == PIPELINE_ROLES.get(payload["node"])
+
+    assert [
+        (r["payload"]["from_state"], r["payload"]["to_state"], r["payload"]["node"])
+        for r in of(found, "item_state_changed")
+    ] == pipeline_transitions(2)
+
+    (started,) = of(found, "run_started")
+    assert started["payload"]["trigger"] == "langgraph"
+    assert found[0] is started  # its ts is the run's start, before every step
+    (done,) = of(found, "run_completed")
+    assert found[-1] is done
+    payload = done["payload"]
+    assert (payload["status"], payload["steps"]) == ("succeeded", 9)
+    assert (payload["tokens_in"], payload["tokens_out"]) == (35, 30)
+    assert payload["cost_usd_est"] == pytest.approx(178.2e-6, rel=1e-9)
+    assert payload["cost_unknown"] is False
+
+
+def test_a_failing_graph_lands_as_an_error_step_and_a_failed_run(
+    client: TelemetryClient, migrated_db_url: str
+) -> None:
+    workflow = f"lg-e2e-fail-{uuid.uuid4().hex[:8]}"
+    graph = instrument(build_failing(), workflow_name=workflow, prices=PRICES, client=client)
+    with pytest.raises(ValueError, match="bad input for FAIL-1"):
+        graph.invoke({"item_id": "FAIL-1", "status": "new"})
+    delivered(client)
+
+    found = rows(migrated_db_url, workflow)
+    assert [r["event_name"] for r in found] == [
+        "workflow.run_started",
+        "workflow.step_completed",
+        "workflow.item_state_changed",
+        "workflow.step_completed",
+        "workflow.run_completed",
+    ]
+    start, boom = (r["payload"] for r in of(found, "step_completed"))
+    assert (start["node"], start["status"]) == ("start", "ok")
+    assert (boom["node"], boom["status"], boom["error_type"]) == ("boom", "error", "ValueError")
+    assert boom["error_message"] == "bad input for FAIL-1"
+    assert (boom["tokens_in"], boom["tokens_out"]) == (4, 2)
+    assert boom["cost_usd_est"] == pytest.approx(cost_a(4, 2), rel=1e-9)
+    (done,) = of(found, "run_completed")
+    assert done["payload"]["status"] == "failed"
+    assert done["payload"]["error_type"] == "ValueError"
+    assert done["payload"]["steps"] == 2
+    assert {r["item_id"] for r in found} == {"FAIL-1"}
+
+
+def test_twenty_concurrent_items_keep_their_own_run_and_item_ids(
+    client: TelemetryClient, migrated_db_url: str
+) -> None:
+    workflow = f"lg-e2e-many-{uuid.uuid4().hex[:8]}"
+    graph = instrument(
+        build_pipeline(),
+        workflow_name=workflow,
+        agent_roles=PIPELINE_ROLES,
+        prices=PRICES,
+        client=client,
+    )
+    items = {
+        f"ITEM-{n:02d}": (list(DEFAULT_TOPICS[: 1 + n % 3]), 1 + (n // 3) % 3) for n in range(20)
+    }
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            *[
+                graph.ainvoke({"item_id": item, "status": "new", "topics": t, "rounds": r})
+                for item, (t, r) in items.items()
+            ]
+        )
+
+    results = asyncio.run(main())
+    assert [r["item_id"] for r in results] == list(items)
+    delivered(client)
+
+    found = rows(migrated_db_url, workflow)
+    by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in found:
+        by_run[row["run_id"]].append(row)
+    assert len(by_run) == 20
+    run_of_item: dict[str, str] = {}
+    for run_id, run_rows in by_run.items():
+        run_items = {r["item_id"] for r in run_rows}
+        assert len(run_items) == 1, (run_id, run_items)  # each run_id -> exactly one item
+        run_of_item[run_items.pop()] = run_id
+    assert sorted(run_of_item) == sorted(items)  # and each item -> exactly one run
+
+    for item, (topics, rounds) in items.items():
+        run_rows = by_run[run_of_item[item]]
+        transitions = pipeline_transitions(rounds)
+        assert Counter(r["event_name"] for r in run_rows) == {
+            "workflow.run_started": 1,
+            "workflow.step_completed": 2 + len(topics) + 2 * rounds,
+            "workflow.item_state_changed": len(transitions),
+            "workflow.run_completed": 1,
+        }
+        assert step_tuples(run_rows) == expected_tuples(topics, rounds)
+        assert [
+            (r["payload"]["from_state"], r["payload"]["to_state"], r["payload"]["node"])
+            for r in of(run_rows, "item_state_changed")
+        ] == transitions
+        (done,) = of(run_rows, "run_completed")
+        steps = pipeline_steps(topics, rounds)
+        assert done["payload"]["status"] == "succeeded"
+        assert done["payload"]["steps"] == len(steps)
+        assert done["payload"]["tokens_in"] == sum(s[2] for s in steps)
+        assert done["payload"]["tokens_out"] == sum(s[3] for s in steps)
+    assert len(found) == client.stats().sent

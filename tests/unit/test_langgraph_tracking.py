@@ -1,0 +1,289 @@
+"""How the LangGraph handler reads LangGraph's values: node runs, state updates, names,
+model names and token usage (real langgraph / langchain-core objects, no graph run)."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum, IntEnum
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, LLMResult
+from langgraph.types import Command
+from pydantic import BaseModel
+
+from sdk.langgraph.tracking import (
+    MAX_NAME,
+    Usage,
+    as_name,
+    clip,
+    field_of,
+    is_node_run,
+    model_names,
+    update_of,
+    usage_of,
+)
+
+# --- update_of ---------------------------------------------------------------------------
+
+
+def test_update_of_a_command_with_a_dict_update() -> None:
+    assert update_of(Command(update={"status": "done", "n": 1}, goto="x")) == {
+        "status": "done",
+        "n": 1,
+    }
+
+
+def test_update_of_a_command_with_a_list_of_pairs_ignores_malformed_entries() -> None:
+    command = Command(update=[("status", "done"), ("n", 2), ("bad",), "junk"])  # type: ignore[list-item]
+    assert update_of(command) == {"status": "done", "n": 2}
+
+
+def test_update_of_a_command_without_an_update_is_empty() -> None:
+    assert update_of(Command(goto="next")) == {}
+
+
+def test_update_of_a_list_of_commands_merges_them_in_order() -> None:
+    outputs = [
+        Command(update={"status": "a", "x": 1}),
+        Command(update=[("status", "b")]),
+        {"y": 2},
+        "ignored",
+    ]
+    assert update_of(outputs) == {"status": "b", "x": 1, "y": 2}
+
+
+def test_update_of_passes_plain_values_through() -> None:
+    update = {"status": "s"}
+    assert update_of(update) is update
+    assert update_of(None) is None
+
+    class M(BaseModel):
+        status: str
+
+    model = M(status="m")
+    assert update_of(model) is model
+
+
+# --- field_of ----------------------------------------------------------------------------
+
+
+class State(BaseModel):
+    status: str = "p"
+    item_id: str | None = None
+
+
+@dataclasses.dataclass
+class DataState:
+    status: str
+
+
+def test_field_of_reads_dicts_pydantic_models_and_dataclasses() -> None:
+    assert field_of({"status": "d"}, "status") == "d"
+    assert field_of(State(), "status") == "p"
+    assert field_of(DataState("dc"), "status") == "dc"
+
+
+def test_field_of_a_missing_field_is_none() -> None:
+    assert field_of({"other": 1}, "status") is None
+    assert field_of(State(), "missing") is None
+    assert field_of(DataState("x"), "item_id") is None
+    assert field_of(None, "status") is None
+    assert field_of("a string", "status") is None
+
+
+# --- as_name / clip ------------------------------------------------------------------------
+
+
+class Color(Enum):
+    RED = "red"
+
+
+class Level(IntEnum):
+    HIGH = 3
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Color.RED, "red"),
+        (Level.HIGH, "3"),
+        ("  padded  ", "padded"),
+        (42, "42"),
+        (None, None),
+        ("", None),
+        ("   ", None),
+        (Color, None),  # not a plain value: its text would change from run to run
+        (object(), None),
+        (True, None),
+        ("nul\x00inside", "nul\ufffdinside"),
+    ],
+)
+def test_as_name(value: Any, expected: str | None) -> None:
+    assert as_name(value) == expected
+
+
+def test_as_name_cuts_long_values_to_the_event_limit_keeping_them_apart() -> None:
+    assert MAX_NAME == 200
+    a, b = as_name("x" * 500), as_name("x" * 499 + "y")
+    assert a is not None
+    assert b is not None
+    assert len(a) == len(b) == 200
+    assert a.startswith("x" * 183 + "~")
+    assert a != b
+    assert as_name("y" * 200) == "y" * 200
+
+
+def test_clip_keeps_short_text_and_marks_cut_text() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("exactly10!", 10) == "exactly10!"
+    clipped = clip("a" * 20, 10)
+    assert clipped == "a" * 9 + "…"
+    assert len(clipped) == 10
+
+
+# --- is_node_run / model_names -------------------------------------------------------------
+
+
+NODE_MD = {"langgraph_node": "plan", "langgraph_step": 2}
+
+
+@pytest.mark.parametrize(
+    ("tags", "metadata", "expected"),
+    [
+        (["graph:step:2"], NODE_MD, True),
+        (["other", "graph:step:12"], NODE_MD, True),
+        (["seq:step:2"], NODE_MD, False),  # a router or model inside the node
+        ([], NODE_MD, False),
+        (None, NODE_MD, False),
+        (["graph:step:2"], {"langgraph_step": 2}, False),
+        (["graph:step:2"], None, False),
+        (["graph:step:2"], {}, False),
+    ],
+)
+def test_is_node_run(
+    tags: list[str] | None, metadata: dict[str, Any] | None, expected: bool
+) -> None:
+    assert is_node_run(tags, metadata) is expected
+
+
+def test_model_names_prefers_ls_model_name_then_invocation_params() -> None:
+    assert model_names({"ls_model_name": "a"}, {"model": "b", "model_name": "c"}) == "a"
+    assert model_names({}, {"model": "b", "model_name": "c"}) == "b"
+    assert model_names(None, {"model_name": "c"}) == "c"
+    assert model_names({"ls_model_name": ""}, {"model": 7, "model_name": "c"}) == "c"
+    assert model_names(None, None) is None
+    assert model_names({"ls_model_name": None}, {}) is None
+
+
+# --- usage_of --------------------------------------------------------------------------------
+
+
+def chat_result(*messages: AIMessage, llm_output: dict[str, Any] | None = None) -> LLMResult:
+    return LLMResult(
+        generations=[[ChatGeneration(message=m) for m in messages]], llm_output=llm_output
+    )
+
+
+def test_usage_of_reads_usage_metadata_and_the_served_model() -> None:
+    message = AIMessage(
+        content="hi",
+        usage_metadata={"input_tokens": 7, "output_tokens": 3, "total_tokens": 10},
+        response_metadata={"model_name": "gpt-4o-2024-08-06"},
+    )
+    assert usage_of(chat_result(message)) == Usage(7, 3, 0, "gpt-4o-2024-08-06")
+
+
+def test_usage_of_reads_cached_input_tokens() -> None:
+    message = AIMessage(
+        content="hi",
+        usage_metadata={
+            "input_tokens": 10,
+            "output_tokens": 2,
+            "total_tokens": 12,
+            "input_token_details": {"cache_read": 6},
+        },
+    )
+    assert usage_of(chat_result(message)) == Usage(10, 2, 6, None)
+
+
+def test_usage_of_sums_every_generation() -> None:
+    first = AIMessage(
+        content="a", usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
+    )
+    second = AIMessage(
+        content="b", usage_metadata={"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}
+    )
+    usage = usage_of(chat_result(first, second))
+    assert usage is not None
+    assert (usage.tokens_in, usage.tokens_out) == (11, 22)
+
+
+def test_usage_of_a_streamed_reply_is_the_merged_total_of_its_chunks() -> None:
+    chunks = [
+        AIMessageChunk(
+            content="one ",
+            usage_metadata={"input_tokens": 5, "output_tokens": 1, "total_tokens": 6},
+        ),
+        AIMessageChunk(
+            content="two",
+            usage_metadata={"input_tokens": 0, "output_tokens": 1, "total_tokens": 1},
+            response_metadata={"model_name": "served"},
+        ),
+        AIMessageChunk(content=""),  # the empty last chunk carries no usage
+    ]
+    merged = chunks[0] + chunks[1] + chunks[2]
+    response = LLMResult(generations=[[ChatGenerationChunk(message=merged)]], llm_output=None)
+    assert usage_of(response) == Usage(5, 2, 0, "served")
+
+
+def test_usage_of_a_legacy_llm_reads_llm_output_token_usage() -> None:
+    response = LLMResult(
+        generations=[[Generation(text="done")]],
+        llm_output={
+            "token_usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
+            "model_name": "gpt-4o-mini",
+        },
+    )
+    assert usage_of(response) == Usage(12, 4, 0, "gpt-4o-mini")
+
+
+def test_usage_of_a_legacy_usage_key_with_input_output_names() -> None:
+    response = LLMResult(
+        generations=[[Generation(text="done")]],
+        llm_output={"usage": {"input_tokens": 3, "output_tokens": 9}},
+    )
+    assert usage_of(response) == Usage(3, 9, 0, None)
+
+
+def test_usage_metadata_wins_over_llm_output_so_nothing_is_counted_twice() -> None:
+    message = AIMessage(
+        content="x", usage_metadata={"input_tokens": 2, "output_tokens": 1, "total_tokens": 3}
+    )
+    response = chat_result(
+        message,
+        llm_output={"token_usage": {"prompt_tokens": 2, "completion_tokens": 1}, "model_name": "m"},
+    )
+    assert usage_of(response) == Usage(2, 1, 0, "m")
+
+
+def test_usage_of_without_any_usage_is_unknown_not_zero() -> None:
+    unknown = Usage(known=False)
+    assert usage_of(None) == unknown
+    assert usage_of(LLMResult(generations=[[Generation(text="x")]])) == unknown
+    assert usage_of(chat_result(AIMessage(content="x"))) == unknown
+    served_only = chat_result(AIMessage(content="x", response_metadata={"model": "m2"}))
+    assert usage_of(served_only) == Usage(served_model="m2", known=False)
+    assert usage_of(object()) == unknown
+
+
+def test_usage_of_reads_anthropic_cache_writes() -> None:
+    usage = {
+        "input_tokens": 10,
+        "output_tokens": 2,
+        "total_tokens": 12,
+        "input_token_details": {"cache_read": 3, "cache_creation": 4},
+    }
+    result = usage_of(chat_result(AIMessage(content="x", usage_metadata=usage)))
+    assert (result.cached_in, result.cache_written, result.known) == (3, 4, True)
