@@ -118,7 +118,6 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
 
     # --- graph invocations and nodes ---------------------------------------------------
 
-    @guarded
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -129,6 +128,21 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
+    ) -> None:
+        # try/except written out, not @guarded: this and on_chain_end run for every
+        # node, and the wrapper's extra call showed in profiles.
+        try:
+            self._chain_start(inputs, run_id, parent_run_id, tags, metadata)
+        except Exception:
+            log.exception("wdp LangGraph instrumentation failed in on_chain_start")
+
+    def _chain_start(
+        self,
+        inputs: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
     ) -> None:
         with self._lock:
             if run_id in self._owner:
@@ -216,8 +230,13 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             foreign=foreign,
         )
 
-    @guarded
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._chain_end(outputs, run_id)
+        except Exception:
+            log.exception("wdp LangGraph instrumentation failed in on_chain_end")
+
+    def _chain_end(self, outputs: Any, run_id: UUID) -> None:
         with self._lock:
             self._owner.pop(run_id, None)
             node = self._nodes.pop(run_id, None)

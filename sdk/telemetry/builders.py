@@ -122,15 +122,16 @@ def emit_deferred(
     is logged and counted as rejected later instead of raising here.
     """
     target = client or get_client()
-    envelope = _envelope(
-        target,
-        run_id=run_id,
-        item_id=item_id,
-        workflow_name=workflow_name,
-        agent_role=agent_role,
-        event_id=None,
-        ts=ts,
-    )
+    ctx = context.current()
+    envelope: dict[str, Any] = {
+        "minted_at": target.clock(),
+        "run_id": run_id if run_id is not None else ctx.run_id,
+        "item_id": item_id if item_id is not None else ctx.item_id,
+        "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
+        "agent_role": agent_role if agent_role is not None else ctx.agent_role,
+    }
+    if ts is not None:
+        envelope["ts"] = ts
     target.emit(DeferredEvent(event_type, envelope, payload))
 
 

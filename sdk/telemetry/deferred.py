@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sdk.telemetry.events import EventBase
+from sdk.telemetry.values import new_ulid
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +25,15 @@ class DeferredEvent:
     payload: dict[str, Any]
 
     def build(self) -> EventBase:
-        """The validated event; raises pydantic.ValidationError like a builder would."""
-        return self.event_type.model_validate({**self.envelope, "payload": self.payload})
+        """The validated event; raises pydantic.ValidationError like a builder would.
+
+        The event id is minted here from the time captured at the call (``minted_at``),
+        saving the caller's thread that work too."""
+        envelope = dict(self.envelope)
+        minted = envelope.pop("minted_at")
+        envelope["event_id"] = new_ulid(int(minted.timestamp() * 1000))
+        envelope.setdefault("ts", minted)
+        return self.event_type.model_validate({**envelope, "payload": self.payload})
 
     @property
     def event_name(self) -> str:
