@@ -49,6 +49,19 @@ def emit_batch(events: list[EventBase], *, client: TelemetryClient | None = None
     (client or get_client()).emit_batch(events)
 
 
+def _correlated(
+    run_id: str | None, item_id: str | None, workflow_name: str | None, agent_role: str | None
+) -> dict[str, Any]:
+    """The ids given, else those of the caller's current correlation."""
+    ctx = context.current()
+    return {
+        "run_id": run_id if run_id is not None else ctx.run_id,
+        "item_id": item_id if item_id is not None else ctx.item_id,
+        "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
+        "agent_role": agent_role if agent_role is not None else ctx.agent_role,
+    }
+
+
 def _envelope(
     target: TelemetryClient,
     *,
@@ -59,17 +72,13 @@ def _envelope(
     event_id: str | None,
     ts: datetime | None,
 ) -> dict[str, Any]:
-    ctx = context.current()
     now = target.clock()
     return {
         # The id is minted from the clock, not from ts: an event about the past (a
         # backfill, late feedback) still lands in a live partition.
         "event_id": event_id or new_ulid(int(now.timestamp() * 1000)),
         "ts": ts or now,
-        "run_id": run_id if run_id is not None else ctx.run_id,
-        "item_id": item_id if item_id is not None else ctx.item_id,
-        "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
-        "agent_role": agent_role if agent_role is not None else ctx.agent_role,
+        **_correlated(run_id, item_id, workflow_name, agent_role),
     }
 
 
@@ -122,14 +131,8 @@ def emit_deferred(
     is logged and counted as rejected later instead of raising here.
     """
     target = client or get_client()
-    ctx = context.current()
-    envelope: dict[str, Any] = {
-        "minted_at": target.clock(),
-        "run_id": run_id if run_id is not None else ctx.run_id,
-        "item_id": item_id if item_id is not None else ctx.item_id,
-        "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
-        "agent_role": agent_role if agent_role is not None else ctx.agent_role,
-    }
+    envelope = _correlated(run_id, item_id, workflow_name, agent_role)
+    envelope["minted_at"] = target.clock()
     if ts is not None:
         envelope["ts"] = ts
     target.emit(DeferredEvent(event_type, envelope, payload))

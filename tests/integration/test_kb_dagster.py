@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,8 +20,7 @@ from sdk.db import migrate
 from sdk.db.engine import create_engine
 from sdk.settings import reset_settings_cache
 from tests.integration.kb_support import KB_INLINE_MAX, documents, pending, write_mixed_set
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cli import run_wdp
 
 
 @pytest.fixture
@@ -116,42 +113,18 @@ def test_cli_reindex_redoes_everything_with_progress(
     url, eng, artifacts = setup
     write_mixed_set(artifacts)
     env = {**os.environ, "DATABASE_URL": url}
-    first = subprocess.run(
-        [sys.executable, "-m", "sdk.cli.main", "kb", "reindex", "--pending"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    first = run_wdp(env, "kb", "reindex", "--pending")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["versions"] == 6
     before = {key: doc.chunk_count for key, doc in documents(eng).items()}
 
-    again = subprocess.run(
-        [sys.executable, "-m", "sdk.cli.main", "kb", "reindex", "--type", "report"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = run_wdp(env, "kb", "reindex", "--type", "report")
     assert again.returncode == 0, again.stderr
     assert "1 artifact versions to ingest" in again.stderr
     assert json.loads(again.stdout)["versions"] == 1
     assert {key: doc.chunk_count for key, doc in documents(eng).items()} == before
 
-    stats = subprocess.run(
-        [sys.executable, "-m", "sdk.cli.main", "kb", "stats"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    stats = run_wdp(env, "kb", "stats")
     assert json.loads(stats.stdout) == {
         "documents": 6,
         "chunks": sum(before.values()),

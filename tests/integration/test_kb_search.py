@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +16,8 @@ import sdk.kb
 from sdk.artifacts import ArtifactService
 from sdk.artifacts.stores import FileStore
 from sdk.kb import IngestOptions, InvalidQuery, KnowledgeBase
+from tests.support.cli import run_wdp
 from tests.support.embedders import HashingEmbedder
-
-ROOT = Path(__file__).resolve().parents[2]
 
 FILLER = "The quarterly report covers staffing, budgets and office moves. " * 6
 DOCS = {
@@ -230,30 +227,18 @@ def cli_env(
     return env
 
 
-def wdp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sdk.cli.main", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_cli_search_prints_json_lines(cli_env: dict[str, str], corpus: dict[str, str]) -> None:
-    result = wdp(cli_env, "kb", "search", '"vault rotation"', "--json", "-k", "3")
+    result = run_wdp(cli_env, "kb", "search", '"vault rotation"', "--json", "-k", "3")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(h["artifact_id"], h["version"]) for h in lines] == [(corpus["phrase"], 1)]
-    table = wdp(cli_env, "kb", "search", "crossing", "--all-versions")
+    table = run_wdp(cli_env, "kb", "search", "crossing", "--all-versions")
     assert table.returncode == 0, table.stderr
     assert corpus["versioned"] in table.stdout
 
 
 def test_cli_reports_bad_arguments_without_a_traceback(cli_env: dict[str, str]) -> None:
-    result = wdp(cli_env, "kb", "search", "x", "-k", "0")
+    result = run_wdp(cli_env, "kb", "search", "x", "-k", "0")
     assert result.returncode == 2
     assert "k must be an integer" in result.stderr
     assert "Traceback" not in result.stderr
