@@ -152,7 +152,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
                 return
             owner = self._owner.get(parent_run_id) if parent_run_id is not None else None
             if owner is None:
-                run = self._start_run(run_id, inputs, metadata or {})
+                run = self._start_run(run_id, inputs, metadata or {}, nested=parent_run_id)
                 self._owner[run_id] = (run, None)
                 announce = run.announced
             else:
@@ -170,14 +170,18 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         if len(self._ended) > MAX_ENDED:
             self._ended.popitem(last=False)
 
-    def _start_run(self, lc_run_id: UUID, inputs: Any, metadata: dict[str, Any]) -> RunState:
+    def _start_run(
+        self, lc_run_id: UUID, inputs: Any, metadata: dict[str, Any], *, nested: UUID | None
+    ) -> RunState:
         # invoke(None) resumes from a static breakpoint; a Command(resume=...) from interrupt().
         resumed = inputs is None or isinstance(inputs, Command)
         thread = _thread_of(metadata)
         paused = self._paused.pop(thread, None) if resumed and thread is not None else None
         run = RunState(
             lc_run_id=lc_run_id,
-            run_id=as_name(metadata.get("run_id")) or str(lc_run_id),
+            # metadata["run_id"] names the outermost invocation: a graph started inside
+            # another runnable (another graph's node) inherits it, and gets its own id.
+            run_id=(None if nested else as_name(metadata.get("run_id"))) or str(lc_run_id),
             started=time.perf_counter(),
             started_at=datetime.now(UTC),
             item_id=None if resumed else as_name(field_of(inputs, self.item_id_key)),

@@ -20,7 +20,7 @@ MAX_NAME = 200
 MAX_MESSAGE = 10_000
 
 
-@dataclass
+@dataclass(slots=True)
 class RunState:
     """One graph invocation (the root run of a callback tree)."""
 
@@ -40,7 +40,7 @@ class RunState:
     interrupted: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeState:
     """One execution of one node (each retry attempt is its own)."""
 

@@ -235,3 +235,27 @@ def test_a_batch_of_only_invalid_deferred_events_does_not_hold_up_the_next(
         client.shutdown()
     assert len(api.events) == 1
     assert (client.stats().sent, client.stats().rejected) == (1, 5)
+
+
+def test_a_separately_instrumented_inner_graph_gets_its_own_run_id() -> None:
+    inner_builder = StateGraph(ItemState)
+    inner_builder.add_node("work", lambda state: {"status": "inner-done"})
+    inner_builder.add_edge(START, "work")
+    inner_client = RecordingClient()
+    inner = instrument(inner_builder.compile(), workflow_name="inner", client=inner_client)
+
+    def delegate(state: ItemState) -> dict[str, Any]:
+        inner.invoke({"item_id": "CHILD-1", "status": "s0"})
+        return {"status": "delegated"}
+
+    builder = StateGraph(ItemState)
+    builder.add_node("delegate", delegate)
+    builder.add_edge(START, "delegate")
+    client = RecordingClient()
+    config = {"metadata": {"run_id": "outer-run"}}
+    instrumented(builder.compile(), client).invoke({"item_id": "OUT-1", "status": "new"}, config)
+    assert {e.run_id for e in client.events} == {"outer-run"}
+    inner_runs = {e.run_id for e in inner_client.events}
+    assert len(inner_runs) == 1
+    assert "outer-run" not in inner_runs
+    assert {e.item_id for e in inner_client.events} == {"CHILD-1"}
