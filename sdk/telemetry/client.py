@@ -117,7 +117,8 @@ class TelemetryClient:
     # -- public API ------------------------------------------------------------------
 
     def emit(self, event: EventBase | DeferredEvent) -> None:
-        """Queue one validated event. Never blocks, never raises for transport reasons."""
+        """Queue one validated event (or a deferred one, validated by the sender: see
+        :mod:`sdk.telemetry.deferred`). Never blocks, never raises for transport reasons."""
         if self.disabled:
             return
         if self._sync:
