@@ -63,19 +63,20 @@ def normalise_mime(mime_type: str) -> str:
     return "; ".join([base, *cleaned])
 
 
-def _base_and_charset(mime_type: str) -> tuple[str, str | None]:
+def base_and_charset(mime_type: str) -> tuple[str, str | None]:
+    """The lower-case ``type/subtype`` and the declared charset, if any."""
     base, *params = (p.strip() for p in mime_type.split(";"))
     charset = None
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower()
+            charset = value.strip().strip("\"'").lower() or None
     return base.lower(), charset
 
 
 def content_kind(mime_type: str) -> ContentKind:
     """How content of ``mime_type`` is treated: JSON, UTF-8 text, or opaque bytes."""
-    base, _charset = _base_and_charset(mime_type)
+    base, _charset = base_and_charset(mime_type)
     if base == "application/json" or base.endswith("+json"):
         return "json"
     if base.startswith("text/") or base in _TEXT_APPLICATION_TYPES or base.endswith("+xml"):
@@ -85,7 +86,7 @@ def content_kind(mime_type: str) -> ContentKind:
 
 def check_charset(mime_type: str) -> None:
     """Text is stored as UTF-8: refuse a textual type that declares another charset."""
-    _base, charset = _base_and_charset(mime_type)
+    _base, charset = base_and_charset(mime_type)
     if content_kind(mime_type) != "binary" and charset and charset not in _UTF8_CHARSETS:
         raise InvalidArtifact(
             f"text content must be UTF-8, but mime_type {mime_type!r} declares charset "

@@ -24,22 +24,13 @@ from inscriptis.html_engine import Inscriptis  # type: ignore[import-untyped]
 from lxml.etree import ParserError  # type: ignore[import-untyped]
 from lxml.html import HTMLParser, document_fromstring  # type: ignore[import-untyped]
 
+from sdk.artifacts.content import base_and_charset, content_kind
+
 DEFAULT_MAX_CHARS = 2_000_000
 TITLE_MAX_CHARS = 500
 
 _MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-# Textual application types indexed as they are (text/* is textual already).
-_PLAIN_APPLICATION_TYPES = frozenset(
-    {
-        "application/xml",
-        "application/yaml",
-        "application/x-yaml",
-        "application/toml",
-        "application/x-ndjson",
-        "application/jsonl",
-    }
-)
 
 _XML_DECLARATION = re.compile(r"^<\?xml [^>]+?\?>")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -70,7 +61,7 @@ def extract_text(
     """
     if max_chars < 1:
         raise ValueError(f"max_chars must be at least 1, got {max_chars}")
-    base, charset = _base_and_charset(mime_type)
+    base, charset = base_and_charset(mime_type)
     raw = _extract_raw(content, base=base, charset=charset, max_chars=max_chars)
     if raw.skipped_reason is not None:
         return raw
@@ -86,32 +77,17 @@ def _extract_raw(content: bytes, *, base: str, charset: str | None, max_chars: i
         return _from_pdf(content, max_chars=max_chars)
     if base in _HTML_TYPES:
         return _from_html(_decode(content, charset))
-    if base == "application/json" or base.endswith("+json"):
+    # Which types are text is the artifact store's rule (it validated them as UTF-8 on
+    # write); pictures (image/svg+xml) are markup, not text worth finding.
+    kind = content_kind(base)
+    if kind == "json":
         return _from_json(_decode(content, charset), max_chars=max_chars)
-    if _is_plain(base):
+    if kind == "text" and not base.startswith("image/"):
         # No character takes more than 4 bytes in any charset: the rest would be cut.
         text = _decode(content[: 4 * max_chars + 4], charset)
         title = _markdown_title(text) if base in _MARKDOWN_TYPES else None
         return Extraction(text=text, title=title, skipped_reason=None)
     return Extraction(text="", title=None, skipped_reason=f"unsupported content type {base}")
-
-
-def _is_plain(base: str) -> bool:
-    return (
-        base.startswith("text/")
-        or base in _PLAIN_APPLICATION_TYPES
-        or (base.startswith("application/") and base.endswith("+xml"))
-    )
-
-
-def _base_and_charset(mime_type: str) -> tuple[str, str | None]:
-    base, *params = (part.strip() for part in mime_type.split(";"))
-    charset = None
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip("\"'").lower() or None
-    return base.lower(), charset
 
 
 def _decode(content: bytes, charset: str | None) -> str:

@@ -375,3 +375,13 @@ def test_arbitrary_bytes_never_raise_and_the_text_is_tidy(content: bytes, mime: 
     assert result.text == result.text.strip()
     assert all(line == line.rstrip() for line in result.text.split("\n"))
     result.text.encode("utf-8")  # no lone surrogates
+
+
+@pytest.mark.parametrize("mime", ["application/javascript", "application/sql", "application/x-sh"])
+def test_every_type_the_artifact_store_keeps_as_text_is_indexed(mime: str) -> None:
+    from sdk.artifacts.content import content_kind
+
+    assert content_kind(mime) == "text"
+    assert extract_text(b"select retry_budget from plans", mime_type=mime).text == (
+        "select retry_budget from plans"
+    )
