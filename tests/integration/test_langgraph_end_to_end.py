@@ -92,17 +92,22 @@ def expected_tuples(topics: list[str] | tuple[str, ...], rounds: int) -> list[tu
     )
 
 
-def test_a_pipeline_run_with_a_loop_and_a_fan_out_lands_in_postgres(
-    client: TelemetryClient, migrated_db_url: str
-) -> None:
-    workflow = f"lg-e2e-{uuid.uuid4().hex[:8]}"
-    graph = instrument(
+def pipeline(workflow: str, client: TelemetryClient) -> Any:
+    """The realistic test graph, instrumented with the real client."""
+    return instrument(
         build_pipeline(),
         workflow_name=workflow,
         agent_roles=PIPELINE_ROLES,
         prices=PRICES,
         client=client,
     )
+
+
+def test_a_pipeline_run_with_a_loop_and_a_fan_out_lands_in_postgres(
+    client: TelemetryClient, migrated_db_url: str
+) -> None:
+    workflow = f"lg-e2e-{uuid.uuid4().hex[:8]}"
+    graph = pipeline(workflow, client)
     result = graph.invoke({"item_id": "ITEM-E2E", "status": "new"})
     assert result["status"] == "approved"
     delivered(client)
@@ -176,13 +181,7 @@ def test_twenty_concurrent_items_keep_their_own_run_and_item_ids(
     client: TelemetryClient, migrated_db_url: str
 ) -> None:
     workflow = f"lg-e2e-many-{uuid.uuid4().hex[:8]}"
-    graph = instrument(
-        build_pipeline(),
-        workflow_name=workflow,
-        agent_roles=PIPELINE_ROLES,
-        prices=PRICES,
-        client=client,
-    )
+    graph = pipeline(workflow, client)
     items = {
         f"ITEM-{n:02d}": (list(DEFAULT_TOPICS[: 1 + n % 3]), 1 + (n // 3) % 3) for n in range(20)
     }
