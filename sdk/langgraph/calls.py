@@ -46,12 +46,24 @@ class CallTracking:
     _models: dict[UUID, str | None]
     prices: Mapping[str, ModelPrice]
 
+    def _track(self, run_id: UUID, owner: tuple[RunState, NodeState | None]) -> None:
+        """Under the lock: ``run_id`` is live, counted on its invocation."""
+        self._owner[run_id] = owner
+        owner[0].live += 1
+
+    def _untrack(self, run_id: UUID) -> tuple[RunState, NodeState | None] | None:
+        """Under the lock: ``run_id`` ended; its owner, if it was tracked."""
+        owner = self._owner.pop(run_id, None)
+        if owner is not None:
+            owner[0].live -= 1
+        return owner
+
     def _adopt(self, run_id: UUID, parent_run_id: UUID | None) -> bool:
         """Track ``run_id`` as part of its parent's node; False if the parent is unknown."""
         owner = self._owner.get(parent_run_id) if parent_run_id is not None else None
         if owner is None:
             return False
-        self._owner[run_id] = owner
+        self._track(run_id, owner)
         return True
 
     # --- models ------------------------------------------------------------------------
@@ -104,7 +116,7 @@ class CallTracking:
 
     def _model_done(self, run_id: UUID, usage: Usage) -> None:
         with self._lock:
-            owner = self._owner.pop(run_id, None)
+            owner = self._untrack(run_id)
             requested = self._models.pop(run_id, None)
             if owner is None:
                 return
@@ -164,7 +176,7 @@ class CallTracking:
 
     def _call_done(self, run_id: UUID) -> None:
         with self._lock:
-            self._owner.pop(run_id, None)
+            self._untrack(run_id)
 
     @guarded
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:

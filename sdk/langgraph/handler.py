@@ -153,14 +153,14 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             owner = self._owner.get(parent_run_id) if parent_run_id is not None else None
             if owner is None:
                 run = self._start_run(run_id, inputs, metadata or {}, nested=parent_run_id)
-                self._owner[run_id] = (run, None)
+                self._track(run_id, (run, None))
                 announce = run.announced
             else:
                 run, node = owner
                 if is_node_run(tags, metadata):
                     node = self._start_node(run, node, inputs, metadata or {})
                     self._nodes[run_id] = node
-                self._owner[run_id] = (run, node)
+                self._track(run_id, (run, node))
                 announce = False
         if announce:
             self._emit_run_started(run)
@@ -242,7 +242,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
 
     def _chain_end(self, outputs: Any, run_id: UUID) -> None:
         with self._lock:
-            self._owner.pop(run_id, None)
+            self._untrack(run_id)
             node = self._nodes.pop(run_id, None)
             run = self._runs.pop(run_id, None) if node is None else None
         if node is not None:
@@ -253,7 +253,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
     @guarded
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
-            if self._owner.pop(run_id, None) is not None and type(error).__name__ in CANCELLED:
+            if self._untrack(run_id) is not None and type(error).__name__ in CANCELLED:
                 self._bury(run_id)  # its code may still be running (a sync node's thread)
             node = self._nodes.pop(run_id, None)
             run = self._runs.pop(run_id, None) if node is None else None
@@ -333,9 +333,11 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         self, run: RunState, *, status: str, error: BaseException | None = None
     ) -> None:
         with self._lock:
-            # Runs a cancelled graph never closed (their end callbacks do not come).
-            for key in [k for k, (r, _) in self._owner.items() if r is run]:
-                self._owner.pop(key, None)
+            # Runs a cancelled graph never closed (their end callbacks do not come). The
+            # count spares every normal ending a scan of all invocations' live runs.
+            leftovers = [k for k, (r, _) in self._owner.items() if r is run] if run.live else []
+            for key in leftovers:
+                self._untrack(key)
                 self._bury(key)
                 self._nodes.pop(key, None)
                 self._models.pop(key, None)

@@ -38,6 +38,7 @@ class RunState:
     cost: float = 0.0
     cost_unknown: bool = False
     interrupted: bool = False
+    live: int = 0  # callback runs of this invocation still tracked
 
 
 @dataclass(slots=True)
