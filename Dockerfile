@@ -8,7 +8,7 @@ COPY ingest_api ./ingest_api
 COPY platform_defs ./platform_defs
 COPY migrations ./migrations
 COPY alembic.ini workspace.yaml ./
-RUN pip install --no-cache-dir -c constraints.txt ".[api,dagster,s3]" \
+RUN pip install --no-cache-dir -c constraints.txt ".[api,dagster,kb,s3]" \
     && mkdir -p "$DAGSTER_HOME"
 COPY deploy/dagster/dagster.yaml deploy/dagster/workspace.yaml /var/lib/wdp/dagster/
 # Dagster writes compute logs and run state under DAGSTER_HOME, wdp its spool and files
