@@ -21,6 +21,11 @@ EXCLUSIVE lock (a writer on the table itself waits, then finds it gone) and that
 counts again, records the dropped days and drops it, or attaches the table back if an
 event came in between the first check and the detach. A failure while dropping stops
 the run there: months dropped before it stay dropped, and the failure names the month.
+
+One gap is left, outside the month being dropped: a day becomes history when a month
+holding some of its events is dropped (an event's partition follows its id's time, its
+day its own ``ts``), and an event of that day that arrives later in a live month can
+no longer be aggregated; it stays raw until its own month expires.
 """
 
 from collections.abc import Callable, Sequence

@@ -167,7 +167,7 @@ def test_writers_are_refused_once_the_month_is_detached(db: tuple[str, sa.Engine
         insert(conn, "2026-01-10T10:00:00", "seen")
     assert aggregate(url, "2026-01-10").success
     errors: dict[str, BaseException] = {}
-    writer = threading.Thread()
+    writers: list[threading.Thread] = []
 
     def direct_write(pid_box: list[int]) -> None:
         with eng.connect() as conn:
@@ -180,7 +180,6 @@ def test_writers_are_refused_once_the_month_is_detached(db: tuple[str, sa.Engine
                 errors["direct"] = exc
 
     def interleave(step: str, candidate: Candidate) -> None:
-        nonlocal writer
         if candidate.month != JAN:
             return
         if step == "detached":
@@ -192,12 +191,14 @@ def test_writers_are_refused_once_the_month_is_detached(db: tuple[str, sa.Engine
         elif step == "locked":
             pid: list[int] = []
             writer = threading.Thread(target=direct_write, args=(pid,))
+            writers.append(writer)
             writer.start()
             while not pid:
                 time.sleep(0.01)
             _wait_until_blocked(eng, pid[0])
 
     assert retention(eng, interleave) == ["2026-01", "2026-02"]
+    (writer,) = writers
     writer.join(timeout=30)
     assert not writer.is_alive()
     assert "no partition of relation" in str(errors["routed"])
