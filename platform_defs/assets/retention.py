@@ -6,17 +6,29 @@ then ``DROP TABLE``. Rows are never DELETEd.
 
 Aggregates are all that remains of a dropped month, so retention refuses to drop any
 month (and drops nothing at all in that run) unless every UTC day that has events in it
-has aggregate rows computed after the last of that day's events in the month arrived
-(``computed_at >= max(received_at)``). A day without events needs no aggregate. A run
-refused by that check changes nothing. A failure while dropping (late events found
-after a detach, a failed DETACH) stops the run there: months dropped before it stay
-dropped, and the failure names the month it stopped at. (``computed_at`` and
-``received_at`` are transaction start times, so an ingest transaction that commits
-after a concurrent aggregation read its day can look covered: a known gap, which
-storing what each aggregate actually counted would close.)
+is fully counted in ``daily_event_aggregates``: the day's aggregate rows add up to as
+many events as the raw tables now hold for that day. Raw events are append-only, so an
+aggregate that counted as many events as exist counted every one of them, whenever and
+in whatever order their transactions committed (timestamps could not tell: an ingest
+transaction that commits after an aggregation read its day has an earlier
+``received_at`` than the aggregate's ``computed_at``). A day without events needs no
+aggregate. A run refused by that check changes nothing.
+
+The decision to drop is made where no event can slip in: after the detach, when the
+table is no longer a partition (the parent refuses that month's rows, so the API
+answers 503 and the client retries), in one transaction that holds the table's ACCESS
+EXCLUSIVE lock (a writer on the table itself waits, then finds it gone) and that
+counts again, records the dropped days and drops it, or attaches the table back if an
+event came in between the first check and the detach. A failure while dropping stops
+the run there: months dropped before it stay dropped, and the failure names the month.
+
+One gap is left, outside the month being dropped: a day becomes history when a month
+holding some of its events is dropped (an event's partition follows its id's time, its
+day its own ``ts``), and an event of that day that arrives later in a live month can
+no longer be aggregated; it stays raw until its own month expires.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -33,6 +45,7 @@ from sdk.db.schema import TELEMETRY_SCHEMA
 from sdk.settings import get_settings
 
 GROUP = "telemetry"
+_PARTITION_NAME = "^workflow_events_p[0-9]{4}_[0-9]{2}$"
 
 # Partition tables, attached or left detached by an interrupted earlier run.
 CANDIDATES_SQL = f"""
@@ -40,22 +53,39 @@ SELECT c.relname, i.inhrelid IS NOT NULL AS attached, coalesce(i.inhdetachpendin
 FROM pg_class c
 LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = '{PARENT}'::regclass
 WHERE c.relnamespace = '{TELEMETRY_SCHEMA}'::regnamespace AND c.relkind = 'r'
-  AND c.relname ~ '^workflow_events_p[0-9]{{4}}_[0-9]{{2}}$'
+  AND c.relname ~ '{_PARTITION_NAME}'
 """
 
-# Days with events in one partition whose aggregate is missing or older than the events.
+# Every table but :table that can hold raw events: the partitions, and partition tables
+# detached (or pending detach) by an interrupted run, which aggregates may have counted.
+OTHER_SOURCES_SQL = f"""
+SELECT c.oid::regclass::text FROM pg_class c
+WHERE c.relkind = 'r' AND c.oid <> CAST(:table AS regclass) AND (
+  c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = '{PARENT}'::regclass)
+  OR (c.relnamespace = '{TELEMETRY_SCHEMA}'::regnamespace AND c.relname ~ '{_PARTITION_NAME}'))
+ORDER BY 1
+"""
+
+# Days with events in {table} whose aggregate rows do not count exactly the events that
+# exist for that day: {table}'s own plus those of the same ts-day in {others}.
 UNCOVERED_DAYS_SQL = """
-WITH raw AS (
-  SELECT (ts AT TIME ZONE 'UTC')::date AS day, max(received_at) AS last_received
-  FROM ONLY {table} GROUP BY 1
+WITH own AS (
+  SELECT (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM ONLY {table} GROUP BY 1
+), raw AS (
+  SELECT day, n{others} AS n FROM own
 ), agg AS (
-  SELECT day, min(computed_at) AS computed_at FROM telemetry.daily_event_aggregates
-  WHERE day IN (SELECT day FROM raw) GROUP BY day
+  SELECT day, sum(events) AS n FROM telemetry.daily_event_aggregates
+  WHERE day IN (SELECT day FROM own) GROUP BY day
 )
 SELECT raw.day FROM raw LEFT JOIN agg USING (day)
-WHERE agg.computed_at IS NULL OR agg.computed_at < raw.last_received
+WHERE agg.n IS DISTINCT FROM raw.n
 ORDER BY raw.day
 """
+_SAME_DAY_IN = (
+    "\n    + (SELECT count(*) FROM ONLY {source} e"
+    " WHERE e.ts >= (own.day::timestamp AT TIME ZONE 'UTC')"
+    " AND e.ts < ((own.day + 1)::timestamp AT TIME ZONE 'UTC'))"
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +100,12 @@ class Candidate:
         return f"{TELEMETRY_SCHEMA}.{self.table}"
 
 
+# Called at each step of dropping one month ("checked": every month passed the check,
+# this one is not detached yet; "detached"; "locked": its lock is held, not re-checked
+# yet), so tests can interleave late events deterministically. Production passes none.
+Pause = Callable[[str, Candidate], None]
+
+
 def expired_partitions(conn: sa.Connection, now: datetime, retention_days: int) -> list[Candidate]:
     """Partition tables whose month is wholly past retention, oldest first."""
     found = []
@@ -81,14 +117,16 @@ def expired_partitions(conn: sa.Connection, now: datetime, retention_days: int) 
 
 
 def uncovered_days(conn: sa.Connection, candidate: Candidate) -> list[str]:
-    """Days of ``candidate`` whose events are not (or not fully) in the aggregates.
+    """Days of ``candidate`` whose events are not (or not all) in the aggregates.
 
     Only days that can still be aggregated count: a day before the aggregates' first
     partition, one older than every live partition, or one already recorded as dropped
     is refused by ``aggregate_day`` and would otherwise block retention for good.
     """
-    rows = conn.exec_driver_sql(UNCOVERED_DAYS_SQL.format(table=candidate.qualified))
-    days = [day for (day,) in rows]
+    others = conn.execute(sa.text(OTHER_SOURCES_SQL), {"table": candidate.qualified}).scalars()
+    same_day = "".join(_SAME_DAY_IN.format(source=source) for source in others)
+    sql = UNCOVERED_DAYS_SQL.format(table=candidate.qualified, others=same_day)
+    days = [day for (day,) in conn.exec_driver_sql(sql)]
     if not days:
         return []
     live = list_partitions(conn)
@@ -121,39 +159,59 @@ def _blocked(blocked: dict[str, list[str]], *, detail: str = "") -> RetentionBlo
     )
 
 
-def _drop(conn: sa.Connection, candidate: Candidate) -> int:
-    """Detach (concurrently) and drop one partition; returns its row count. Autocommit."""
-    if candidate.attached:
-        mode = "FINALIZE" if candidate.detach_pending else "CONCURRENTLY"
-        conn.exec_driver_sql(f"ALTER TABLE {PARENT} DETACH PARTITION {candidate.qualified} {mode}")
-    # Detached, the table takes no more inserts: what we count now is what we drop.
-    late = uncovered_days(conn, candidate)
-    if late:
-        lo, hi = candidate.month.start.isoformat(), candidate.month.end.isoformat()
-        conn.exec_driver_sql(
-            f"ALTER TABLE {PARENT} ATTACH PARTITION {candidate.qualified} "
-            f"FOR VALUES FROM ('{lo}') TO ('{hi}')"
-        )
-        raise _blocked({str(candidate.month): late}, detail="(events arrived during the detach)")
-    rows = conn.exec_driver_sql(f"SELECT count(*) FROM {candidate.qualified}").scalar_one()
-    # Record first (a failed DROP then leaves a day refused, never a day recomputed
-    # without its events): the month's own days, and the ts-days its events belong to.
+def _no_pause(step: str, candidate: Candidate) -> None:
+    return None
+
+
+def _record_and_drop(tx: sa.Connection, candidate: Candidate) -> int:
+    """Make the month's days history and drop its table, in the caller's transaction."""
+    rows = tx.exec_driver_sql(f"SELECT count(*) FROM {candidate.qualified}").scalar_one()
+    # Every day of the month, and every ts-day its events belong to, becomes history in
+    # the same commit as the drop: aggregate_day refuses those days from then on.
     first, last = candidate.month.start.date(), candidate.month.end.date()
-    conn.exec_driver_sql(
+    tx.exec_driver_sql(
         "INSERT INTO telemetry.dropped_event_days (day, partition) "
         f"SELECT d::date, '{candidate.qualified}' "
         f"FROM generate_series('{first}'::date, '{last}'::date - 1, interval '1 day') AS d "
         f"UNION SELECT (ts AT TIME ZONE 'UTC')::date, '{candidate.qualified}' "
         f"FROM ONLY {candidate.qualified} ON CONFLICT (day) DO NOTHING"
     )
-    conn.exec_driver_sql(f"DROP TABLE {candidate.qualified}")
+    tx.exec_driver_sql(f"DROP TABLE {candidate.qualified}")
     return int(rows)
 
 
+def _drop(engine: sa.Engine, conn: sa.Connection, candidate: Candidate, pause: Pause) -> int:
+    """Detach (concurrently, on autocommit ``conn``) and drop one partition; its row count.
+
+    Raises :class:`RetentionBlocked`, with the table attached again, if events came in
+    that no aggregate counted.
+    """
+    if candidate.attached:
+        mode = "FINALIZE" if candidate.detach_pending else "CONCURRENTLY"
+        conn.exec_driver_sql(f"ALTER TABLE {PARENT} DETACH PARTITION {candidate.qualified} {mode}")
+    pause("detached", candidate)
+    with engine.begin() as tx:
+        # No one can write to the table from here to the commit (and every writer that
+        # could have has finished): what is counted is exactly what is dropped.
+        tx.exec_driver_sql(f"LOCK TABLE {candidate.qualified} IN ACCESS EXCLUSIVE MODE")
+        pause("locked", candidate)
+        late = uncovered_days(tx, candidate)
+        if not late:
+            return _record_and_drop(tx, candidate)
+        lo, hi = candidate.month.start.isoformat(), candidate.month.end.isoformat()
+        tx.exec_driver_sql(
+            f"ALTER TABLE {PARENT} ATTACH PARTITION {candidate.qualified} "
+            f"FOR VALUES FROM ('{lo}') TO ('{hi}')"
+        )
+    # Raised after the commit, so the table is attached again.
+    raise _blocked({str(candidate.month): late}, detail="(events arrived during the detach)")
+
+
 def apply_retention(
-    engine: sa.Engine, now: datetime, retention_days: int
+    engine: sa.Engine, now: datetime, retention_days: int, *, pause: Pause | None = None
 ) -> Sequence[dict[str, object]]:
     """Drop every expired month, or nothing if any of them is not fully aggregated."""
+    pause = pause or _no_pause
     # DETACH … CONCURRENTLY cannot run inside a transaction block.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(f"SELECT pg_advisory_lock({RETENTION_LOCK_KEY})")
@@ -162,10 +220,12 @@ def apply_retention(
             blocked = {str(c.month): days for c in candidates if (days := uncovered_days(conn, c))}
             if blocked:
                 raise _blocked(blocked)
-            return [
-                {"partition": c.qualified, "month": str(c.month), "rows": _drop(conn, c)}
-                for c in candidates
-            ]
+            dropped: list[dict[str, object]] = []
+            for c in candidates:
+                pause("checked", c)
+                rows = _drop(engine, conn, c, pause)
+                dropped.append({"partition": c.qualified, "month": str(c.month), "rows": rows})
+            return dropped
         finally:
             conn.exec_driver_sql(f"SELECT pg_advisory_unlock({RETENTION_LOCK_KEY})")
 
