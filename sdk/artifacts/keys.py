@@ -23,9 +23,9 @@ from functools import lru_cache
 ARTIFACTS_PREFIX = "artifacts/"
 STAGING_PREFIX = "staging/"
 
-# Names Windows maps to devices whatever the folder and extension ("nul.txt" too), and
-# that some sync tools and archivers refuse on any OS. The file store runs on POSIX file
-# systems, but its tree (and an S3 bucket) may be copied to one that is not.
+# Names Windows maps to devices whatever the folder and extension ("nul.txt" too). The
+# file store runs on POSIX file systems (it needs hard links and directory fsync), but
+# its tree, or a bucket synced down, may be copied to one that is not.
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"{d}{n}" for d in ("COM", "LPT") for n in range(10)}
 )
