@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sdk.artifacts.errors import InvalidArtifact
+from sdk.telemetry.values import find_unsafe_value
 
 ContentKind = Literal["text", "json", "binary"]
 
@@ -195,29 +196,13 @@ def _reject_constant(name: str) -> Any:
 
 
 def jsonb_can_hold(value: Any) -> bool:
-    """False for strings Postgres jsonb refuses: NUL characters and lone surrogates."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            strings = [item]
-        elif isinstance(item, dict):
-            strings = list(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-            continue
-        else:
-            continue
-        for s in strings:
-            if "\x00" in s:
-                return False
-            if not s.isascii():
-                try:
-                    s.encode("utf-8")
-                except UnicodeEncodeError:
-                    return False
-    return True
+    """Whether the parsed JSON ``value`` can go into a jsonb column as it is.
+
+    Not for NUL characters, lone surrogates, non-finite numbers (``1e400`` parses to
+    ``inf``), integers beyond 64 bits or nesting past 32 levels: the events' screening
+    (:func:`sdk.telemetry.values.find_unsafe_value`), so the two refuse the same values.
+    """
+    return find_unsafe_value(value) is None
 
 
 def inline_form(data: bytes, *, mime_type: str, head_text: str | None) -> InlineForm:

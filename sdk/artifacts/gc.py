@@ -17,6 +17,11 @@ Three rules keep it from deleting anything that is, or is about to be, reference
   gone, and the writer promotes its own copy).
 * **our prefixes only**: gc looks at ``artifacts/`` and ``staging/`` and nothing else in
   the bucket or directory.
+
+A listed key is compared with the row's key without regard to case (:func:`names_blob`):
+on a case-insensitive file system (macOS, Windows) the types ``Plan`` and ``plan`` share
+one folder, listed under whichever name created it, so an exact comparison would take a
+referenced blob for garbage.
 """
 
 from __future__ import annotations
@@ -41,6 +46,18 @@ Db = Callable[[], AbstractContextManager[sa.Connection]]
 def _batches(blobs: Iterator[BlobInfo], size: int) -> Iterator[list[BlobInfo]]:
     while batch := list(islice(blobs, size)):
         yield batch
+
+
+def names_blob(stored_key: str | None, listed_key: str) -> bool:
+    """Whether a version row's ``stored_key`` names the blob listed as ``listed_key``.
+
+    Keys of one artifact version that differ only in case are the same blob on a
+    case-insensitive file system; anywhere else only a copy made by hand could produce
+    the other spelling, and keeping it is a leak, not a loss.
+    """
+    return stored_key is not None and (
+        stored_key == listed_key or stored_key.casefold() == listed_key.casefold()
+    )
 
 
 def collect_garbage(
@@ -72,7 +89,7 @@ def collect_garbage(
             refs = repo.referenced_keys(conn, pairs)
         for blob in old:
             p = parsed[blob.key]
-            if p is not None and refs.get((p.artifact_id, p.version)) == blob.key:
+            if p is not None and names_blob(refs.get((p.artifact_id, p.version)), blob.key):
                 referenced += 1
                 continue
             if _remove_if_unreferenced(db, store, blob.key, p, dry_run=dry_run):
@@ -100,7 +117,7 @@ def _remove_if_unreferenced(
         if parsed is not None:
             repo.lock_if_exists(conn, parsed.artifact_id)
             refs = repo.referenced_keys(conn, [(parsed.artifact_id, parsed.version)])
-            if refs.get((parsed.artifact_id, parsed.version)) == key:
+            if names_blob(refs.get((parsed.artifact_id, parsed.version)), key):
                 return False
         elif repo.key_is_referenced(conn, key):  # off-convention key: only a scan can tell
             return False

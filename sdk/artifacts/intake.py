@@ -35,11 +35,12 @@ Content = bytes | bytearray | memoryview | str | dict[str, Any] | list[Any]
 
 @dataclass(frozen=True)
 class Source:
-    """Exactly one of: bytes-like/str/JSON value, a binary stream, a file path."""
+    """Exactly one of: bytes (str and JSON values already encoded), a binary stream, a path."""
 
-    content: Content | None = None
+    content: bytes | None = None
     stream: IO[bytes] | None = None
     path: Path | None = None
+    content_mime: str = "application/octet-stream"  # the default for ``content``
 
     @classmethod
     def of(
@@ -49,6 +50,8 @@ class Source:
         stream: IO[bytes] | None,
         path: str | os.PathLike[str] | None,
     ) -> Source:
+        """Check the arguments and encode str/JSON content now, so content that cannot be
+        UTF-8 fails here, before anything is read from the database or uploaded."""
         given = [
             name
             for name, v in (("content", content), ("stream", stream), ("path", path))
@@ -58,16 +61,23 @@ class Source:
             raise InvalidArtifact(
                 f"give exactly one of content=, stream=, path= (got {', '.join(given) or 'none'})"
             )
-        return cls(content=content, stream=stream, path=Path(path) if path is not None else None)
+        if content is None:
+            return cls(stream=stream, path=Path(path) if path is not None else None)
+        mime = (
+            "text/plain; charset=utf-8"
+            if isinstance(content, str)
+            else "application/json"
+            if isinstance(content, dict | list)
+            else "application/octet-stream"
+        )
+        return cls(content=_content_bytes(content), content_mime=mime)
 
     def default_mime_type(self) -> str:
         """The mime type when the caller gives none: from the value's kind or the file name."""
-        if isinstance(self.content, str):
-            return "text/plain; charset=utf-8"
-        if isinstance(self.content, dict | list):
-            return "application/json"
         if self.path is not None:
             return guess_mime_type(self.path.name) or "application/octet-stream"
+        if self.content is not None:
+            return self.content_mime
         return "application/octet-stream"
 
     def chunks(self, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
@@ -77,20 +87,33 @@ class Source:
         elif self.stream is not None:
             yield from _stream_chunks(self.stream, chunk_bytes)
         else:
-            data = _content_bytes(self.content)
-            view = memoryview(data)
+            view = memoryview(self.content or b"")
             for start in range(0, len(view), chunk_bytes):
                 yield bytes(view[start : start + chunk_bytes])
 
 
-def _content_bytes(content: Content | None) -> bytes:
+def _surrogate_message(exc: UnicodeEncodeError, where: str) -> str:
+    return (
+        f"content contains a lone surrogate (U+{ord(exc.object[exc.start]):04X}{where}), "
+        "which is not valid Unicode text and cannot be stored as UTF-8"
+    )
+
+
+def _content_bytes(content: Content) -> bytes:
     if isinstance(content, str):
-        return content.encode("utf-8", errors="strict")
+        try:
+            return content.encode("utf-8", errors="strict")
+        except UnicodeEncodeError as exc:
+            raise InvalidArtifact(_surrogate_message(exc, f" at character {exc.start}")) from exc
     if isinstance(content, dict | list):
         try:
-            return json.dumps(content, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        except (TypeError, ValueError) as exc:
+            text = json.dumps(content, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidArtifact(f"content is not serialisable as JSON: {exc}") from exc
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArtifact(_surrogate_message(exc, " in a string or key")) from exc
     if isinstance(content, bytes | bytearray | memoryview):
         return bytes(content)
     raise InvalidArtifact(f"content must be bytes, str, dict or list, not {type(content).__name__}")

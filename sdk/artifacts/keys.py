@@ -6,9 +6,10 @@ one, which version, which bytes) and is unique per version, so a store never has
 to overwrite. Uploads in progress live at ``staging/{ulid}`` until the version row is
 being committed (see :mod:`sdk.artifacts.service`).
 
-``type`` comes from callers. It is validated on input (:data:`TYPE_PATTERN`), and the key
-builder sanitises it again on its own, so a row written by other means (SQL, an older
-version of this code) still cannot produce ``..``, a slash or an absolute path in a key.
+``type`` comes from callers. It is validated on input (:mod:`sdk.artifacts.models` holds
+the rule), and the key builder sanitises it again on its own, so a row written by other
+means (SQL, an older version of this code) still cannot produce ``..``, a slash, an
+absolute path, or a folder name that Windows aliases (``CON``, a trailing dot) in a key.
 The file store additionally checks that every resolved path stays under its root.
 """
 
@@ -22,9 +23,12 @@ from functools import lru_cache
 ARTIFACTS_PREFIX = "artifacts/"
 STAGING_PREFIX = "staging/"
 
-# What `type` may be on input: one key segment, no dots or dashes at the start.
-TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-_TYPE_RE = re.compile(TYPE_PATTERN)
+# Names Windows maps to devices whatever the folder and extension ("nul.txt" too). The
+# file store runs on POSIX file systems (it needs hard links and directory fsync), but
+# its tree, or a bucket synced down, may be copied to one that is not.
+_WINDOWS_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{d}{n}" for d in ("COM", "LPT") for n in range(10)}
+)
 _UNSAFE_SEGMENT_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -80,15 +84,25 @@ def _builtin_mimetypes() -> mimetypes.MimeTypes:
     return mimetypes.MimeTypes()
 
 
-def is_valid_type(artifact_type: str) -> bool:
-    """True when ``artifact_type`` is acceptable as an artifact's ``type`` on input."""
-    return _TYPE_RE.fullmatch(artifact_type) is not None
+def portability_problem(segment: str) -> str | None:
+    """Why ``segment`` would not name the same, ordinary folder on every file system.
+
+    Windows drops trailing dots (``plan.`` and ``plan`` would share a folder) and treats
+    device names as devices, with or without an extension.
+    """
+    if segment.endswith("."):
+        return "must not end with a dot (Windows drops trailing dots from file names)"
+    if segment.split(".", 1)[0].upper() in _WINDOWS_DEVICES:
+        return f"{segment!r} is a reserved device name on Windows (CON, NUL, COM1, …)"
+    return None
 
 
 def type_segment(artifact_type: str) -> str:
-    """``artifact_type`` as one safe key segment (whatever it contains)."""
-    cleaned = _UNSAFE_SEGMENT_CHARS.sub("_", artifact_type).lstrip(".-")[:100]
-    return cleaned or "_"
+    """``artifact_type`` as one safe, portable key segment (whatever it contains)."""
+    cleaned = _UNSAFE_SEGMENT_CHARS.sub("_", artifact_type).lstrip(".-")[:100].rstrip(".")
+    if not cleaned or portability_problem(cleaned) is not None:
+        cleaned = f"_{cleaned}"
+    return cleaned
 
 
 def extension_for(mime_type: str) -> str:

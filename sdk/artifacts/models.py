@@ -3,6 +3,24 @@
 Inputs are validated before anything is read, uploaded or written, so a bad ``type``,
 tag or mime type fails at the call site with :class:`InvalidArtifact` naming the field
 (never a database error halfway through an upload). Outputs are frozen snapshots of rows.
+
+The input rules, here and nowhere else (docs/architecture.md, "Input rules", explains them):
+
+* **type**: 1-100 ASCII letters, digits, ``.``, ``_``, ``-``, starting with a letter or
+  digit (:data:`TYPE_PATTERN`), not ending with ``.``, and not a Windows device name
+  (``CON``, ``NUL``, ``COM1``, … also before an extension, any case): it is a folder
+  name in the file store and a key segment in S3, so it must mean the same folder on
+  every file system a store or a copy of it may live on. ``a..b`` is fine: it is one
+  segment, never ``..``.
+* **tags**: 1-500 characters of one-line text (no control characters: tags are labels
+  shown one per line or joined in tables). ``=``, ``,``, ``/`` and ``..`` are ordinary
+  characters: tags are only stored in jsonb and compared exactly, never split and never
+  part of a key or path. ``k=v`` is a convention, not a syntax.
+* **every text field** (type, tags, owners, link fields, mime type, preview) and every
+  string, key and number of ``extracted_fields`` must be storable in Postgres ``text`` /
+  ``jsonb``: no NUL, no lone surrogate, finite numbers, integers within 64 bits, nesting
+  under 32 levels. That screening is the events' own
+  (:func:`sdk.telemetry.values.find_unsafe_value`), so both refuse exactly the same values.
 """
 
 from __future__ import annotations
@@ -13,6 +31,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -21,24 +40,60 @@ from pydantic import (
     model_validator,
 )
 
-from sdk.artifacts.content import check_charset, jsonb_can_hold, normalise_mime
+from sdk.artifacts.content import check_charset, normalise_mime
 from sdk.artifacts.errors import InvalidArtifact
-from sdk.artifacts.keys import TYPE_PATTERN
+from sdk.artifacts.keys import portability_problem
+from sdk.telemetry.values import UnsafeValue, find_unsafe_value, printable
 
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# What `type` may be on input: one key segment, no dots or dashes at the start.
+TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 StorageBackendName = Literal["inline", "file", "s3"]
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+def _storable(value: object) -> object:
+    """Refuse a string Postgres cannot store (NUL, lone surrogate), with a clear message.
+
+    Runs before pydantic's own string check, whose message for a lone surrogate ("unable
+    to parse raw data as a unicode string") does not say what is wrong.
+    """
+    if isinstance(value, str):
+        problem = find_unsafe_value(value)
+        if problem is not None:
+            raise problem
     return value
 
 
-Text = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_nul)]
+def _one_line(value: str) -> str:
+    """Tags are labels, listed one per line and joined in tables: no line breaks in them."""
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise ValueError("must not contain control characters (tab, newline, …)")
+    return value
+
+
+def _portable_type(value: str) -> str:
+    problem = portability_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Storable = BeforeValidator(_storable)
+Text = Annotated[str, Storable, Field(min_length=1, max_length=500)]
+Tag = Annotated[str, Storable, Field(min_length=1, max_length=500), AfterValidator(_one_line)]
+ArtifactType = Annotated[str, Storable, Field(pattern=TYPE_PATTERN), AfterValidator(_portable_type)]
 Ulid = Annotated[str, Field(pattern=ULID_PATTERN)]
 M = TypeVar("M", bound=BaseModel)
+
+
+def is_valid_type(artifact_type: str) -> bool:
+    """True when ``artifact_type`` is acceptable as an artifact's ``type`` on input."""
+    try:
+        _TypeCheck(type=artifact_type)
+    except ValidationError:
+        return False
+    return True
 
 
 def validated(model: type[M], **values: Any) -> M:
@@ -46,10 +101,16 @@ def validated(model: type[M], **values: Any) -> M:
     try:
         return model(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidArtifact(problems) from exc
+        problems = []
+        for e in exc.errors():
+            loc, msg = e["loc"], e["msg"]
+            unsafe = e.get("ctx", {}).get("error")
+            if isinstance(unsafe, UnsafeValue):  # from the screening: say where inside
+                loc, msg = (*loc, *unsafe.loc), unsafe.message
+            elif e["type"] == "value_error":
+                msg = msg.removeprefix("Value error, ")
+            problems.append(f"{'.'.join(printable(p) for p in loc) or 'input'}: {msg}")
+        raise InvalidArtifact("; ".join(problems)) from exc
 
 
 class _Input(BaseModel):
@@ -59,8 +120,8 @@ class _Input(BaseModel):
 class VersionOptions(_Input):
     """What a caller may say about one version besides its content."""
 
-    mime_type: str | None = None
-    preview_text: Annotated[str, Field(max_length=100_000), AfterValidator(_no_nul)] | None = None
+    mime_type: Annotated[str, Storable] | None = None
+    preview_text: Annotated[str, Storable, Field(max_length=100_000)] | None = None
     extracted_fields: dict[str, JsonValue] | None = None
 
     @field_validator("mime_type")
@@ -72,19 +133,22 @@ class VersionOptions(_Input):
         check_charset(mime)
         return mime
 
-    @field_validator("extracted_fields")
+    @field_validator("extracted_fields", mode="before")
     @classmethod
-    def _storable(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
-        if value is not None and not jsonb_can_hold(value):
-            raise ValueError("strings must not contain NUL characters or lone surrogates")
+    def _jsonb_can_hold(cls, value: object) -> object:
+        """NaN, Infinity, huge integers and lone surrogates would pass pydantic and then
+        fail in Postgres with its own message; say which field it is instead."""
+        problem = find_unsafe_value(value) if isinstance(value, dict) else None
+        if problem is not None:
+            raise problem  # validated() appends its location to the field's
         return value
 
 
 class NewArtifact(VersionOptions):
     """A new artifact: its first version's options plus the artifact's own attributes."""
 
-    type: Annotated[str, Field(pattern=TYPE_PATTERN)]
-    tags: list[Text] = Field(default_factory=list, max_length=100)
+    type: ArtifactType
+    tags: list[Tag] = Field(default_factory=list, max_length=100)
     owner_item_id: Text | None = None
     owner_run_id: Text | None = None
 
@@ -99,7 +163,7 @@ class LinkSpec(_Input):
 
     artifact_id: Ulid
     version: int = Field(ge=1)
-    link_type: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_nul)]
+    link_type: Annotated[str, Storable, Field(min_length=1, max_length=100)]
     item_id: Text | None = None
     run_id: Text | None = None
     event_id: Ulid | None = None
@@ -115,12 +179,17 @@ class LinkSpec(_Input):
 class ArtifactQuery(_Input):
     """Filters of :meth:`ArtifactService.list_artifacts`; all given filters must match."""
 
-    type: Annotated[str, Field(pattern=TYPE_PATTERN)] | None = None
+    # Looser than on input: rows written before a rule was tightened stay findable.
+    type: Annotated[str, Storable, Field(pattern=TYPE_PATTERN)] | None = None
     tags: list[Text] = Field(default_factory=list)
     owner_item_id: Text | None = None
     owner_run_id: Text | None = None
     limit: int = Field(default=100, ge=1, le=1000)
     cursor: Ulid | None = None
+
+
+class _TypeCheck(_Input):
+    type: ArtifactType
 
 
 class _Output(BaseModel):

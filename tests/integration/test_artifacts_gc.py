@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sdk.artifacts import ArtifactService
 from sdk.artifacts.gc import collect_garbage
 from sdk.artifacts.keys import object_key
-from sdk.artifacts.stores import BlobStore
+from sdk.artifacts.stores import BlobStore, FileStore
 from tests.integration.artifact_support import INLINE_MAX, all_keys, sha
 
 pytest_plugins = ["tests.integration.artifact_fixtures"]
@@ -176,3 +177,36 @@ def test_stale_unfinished_uploads_are_reported_and_aborted(
     assert report.aborted_uploads == 1
     again = service.collect_garbage(now=LATER)
     assert again.aborted_uploads == (1 if dry_run else 0)
+
+
+class CaseInsensitiveFileStore(FileStore):
+    """The file store on a file system that ignores case, as macOS's and Windows' default
+    ones do: a name finds an existing entry whatever its case, and listings show the
+    name the entry was created with. (Linux CI cannot mount one, so this emulates it at
+    the one place the store turns keys into paths.)"""
+
+    def _path(self, key: str) -> Path:
+        path = super()._path(key)
+        real = self.root
+        for part in path.relative_to(self.root).parts:
+            names = [e.name for e in real.iterdir()] if real.is_dir() else []
+            real = real / next((n for n in names if n.lower() == part.lower()), part)
+        return real
+
+
+def test_types_differing_only_in_case_keep_their_blobs_on_a_case_insensitive_store(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    store = CaseInsensitiveFileStore(tmp_path / "case-insensitive")
+    service = ArtifactService(engine=engine, store=store, inline_max_bytes=INLINE_MAX)
+    upper = service.write_artifact(type="Plan", content=os.urandom(INLINE_MAX + 1))
+    lower = service.write_artifact(type="plan", content=os.urandom(INLINE_MAX + 1))
+    assert [p.name for p in (store.root / "artifacts").iterdir()] == ["Plan"]  # one folder
+    assert lower.storage_key is not None
+    assert lower.storage_key.startswith("artifacts/plan/")
+
+    report = service.collect_garbage(now=LATER)
+    assert report.garbage_keys == []
+    assert report.referenced == 2
+    for written in (upper, lower):
+        assert len(service.read_content(written.artifact_id)) == INLINE_MAX + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
 
@@ -289,3 +291,52 @@ def test_chunk_tsvector_is_generated_from_the_text(catalog: psycopg.Connection) 
         "WHERE table_schema = 'kb' AND table_name = 'chunks' AND column_name = 'tsv'"
     ).fetchone()
     assert row == ("ALWAYS", "to_tsvector('english'::regconfig, text)")
+
+
+# Every trigger on wdp's tables (partitions aside: each gets its own no-truncate trigger).
+EXPECTED_TRIGGERS = {
+    ("kb.documents", "documents_keep_latest"): (
+        "AFTER DELETE ON kb.documents REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
+        "EXECUTE FUNCTION kb.documents_keep_latest()"
+    ),
+    ("telemetry.workflow_events", "workflow_events_append_only"): (
+        "BEFORE DELETE OR UPDATE ON telemetry.workflow_events FOR EACH ROW "
+        "EXECUTE FUNCTION telemetry.reject_event_change()"
+    ),
+    ("telemetry.workflow_events", "workflow_events_no_truncate"): (
+        "BEFORE TRUNCATE ON telemetry.workflow_events FOR EACH STATEMENT "
+        "EXECUTE FUNCTION telemetry.reject_event_change()"
+    ),
+    ("work.artifact_versions", "artifact_versions_immutable"): (
+        "BEFORE DELETE OR UPDATE ON work.artifact_versions FOR EACH ROW "
+        "EXECUTE FUNCTION work.guard_artifact_version()"
+    ),
+    ("work.artifact_versions", "artifact_versions_no_truncate"): (
+        "BEFORE TRUNCATE ON work.artifact_versions FOR EACH STATEMENT "
+        "EXECUTE FUNCTION work.reject_truncate()"
+    ),
+    # 0004: an UPDATE is checked at once; a new artifact's row only at COMMIT, because
+    # the write path inserts it (saying latest_version = 1) before its version 1.
+    ("work.artifacts", "artifacts_latest_version_forward"): (
+        "BEFORE UPDATE OF latest_version ON work.artifacts FOR EACH ROW "
+        "EXECUTE FUNCTION work.guard_latest_version()"
+    ),
+    ("work.artifacts", "artifacts_latest_version_exists"): (
+        "AFTER INSERT ON work.artifacts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+        "EXECUTE FUNCTION work.guard_latest_version()"
+    ),
+}
+
+
+def test_triggers(catalog: psycopg.Connection) -> None:
+    rows = catalog.execute(
+        "SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+        "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal "
+        "AND c.relnamespace IN ('work'::regnamespace, 'telemetry'::regnamespace, "
+        "'kb'::regnamespace) AND NOT c.relispartition"
+    ).fetchall()
+    found = {
+        (table, name): re.sub(rf"^CREATE (CONSTRAINT )?TRIGGER {name} ", "", definition)
+        for table, name, definition in rows
+    }
+    assert found == EXPECTED_TRIGGERS

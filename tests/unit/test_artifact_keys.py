@@ -9,12 +9,12 @@ import pytest
 from sdk.artifacts.keys import (
     extension_for,
     guess_mime_type,
-    is_valid_type,
     object_key,
     parse_object_key,
     staging_key,
     type_segment,
 )
+from sdk.artifacts.models import is_valid_type
 
 ID = "01J9Z3K8Q4W6X2Y7T5R1V0N8M3"
 HASH = "ab" * 32
