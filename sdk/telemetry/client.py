@@ -8,8 +8,11 @@ retry budget spools the batch to disk and replays the spool, oldest first, once 
 API answers - probing it with the same capped backoff (:mod:`sdk.backoff`) however
 long the outage lasts. A full queue also spills to the spool.
 
-Events are lost only when the spool is full, and then they are counted and logged.
-Modelled on OpenTelemetry's BatchSpanProcessor; unlike it, an outage does not drop data.
+A clean exit (the exit hook spools what it could not send) or an outage loses nothing;
+a killed process loses what was still queued unless ``durability="disk"``, where emit
+first appends the event to the spool directory (:mod:`sdk.telemetry.journal`). A full
+spool drops events, counted and logged. Modelled on OpenTelemetry's
+BatchSpanProcessor; unlike it, an outage does not drop data.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from sdk.backoff import SYSTEM_TIMER, Timer
 from sdk.telemetry import lifecycle
@@ -28,9 +32,12 @@ from sdk.telemetry.custody import SENDER_THREAD, Custody, Queued
 from sdk.telemetry.deferred import DeferredEvent
 from sdk.telemetry.delivery import Counters, Poster, TelemetryStats, Unavailable, encode
 from sdk.telemetry.events import EventBase
+from sdk.telemetry.journal import Journal
 from sdk.telemetry.outage import Outage
 from sdk.telemetry.spool import Spool
 from sdk.telemetry.transport import HttpTransport, Transport
+
+Durability = Literal["memory", "disk"]
 
 log = logging.getLogger("sdk.telemetry")
 
@@ -57,6 +64,7 @@ class TelemetryClient:
         disabled: bool = False,
         shutdown_timeout_s: float = 5.0,
         senders: int = 2,
+        durability: Durability = "memory",
         clock: Callable[[], datetime] | None = None,
         timer: Timer | None = None,
     ) -> None:
@@ -66,6 +74,10 @@ class TelemetryClient:
             raise ValueError("TelemetryClient needs an endpoint or a transport")
         if transport is None and endpoint is not None:
             HttpTransport(endpoint)  # raises ValueError now for a malformed endpoint
+        if durability not in ("memory", "disk"):
+            raise ValueError(f"TELEMETRY_DURABILITY must be memory or disk (got {durability!r})")
+        if durability == "disk" and not spool_dir and not disabled:
+            raise ValueError("TELEMETRY_DURABILITY=disk needs a spool directory")
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._timer: Timer = timer or SYSTEM_TIMER
         self.disabled = disabled
@@ -75,6 +87,13 @@ class TelemetryClient:
         self._senders = 1 if transport is not None else max(1, senders)
         self._endpoint, self._api_key = endpoint, api_key
         self._spool = Spool(Path(spool_dir), max_bytes=spool_max_bytes) if spool_dir else None
+        # Sync mode has no queue to lose: emit returns once the event is sent or spooled.
+        self.durability: Durability = durability
+        self._journal = (
+            Journal(self._spool)
+            if durability == "disk" and self._spool is not None and not sync
+            else None
+        )
         self._batch_size = batch_size
         self._interval = flush_interval_s
         self._queue_size = queue_size
@@ -104,7 +123,7 @@ class TelemetryClient:
         self._closed = False
         self._outage = Outage(self._timer, base_s=self._retry_base, cap_s=self._retry_max)
         self._counters = Counters()
-        self._custody = Custody(self._counters, self._spool)
+        self._custody = Custody(self._counters, self._spool, self._journal)
         self._poster = Poster(
             transport=self._get_transport,
             counters=self._counters,
@@ -131,6 +150,11 @@ class TelemetryClient:
         if len(self._queue) >= self._queue_size:
             self._custody.spill([event], reason="queue full")
             return
+        if self._journal is not None:
+            journaled = self._custody.journaled(event)
+            if journaled is None:
+                return
+            event = journaled
         self._queue.append(event)
         if not self._threads:
             self._start()
@@ -200,6 +224,8 @@ class TelemetryClient:
             self._queue.clear()
             if leftover:
                 self._custody.spill(leftover, reason="shutdown before delivery")
+            if self._journal is not None:
+                self._journal.close()
             if self._spool is not None:
                 self._spool.close()
             for transport in [*self._transports, *([self._transport] if self._transport else [])]:
@@ -279,6 +305,7 @@ class TelemetryClient:
         while batch := self._take_batch():
             try:
                 self._send_with_retries(batch)
+                self._custody.settle(batch)
                 self._outage.succeeded()
             except Unavailable as exc:
                 self._custody.spill(batch, reason=str(exc))
@@ -392,6 +419,8 @@ class TelemetryClient:
         self._init_runtime()
         if self._spool is not None:
             self._spool.reset_after_fork()
+        if self._journal is not None:
+            self._journal.reset_after_fork()
         # _init_runtime gave the child fresh per-thread transports. An injected one
         # shares the parent's socket: drop the child's copy (the parent's stays open)
         # so the child reconnects on first use.
