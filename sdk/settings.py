@@ -196,6 +196,13 @@ class WdpSettings(BaseSettings):
         default=None, description="Outage spool; unset: WDP_DATA_DIR/telemetry-spool."
     )
     telemetry_spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    telemetry_durability: Literal["memory", "disk"] = Field(
+        default="memory",
+        description=(
+            "memory: queued events are lost if the process is killed; disk: emit writes "
+            "each event to the spool directory first (survives kill -9, not power loss)."
+        ),
+    )
     telemetry_shutdown_timeout_s: float = Field(default=5.0, ge=0)
 
     @field_validator("kb_chunk_overlap")

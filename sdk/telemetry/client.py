@@ -1,42 +1,45 @@
 """TelemetryClient: a queue on the caller's side, a sender thread, a spool for outages.
 
 ``emit`` validates (already done by the event model) and appends to an in-memory
-queue - no I/O on the caller's thread. A daemon thread sends batches when one is full
-or after ``flush_interval_s``; it retries connection errors, 408, 429 and 5xx with
-exponential backoff and jitter (honouring Retry-After), and after the retry budget
-spools the batch to disk and replays the spool, oldest first, once the API answers.
-A full queue also spills to the spool. Events are lost only when the spool is full,
-and then they are counted and logged. Modelled on OpenTelemetry's
+queue - no network I/O on the caller's thread. A daemon thread sends batches when one
+is full or after ``flush_interval_s``; it retries connection errors, 408, 429 and 5xx
+with capped exponential backoff and jitter (honouring Retry-After), and after the
+retry budget spools the batch to disk and replays the spool, oldest first, once the
+API answers - probing it with the same capped backoff (:mod:`sdk.backoff`) however
+long the outage lasts. A full queue also spills to the spool.
+
+A clean exit (the exit hook spools what it could not send) or an outage loses nothing;
+a killed process loses what was still queued unless ``durability="disk"``, where emit
+first appends the event to the spool directory (:mod:`sdk.telemetry.journal`). A full
+spool drops events, counted and logged. Modelled on OpenTelemetry's
 BatchSpanProcessor; unlike it, an outage does not drop data.
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import logging
-import os
-import random
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
-from pydantic import ValidationError
-
+from sdk.backoff import SYSTEM_TIMER, Timer
+from sdk.telemetry import lifecycle
+from sdk.telemetry.custody import SENDER_THREAD, Custody, Queued
 from sdk.telemetry.deferred import DeferredEvent
 from sdk.telemetry.delivery import Counters, Poster, TelemetryStats, Unavailable, encode
 from sdk.telemetry.events import EventBase
+from sdk.telemetry.journal import Journal
+from sdk.telemetry.outage import Outage
 from sdk.telemetry.spool import Spool
 from sdk.telemetry.transport import HttpTransport, Transport
 
-Queued = EventBase | DeferredEvent
+Durability = Literal["memory", "disk"]
 
 log = logging.getLogger("sdk.telemetry")
-
-SENDER_THREAD = "wdp-telemetry"
 
 
 class TelemetryClient:
@@ -61,13 +64,22 @@ class TelemetryClient:
         disabled: bool = False,
         shutdown_timeout_s: float = 5.0,
         senders: int = 2,
+        durability: Durability = "memory",
         clock: Callable[[], datetime] | None = None,
+        timer: Timer | None = None,
     ) -> None:
+        """``clock`` dates events; ``timer`` is what the sender's backoff, flush deadlines
+        and waits run on (tests inject a simulated one to live through long outages)."""
         if transport is None and endpoint is None and not disabled:
             raise ValueError("TelemetryClient needs an endpoint or a transport")
         if transport is None and endpoint is not None:
             HttpTransport(endpoint)  # raises ValueError now for a malformed endpoint
+        if durability not in ("memory", "disk"):
+            raise ValueError(f"TELEMETRY_DURABILITY must be memory or disk (got {durability!r})")
+        if durability == "disk" and not spool_dir and not disabled:
+            raise ValueError("TELEMETRY_DURABILITY=disk needs a spool directory")
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self._timer: Timer = timer or SYSTEM_TIMER
         self.disabled = disabled
         self._transport: Transport | None = transport
         # Two batches in flight keep a multi-worker API busy while one response is
@@ -75,6 +87,13 @@ class TelemetryClient:
         self._senders = 1 if transport is not None else max(1, senders)
         self._endpoint, self._api_key = endpoint, api_key
         self._spool = Spool(Path(spool_dir), max_bytes=spool_max_bytes) if spool_dir else None
+        # Sync mode has no queue to lose: emit returns once the event is sent or spooled.
+        self.durability: Durability = durability
+        self._journal = (
+            Journal(self._spool)
+            if durability == "disk" and self._spool is not None and not sync
+            else None
+        )
         self._batch_size = batch_size
         self._interval = flush_interval_s
         self._queue_size = queue_size
@@ -84,7 +103,7 @@ class TelemetryClient:
         self._sync = sync
         self.shutdown_timeout_s = shutdown_timeout_s
         self._init_runtime()
-        _register(self)
+        lifecycle.register(self)
 
     def _init_runtime(self) -> None:
         self._queue: collections.deque[Queued] = collections.deque()
@@ -102,9 +121,9 @@ class TelemetryClient:
         self._stop = threading.Event()
         self._stopping = False
         self._closed = False
-        self._replay_after = 0.0
-        self._replay_failures = 0
+        self._outage = Outage(self._timer, base_s=self._retry_base, cap_s=self._retry_max)
         self._counters = Counters()
+        self._custody = Custody(self._counters, self._spool, self._journal)
         self._poster = Poster(
             transport=self._get_transport,
             counters=self._counters,
@@ -112,6 +131,7 @@ class TelemetryClient:
             timeout_s=self._timeout,
             retry_base_s=self._retry_base,
             retry_max_s=self._retry_max,
+            timer=self._timer,
         )
 
     # -- public API ------------------------------------------------------------------
@@ -125,11 +145,16 @@ class TelemetryClient:
             self._deliver_now([event])
             return
         if self._closed:
-            self._spill([event], reason="client is shut down")
+            self._custody.spill([event], reason="client is shut down")
             return
         if len(self._queue) >= self._queue_size:
-            self._spill([event], reason="queue full")
+            self._custody.spill([event], reason="queue full")
             return
+        if self._journal is not None:
+            journaled = self._custody.journaled(event)
+            if journaled is None:
+                return
+            event = journaled
         self._queue.append(event)
         if not self._threads:
             self._start()
@@ -149,18 +174,21 @@ class TelemetryClient:
         if self._sync:
             with self._sync_lock:
                 return self._replay_spool(force=True)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else self._timer.monotonic() + timeout
         with self._idle:
             self._flushing += 1
         try:
             if not self._threads and self._spool and self._spool.has_pending():
                 self._start()
+            # A flush tries now, even in the middle of a backoff; after that the sender
+            # keeps to its backoff, and this loop only waits for it (no spinning).
+            self._outage.attempt_now()
+            self._wake.set()
             while True:
-                self._wake.set()
                 with self._idle:
                     if self._drained():
                         return True
-                    remaining = None if deadline is None else deadline - time.monotonic()
+                    remaining = None if deadline is None else deadline - self._timer.monotonic()
                     if remaining is not None and remaining <= 0:
                         return False
                     self._idle.wait(0.05 if remaining is None else min(0.05, remaining))
@@ -192,10 +220,12 @@ class TelemetryClient:
                 # Senders stuck in a send: spool their batches too. If a send did land,
                 # the replay is a harmless duplicate (the API is idempotent on event_id).
                 leftover = [event for batch in self._batches.values() for event in batch]
-            leftover += self._resolve(list(self._queue))
+            leftover += self._custody.resolve(list(self._queue))
             self._queue.clear()
             if leftover:
-                self._spill(leftover, reason="shutdown before delivery")
+                self._custody.spill(leftover, reason="shutdown before delivery")
+            if self._journal is not None:
+                self._journal.close()
             if self._spool is not None:
                 self._spool.close()
             for transport in [*self._transports, *([self._transport] if self._transport else [])]:
@@ -229,12 +259,9 @@ class TelemetryClient:
 
     def _run(self, primary: bool) -> None:
         while not self._stopping:
-            if not self._queue:
-                # Flushing with nothing queued (the spool is retried with backoff inside
-                # the cycle): a short wait, not a spin.
-                self._wake.wait(0.05 if self._flushing else self._interval)
-            elif len(self._queue) < self._batch_size and not self._flushing:
-                self._wake.wait(self._interval)
+            pause = self._pause()
+            if pause > 0:
+                self._timer.wait(self._wake, pause)
             self._wake.clear()
             try:
                 self._cycle(primary=primary)
@@ -244,29 +271,50 @@ class TelemetryClient:
                     self._spool.sync()
             except Exception:  # the sender must survive anything; never take the host down
                 log.exception("telemetry sender failed; continuing")
-                time.sleep(0.5)
+                self._timer.wait(self._stop, 0.5)
             with self._idle:
                 self._idle.notify_all()
 
+    def _pause(self) -> float:
+        """How long the sender may sleep before its next cycle (woken early by a full
+        batch, a flush or shutdown)."""
+        backoff = self._outage.remaining()
+        if backoff > 0:
+            # The API is down and nothing can be sent before the next probe; queued
+            # events still move to the spool every interval.
+            return min(backoff, self._interval) if self._queue else backoff
+        if not self._queue:
+            # Flushing with nothing queued: the spool may still need replaying.
+            return 0.05 if self._flushing else self._interval
+        if len(self._queue) < self._batch_size and not self._flushing:
+            return self._interval
+        return 0.0
+
     def _cycle(self, *, primary: bool) -> None:
-        # Only the primary sender touches the spool, so replay stays in order.
-        if primary and self._spool is not None and self._spool.has_pending():
-            due = self._flushing or time.monotonic() >= self._replay_after
-            if not (due and self._replay_spool(force=bool(self._flushing))):
-                # Still down: keep order by appending new events behind the spooled ones.
+        if self._outage.remaining() > 0:
+            # Backing off after a failure: no sending. Keep order by appending new
+            # events behind the spooled ones (without a spool they wait in the queue).
+            if primary and self._spool is not None:
                 self._move_queue_to_spool()
-                return
+            return
+        # Only the primary sender touches the spool, so replay stays in order.
+        replay = primary and self._spool is not None and self._spool.has_pending()
+        if replay and not self._replay_spool(force=bool(self._flushing)):
+            self._move_queue_to_spool()  # still down
+            return
         while batch := self._take_batch():
             try:
                 self._send_with_retries(batch)
+                self._custody.settle(batch)
+                self._outage.succeeded()
             except Unavailable as exc:
-                self._spill(batch, reason=str(exc))
-                self._note_replay_failure()
+                self._custody.spill(batch, reason=str(exc))
+                self._outage.failed(str(exc))
                 return
             except Exception as exc:  # a bug or a bad setting: keep the events regardless
                 log.exception("telemetry send failed unexpectedly; spooling the batch")
-                self._spill(batch, reason=f"unexpected {type(exc).__name__}")
-                self._note_replay_failure()
+                self._custody.spill(batch, reason=f"unexpected {type(exc).__name__}")
+                self._outage.failed(f"unexpected {type(exc).__name__}")
                 return
             finally:
                 self._done_batch()
@@ -285,7 +333,7 @@ class TelemetryClient:
                 self._in_flight += len(taken)
             if not taken:
                 return []
-            batch = self._resolve(taken)
+            batch = self._custody.resolve(taken)
             with self._idle:
                 self._in_flight -= len(taken) - len(batch)
                 if batch:
@@ -301,14 +349,9 @@ class TelemetryClient:
     def _move_queue_to_spool(self) -> None:
         while batch := self._take_batch():
             try:
-                self._spill(batch, reason="endpoint unavailable")
+                self._custody.spill(batch, reason="endpoint unavailable")
             finally:
                 self._done_batch()
-
-    def _note_replay_failure(self) -> None:
-        self._replay_failures += 1
-        delay = min(self._retry_max, self._retry_base * 2**self._replay_failures)
-        self._replay_after = time.monotonic() + delay * (0.5 + random.random() / 2)  # noqa: S311
 
     def _replay_spool(self, *, force: bool) -> bool:
         """Send spooled segments oldest first; False if the endpoint is still unavailable."""
@@ -327,70 +370,32 @@ class TelemetryClient:
                 if pending:
                     self._poster.post(pending, retries=self._max_retries if force else 0)
                     self._counters.add("replayed", len(pending))
-            except Unavailable:
+            except Unavailable as exc:
                 segment.release()
-                self._note_replay_failure()
+                self._outage.failed(str(exc))
                 return False
             segment.delete()
-        self._replay_failures = 0
+        self._outage.succeeded()
         return True
 
     # -- delivery --------------------------------------------------------------------
 
     def _deliver_now(self, items: list[Queued]) -> None:
         """Synchronous mode: send on the caller's thread, spool on failure, never raise."""
-        events = self._resolve(items)
+        events = self._custody.resolve(items)
         if not events:
             return
         with self._sync_lock:  # one connection for every calling thread
             try:
                 self._send_with_retries(events)
             except Unavailable as exc:
-                self._spill(events, reason=str(exc))
+                self._custody.spill(events, reason=str(exc))
             except Exception as exc:
                 log.exception("telemetry send failed unexpectedly; spooling the events")
-                self._spill(events, reason=f"unexpected {type(exc).__name__}")
+                self._custody.spill(events, reason=f"unexpected {type(exc).__name__}")
 
     def _send_with_retries(self, events: list[EventBase]) -> None:
         self._poster.post(encode(events), retries=self._max_retries)
-
-    def _resolve(self, items: Sequence[Queued]) -> list[EventBase]:
-        """Validate deferred events (see :mod:`sdk.telemetry.deferred`); drop, log and
-        count the ones that fail, as the API would reject them."""
-        if not any(isinstance(item, DeferredEvent) for item in items):
-            return list(items)  # type: ignore[arg-type]
-        events: list[EventBase] = []
-        for item in items:
-            if not isinstance(item, DeferredEvent):
-                events.append(item)
-                continue
-            try:
-                events.append(item.build())
-            except ValidationError as exc:
-                self._counters.add("rejected")
-                log.warning("telemetry event %s is invalid, not sent: %s", item.event_name, exc)
-            except Exception:  # a bug must not lose the rest of the batch
-                self._counters.add("rejected")
-                log.exception("telemetry event %s could not be built", item.event_name)
-        return events
-
-    def _spill(self, items: Sequence[Queued], *, reason: str) -> None:
-        events = self._resolve(items)
-        if self._spool is None:
-            self._counters.add("dropped", len(events))
-            log.error("dropping %d telemetry events (%s): no spool configured", len(events), reason)
-            return
-        try:
-            stored = self._spool.append(encode(events), sync=_on_sender_thread())
-        except OSError:
-            log.exception("could not write the telemetry spool")
-            stored = 0
-        self._counters.add("spooled", stored)
-        if stored < len(events):
-            self._counters.add("dropped", len(events) - stored)
-            log.error(
-                "telemetry spool is full: dropped %d events (%s)", len(events) - stored, reason
-            )
 
     def _get_transport(self) -> Transport:
         if self._transport is not None:  # injected: used by the single sender
@@ -414,39 +419,10 @@ class TelemetryClient:
         self._init_runtime()
         if self._spool is not None:
             self._spool.reset_after_fork()
+        if self._journal is not None:
+            self._journal.reset_after_fork()
         # _init_runtime gave the child fresh per-thread transports. An injected one
         # shares the parent's socket: drop the child's copy (the parent's stays open)
         # so the child reconnects on first use.
         if isinstance(self._transport, HttpTransport):
             self._transport.close()
-
-
-def _on_sender_thread() -> bool:
-    return threading.current_thread().name.startswith(SENDER_THREAD)
-
-
-# -- process-wide bookkeeping: flush at exit, reinitialise after fork -------------------
-
-_clients: weakref.WeakSet[TelemetryClient] = weakref.WeakSet()
-
-
-def _register(client: TelemetryClient) -> None:
-    _clients.add(client)
-
-
-def _after_fork() -> None:
-    for client in list(_clients):
-        client._after_fork_in_child()
-
-
-def _at_exit() -> None:
-    for client in list(_clients):
-        try:
-            client.shutdown(timeout=client.shutdown_timeout_s)
-        except Exception:
-            log.exception("telemetry shutdown at exit failed")
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
-atexit.register(_at_exit)

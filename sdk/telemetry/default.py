@@ -57,6 +57,7 @@ def _from_settings() -> TelemetryClient:
         api_key=key,
         spool_dir=settings.telemetry_spool_path,
         spool_max_bytes=settings.telemetry_spool_max_bytes,
+        durability=settings.telemetry_durability,
         batch_size=settings.telemetry_batch_size,
         flush_interval_s=settings.telemetry_flush_interval_s,
         queue_size=settings.telemetry_queue_size,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from sdk.backoff import SYSTEM_TIMER, Timer, backoff_delay
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.transport import Transport, TransportError, TransportResponse
 
@@ -77,6 +77,7 @@ class Poster:
     timeout_s: float
     retry_base_s: float
     retry_max_s: float
+    timer: Timer = field(default=SYSTEM_TIMER)
 
     def post(self, events: list[bytes], *, retries: int) -> None:
         """Deliver ``events`` or raise :class:`Unavailable` (after ``retries`` retries)."""
@@ -120,11 +121,10 @@ class Poster:
             attempt += 1
             self.counters.add("retried")
             if delay is None:
-                delay = min(self.retry_max_s, self.retry_base_s * 2 ** (attempt - 1))
-                delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
+                delay = backoff_delay(attempt - 1, base_s=self.retry_base_s, cap_s=self.retry_max_s)
             else:  # the server's Retry-After wins over our backoff, within reason
                 delay = min(delay, RETRY_AFTER_CAP_S)
-            self.stop.wait(delay)
+            self.timer.wait(self.stop, delay)
 
     def _account(self, events: list[bytes], response: TransportResponse) -> None:
         try:

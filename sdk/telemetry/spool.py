@@ -9,6 +9,10 @@ those of processes that died - which is how a restarted orchestrator delivers wh
 predecessor could not. The total size is bounded; beyond it events are dropped and
 counted. Hand-written: no maintained library offers a cross-process, size-bounded,
 fsync-batched spool with these replay semantics.
+
+The durable mode's journal (:mod:`sdk.telemetry.journal`) writes segments of the same
+kind in the same directory; this process never replays those (``private``), but once
+it dies they are ordinary segments to whoever replays next.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -34,6 +38,7 @@ class Segment:
 
     path: Path
     handle: IO[bytes]
+    claimed: set[Path] = field(default_factory=set)  # the spool's; we leave it on release
 
     def events(self) -> Iterator[bytes]:
         """Each spooled event's JSON, as written."""
@@ -53,6 +58,7 @@ class Segment:
 
     def release(self) -> None:
         self.handle.close()
+        self.claimed.discard(self.path)
 
 
 class Spool:
@@ -67,6 +73,10 @@ class Spool:
         self._dirty = False
         self._seq = 0
         self._size_cache: tuple[float, int] | None = None
+        # Segments this process writes and tracks itself (the journal's): never replayed
+        # or counted as pending here; the next process replays them if this one dies.
+        self.private: set[Path] = set()
+        self._claimed: set[Path] = set()  # segments our replay holds right now
 
     # -- writing ---------------------------------------------------------------------
 
@@ -86,10 +96,11 @@ class Spool:
                 room -= len(line)
             if accepted:
                 writer = self._open_writer()
-                writer.write(b"".join(accepted))
+                data = b"".join(accepted)
+                writer.write(data)
                 writer.flush()
                 self._dirty = True
-                self._size_cache = None
+                self._grow(len(data))
                 if sync:
                     self._fsync()
                 if writer.tell() >= SEGMENT_MAX_BYTES:
@@ -106,19 +117,45 @@ class Spool:
         with self._lock:
             self._close_writer()
 
+    def reserve(self, size: int) -> bool:
+        """Account for ``size`` bytes about to be written by the journal; False if full."""
+        with self._lock:
+            if size > self.max_bytes - self._total_size():
+                return False
+            self._grow(size)
+            return True
+
+    def shrunk(self) -> None:
+        """A segment was truncated or deleted behind the size cache's back."""
+        with self._lock:
+            self._size_cache = None
+
+    def create_segment(self) -> tuple[int, Path]:
+        """A new, empty segment, already locked: an append-only descriptor and its path."""
+        with self._lock:
+            return self._create_segment()
+
+    def _create_segment(self) -> tuple[int, Path]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        name = f"seg-{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.jsonl"
+        path = self.directory / name
+        # Lock before the segment becomes visible under its name: another process
+        # must never claim (and delete) a segment its writer has not locked yet.
+        hidden = self.directory / f".{name}.new"
+        fd = os.open(hidden, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            hidden.rename(path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, path
+
     def _open_writer(self) -> IO[bytes]:
         if self._writer is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._seq += 1
-            name = f"seg-{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.jsonl"
-            path = self.directory / name
-            # Lock before the segment becomes visible under its name: another process
-            # must never claim (and delete) a segment its writer has not locked yet.
-            hidden = self.directory / f".{name}.new"
-            handle = hidden.open("ab")
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            hidden.rename(path)
-            self._writer, self._writer_path = handle, path
+            fd, path = self._create_segment()
+            self._writer, self._writer_path = os.fdopen(fd, "ab"), path
         return self._writer
 
     def _fsync(self) -> None:
@@ -132,9 +169,15 @@ class Spool:
             self._writer.close()  # closing releases the flock
             self._writer = self._writer_path = None
 
+    def _grow(self, size: int) -> None:
+        # Keep the cache current instead of dropping it: the journal appends once per
+        # event, and re-listing the directory each time would cost more than the write.
+        if self._size_cache is not None:
+            self._size_cache = (self._size_cache[0], self._size_cache[1] + size)
+
     def _total_size(self) -> int:
         # Listing the directory per append would cost a syscall per file; a short
-        # cache is plenty since only this process grows its own segment.
+        # cache is plenty since only this process grows its own segments.
         now = time.monotonic()
         if self._size_cache is None or now - self._size_cache[0] > 1.0:
             total = 0
@@ -154,20 +197,27 @@ class Spool:
         return sorted(self.directory.glob("seg-*.jsonl"))
 
     def has_pending(self) -> bool:
-        """Whether any segment (this process's open one included) holds events."""
+        """Whether a segment holds events for this process to deliver: its own open or
+        claimed segment, or one nobody holds (closed, or left by a process that died).
+        A segment another live process is writing or replaying is that process's - so a
+        flush here does not wait for another process's queue (its journal)."""
         for path in self._segments():
+            if path in self.private:
+                continue
             try:
-                if path.stat().st_size > 0:
-                    return True
+                if path.stat().st_size == 0:
+                    continue
             except FileNotFoundError:  # replayed and deleted meanwhile
                 continue
+            if path == self._writer_path or path in self._claimed or _unheld(path):
+                return True
         return False
 
     def claim_oldest(self) -> Segment | None:
         """Lock and return the oldest segment nobody is writing or replaying."""
         with self._lock:
             for path in self._segments():
-                if path == self._writer_path:
+                if path == self._writer_path or path in self.private:
                     continue
                 try:
                     handle = path.open("rb")
@@ -181,7 +231,8 @@ class Spool:
                 if not path.exists():  # deleted by another replayer before we locked it
                     handle.close()
                     continue
-                return Segment(path, handle)
+                self._claimed.add(path)
+                return Segment(path, handle, self._claimed)
         return None
 
     def close(self) -> None:
@@ -200,3 +251,20 @@ class Spool:
         self._writer = self._writer_path = None
         self._dirty = False
         self._size_cache = None
+        self.private = set()
+        self._claimed = set()
+
+
+def _unheld(path: Path) -> bool:
+    """Whether no process holds ``path``'s lock (a shared probe, released at once)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True

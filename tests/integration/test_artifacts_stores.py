@@ -6,6 +6,7 @@ import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -15,6 +16,7 @@ from botocore.exceptions import ConnectionClosedError
 
 from sdk.artifacts.errors import BlobExists, BlobNotFound, InvalidArtifact, StorageUnavailable
 from sdk.artifacts.stores import BlobStore, FileStore
+from sdk.artifacts.stores import s3 as s3_module
 from sdk.artifacts.stores.s3 import S3Store
 from tests.integration.artifact_support import MiB
 from tests.support.servers import free_port
@@ -113,6 +115,27 @@ def test_a_part_failing_every_time_fails_the_upload_and_aborts_it(make_store: An
         store.put("staging/doomed", _chunks(os.urandom(11 * MiB)))
     assert not store.exists("staging/doomed")
     assert store.client.list_multipart_uploads(Bucket=store._bucket).get("Uploads", []) == []
+
+
+def test_part_retry_waits_are_capped_however_many_attempts(
+    make_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The wait used to be base * 2**attempt with no cap: hours after a dozen attempts,
+    # and an OverflowError (not a StorageUnavailable) past 1,024 of them.
+    store = make_store("s3", max_attempts=1, part_attempts=1100, retry_backoff_s=0.01)
+    waits: list[float] = []
+    monkeypatch.setattr(s3_module, "time", SimpleNamespace(sleep=waits.append))
+
+    def broken(request: Any, **_: Any) -> None:
+        if "partNumber=1" in request.url:
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    store.client.meta.events.register("before-send.s3.UploadPart", broken)
+    with pytest.raises(StorageUnavailable, match="unreachable"):
+        store.put("staging/patient", _chunks(os.urandom(6 * MiB)))
+    assert len(waits) == 1099
+    assert max(waits) <= s3_module.PART_RETRY_MAX_S
+    assert min(waits[20:]) >= s3_module.PART_RETRY_MAX_S / 2  # capped, still backing off
 
 
 def test_promote_moves_and_never_overwrites(artifact_store: BlobStore) -> None:

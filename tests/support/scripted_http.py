@@ -2,7 +2,9 @@
 
 The SDK's retry, backoff and spool logic is exercised over real sockets: each request
 pops the next scripted reply (status, headers, body); when the script runs out it
-answers like the ingest API would, with every event created.
+answers like the ingest API would, with every event created. While ``down`` is set it
+hangs up on every request without an answer (counted in ``refused``), like a dead
+upstream behind a proxy.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class ScriptedApi:
     script: list[Reply]
     received: list[list[dict[str, Any]]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    down: bool = False
+    refused: int = 0
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -67,6 +71,11 @@ def scripted_api(script: list[Reply] | None = None) -> Iterator[ScriptedApi]:
             if self.headers.get("Content-Encoding") == "gzip":
                 raw = gzip.decompress(raw)
             events = json.loads(raw)["events"]
+            if api.down:
+                with lock:
+                    api.refused += 1
+                self.close_connection = True  # no response: the client sees a hang-up
+                return
             with lock:
                 reply = api.script.pop(0) if api.script else Reply(200)
                 api.received.append(events)

@@ -13,7 +13,8 @@ SDK stays importable (and ``import sdk.telemetry`` stays light) without the ``s3
 * Content at least ``multipart_threshold`` long goes up in parts of ``part_size`` (doubled
   every 1,000 parts, so any size fits in S3's 10,000), up to ``max_concurrency`` at once:
   memory is that many parts. Each part is retried on its own on top of botocore's
-  retries: losing a large upload to one blip is expensive.
+  retries: losing a large upload to one blip is expensive. The wait between part
+  attempts is :func:`sdk.backoff.backoff_delay`, capped at ``PART_RETRY_MAX_S``.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from sdk.artifacts.errors import (
 )
 from sdk.artifacts.keys import ARTIFACTS_PREFIX, STAGING_PREFIX
 from sdk.artifacts.stores.base import BlobInfo, StoreBackend
+from sdk.backoff import backoff_delay
 from sdk.errors import ConfigurationError
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 MAX_PARTS = 10_000
+PART_RETRY_MAX_S = 20.0  # longest wait between two attempts at one part
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 _EXISTS_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 _DENIED_CODES = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
@@ -301,7 +304,7 @@ class S3Store:
                 )
                 if not retryable or attempt == self._part_attempts:
                     raise self._translate(exc, f"upload part {number} of", key) from exc
-                time.sleep(self._backoff * 2 ** (attempt - 1))
+                time.sleep(backoff_delay(attempt - 1, base_s=self._backoff, cap_s=PART_RETRY_MAX_S))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def promote(self, src: str, dst: str) -> None:

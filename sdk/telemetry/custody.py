@@ -1,0 +1,104 @@
+"""What becomes of an event that is not simply sent from the queue.
+
+Validating deferred events (:mod:`sdk.telemetry.deferred`), writing the durable mode's
+journal (:mod:`sdk.telemetry.journal`), spilling to the spool and counting what had to be
+dropped: every path an event can take besides a plain send, in one place, so that each
+of them keeps the counters and the journal straight. None of it raises into the host.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from sdk.telemetry.deferred import DeferredEvent
+from sdk.telemetry.delivery import Counters, encode
+from sdk.telemetry.events import EventBase
+from sdk.telemetry.journal import Journal
+from sdk.telemetry.spool import Spool
+
+Queued = EventBase | DeferredEvent
+
+log = logging.getLogger("sdk.telemetry")
+
+SENDER_THREAD = "wdp-telemetry"
+
+
+class Custody:
+    """The counters, the spool and the journal, kept consistent with each other."""
+
+    def __init__(self, counters: Counters, spool: Spool | None, journal: Journal | None) -> None:
+        self._counters = counters
+        self._spool = spool
+        self._journal = journal
+
+    def resolve(self, items: Sequence[Queued]) -> list[EventBase]:
+        """Validate deferred events; drop, log and count the ones that fail, as the API
+        would reject them."""
+        if not any(isinstance(item, DeferredEvent) for item in items):
+            return list(items)  # type: ignore[arg-type]
+        events: list[EventBase] = []
+        for item in items:
+            if not isinstance(item, DeferredEvent):
+                events.append(item)
+                continue
+            try:
+                events.append(item.build())
+            except ValidationError as exc:
+                self._counters.add("rejected")
+                log.warning("telemetry event %s is invalid, not sent: %s", item.event_name, exc)
+            except Exception:  # a bug must not lose the rest of the batch
+                self._counters.add("rejected")
+                log.exception("telemetry event %s could not be built", item.event_name)
+        return events
+
+    def journaled(self, item: Queued) -> EventBase | None:
+        """Disk mode: write the event to the journal before ``emit`` returns. A deferred
+        event is validated here (the journal holds what will be sent); None if invalid.
+        A journal that cannot be written leaves the event in memory only (logged)."""
+        resolved = self.resolve([item])
+        if not resolved:
+            return None
+        if self._journal is not None:
+            try:
+                self._journal.record(resolved[0])
+            except Exception:  # never raise into the host
+                log.exception("telemetry journal write failed; the event is kept in memory")
+        return resolved[0]
+
+    def settle(self, events: Sequence[EventBase]) -> None:
+        """These events are done with (delivered, refused, spooled or dropped): their
+        journal copies may go."""
+        if self._journal is not None:
+            try:
+                self._journal.settle(events)
+            except Exception:
+                log.exception("telemetry journal bookkeeping failed")
+
+    def spill(self, items: Sequence[Queued], *, reason: str) -> None:
+        """Put events in the spool (fsync'd at once on a sender thread; the caller's
+        thread must not wait on the disk); count what does not fit as dropped."""
+        events = self.resolve(items)
+        if self._spool is None:
+            self._counters.add("dropped", len(events))
+            log.error("dropping %d telemetry events (%s): no spool configured", len(events), reason)
+            return
+        try:
+            stored = self._spool.append(encode(events), sync=on_sender_thread())
+        except OSError:
+            log.exception("could not write the telemetry spool")
+            stored = 0
+        self.settle(events)  # now in the spool (or counted as dropped)
+        self._counters.add("spooled", stored)
+        if stored < len(events):
+            self._counters.add("dropped", len(events) - stored)
+            log.error(
+                "telemetry spool is full: dropped %d events (%s)", len(events) - stored, reason
+            )
+
+
+def on_sender_thread() -> bool:
+    return threading.current_thread().name.startswith(SENDER_THREAD)
