@@ -27,3 +27,10 @@ def test_ts_is_published_as_an_rfc_3339_string(spec: dict) -> None:
     assert ts["type"] == "string"
     assert ts["format"] == "date-time"
     assert "RFC 3339" in ts["description"]
+
+
+def test_key_failures_and_their_limit_are_documented(spec: dict) -> None:
+    for path in ("/telemetry/events", "/telemetry/events/batch"):
+        assert {"401", "429"} <= spec["paths"][path]["post"]["responses"].keys()
+    assert {"200", "401", "429", "503"} <= spec["paths"]["/readyz"]["get"]["responses"].keys()
+    assert {"200", "401", "429"} <= spec["paths"]["/metrics"]["get"]["responses"].keys()
