@@ -191,6 +191,12 @@ class WdpSettings(BaseSettings):
         le=1_000_000,
         description="Client addresses the failed-auth limit remembers (least recent forgotten).",
     )
+    ingest_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Time a client has to send a request's headers before it is disconnected.",
+    )
     metrics_api_key: SecretStr | None = Field(
         default=None,
         description="Bearer key GET /metrics requires; unset: /metrics is open.",

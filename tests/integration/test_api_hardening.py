@@ -1,4 +1,4 @@
-"""Abuse the API takes over real HTTP: key guessing, anonymous ops probes.
+"""Abuse the API takes over real HTTP: key guessing, slow headers, anonymous ops probes.
 
 Different client addresses are real: Linux routes all of 127.0.0.0/8 to loopback, so a
 client socket bound to 127.0.0.2 reaches the server on 127.0.0.1 from another address.
@@ -6,6 +6,9 @@ client socket bound to 127.0.0.2 reaches the server on 127.0.0.1 from another ad
 
 from __future__ import annotations
 
+import contextlib
+import select
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -41,12 +44,13 @@ def client_from(server: ApiServer, address: str) -> httpx.Client:
 
 @pytest.fixture(scope="module")
 def guarded(migrated_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """An API with a small failure limit and a metrics key."""
+    """An API with a small failure limit, a metrics key and a short header deadline."""
     log = tmp_path_factory.mktemp("api") / "api.log"
     env = {
         "INGEST_AUTH_FAILURE_LIMIT": "5",
         "INGEST_AUTH_FAILURE_WINDOW_S": "600",
         "METRICS_API_KEY": METRICS_KEY,
+        "INGEST_HEADER_TIMEOUT_S": "1",
     }
     with run_api(migrated_db_url, log, extra_env=env) as server:
         yield server
@@ -160,3 +164,85 @@ def test_readiness_shows_the_revision_only_to_a_valid_key(guarded: ApiServer) ->
         wrong = client.get("/readyz", headers=WRONG)
         assert wrong.status_code == 401
         assert migrate.head_revision() not in wrong.text
+
+
+# --- slow request heads ------------------------------------------------------------------
+
+HEAD = (
+    b"POST /telemetry/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Authorization: Bearer " + TEST_API_KEYS[0].encode() + b"\r\nContent-Length: 2\r\n\r\n"
+)
+
+
+def _trickle(sockets: list[socket.socket], *, seconds: float, byte_every_s: float = 0.25) -> int:
+    """Send ``HEAD`` one byte at a time on every socket, never its last byte, until the
+    server has closed them all or ``seconds`` pass; return how many it closed."""
+    alive = set(sockets)
+    deadline = time.monotonic() + seconds
+    sent = 0
+    while alive and time.monotonic() < deadline:
+        readable, _, _ = select.select(list(alive), [], [], 0)
+        for sock in readable:  # only a closing server makes an unanswered socket readable
+            with contextlib.suppress(OSError):
+                sock.recv(1024)
+            alive.discard(sock)
+        if sent < len(HEAD) - 1:
+            for sock in list(alive):
+                try:
+                    sock.send(HEAD[sent : sent + 1])
+                except OSError:
+                    alive.discard(sock)
+            sent += 1
+        time.sleep(byte_every_s)
+    return len(sockets) - len(alive)
+
+
+@pytest.mark.parametrize("server_name", ["uvicorn", "granian"])
+def test_slow_request_heads_are_cut_off(
+    migrated_db_url: str, tmp_path: Path, server_name: str
+) -> None:
+    """50 connections sending their headers a byte per 0.25 s (the whole head would take
+    about 40 s) are all closed by the server, while it keeps serving everyone else."""
+    env = {"INGEST_HEADER_TIMEOUT_S": "1"}
+    with run_api(migrated_db_url, tmp_path / "api.log", extra_env=env, server=server_name) as api:
+        sockets = [
+            socket.create_connection(("127.0.0.1", int(api.base_url.rsplit(":", 1)[1])))
+            for _ in range(50)
+        ]
+        try:
+            start = time.monotonic()
+            # Served meanwhile (its own connection, headers sent at once).
+            assert (
+                httpx.post(f"{api.base_url}{EVENTS}", json=event(), headers=api.auth).status_code
+                == 201
+            )
+            closed = _trickle(sockets, seconds=20)
+            elapsed = time.monotonic() - start
+        finally:
+            for sock in sockets:
+                sock.close()
+    print(f"{server_name}: {closed}/50 slow connections closed after {elapsed:.1f} s")
+    assert closed == 50
+
+
+def test_a_silent_connection_and_a_slow_second_request_are_cut_off(guarded: ApiServer) -> None:
+    port = int(guarded.base_url.rsplit(":", 1)[1])
+    with (
+        socket.create_connection(("127.0.0.1", port)) as silent,
+        socket.create_connection(("127.0.0.1", port)) as kept_alive,
+    ):
+        kept_alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept_alive.recv(4096).startswith(b"HTTP/1.1 200")
+        assert _trickle([kept_alive], seconds=10) == 1  # the next request on it: too slow
+        readable, _, _ = select.select([silent], [], [], 10)  # sends nothing at all
+        assert readable == [silent]
+        assert silent.recv(1024) == b""
+
+
+def test_a_head_sent_in_pieces_within_the_deadline_is_served(guarded: ApiServer) -> None:
+    port = int(guarded.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(HEAD[:20])
+        time.sleep(0.3)
+        sock.sendall(HEAD[20:] + b"{}")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 422")
