@@ -13,11 +13,11 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from ingest_api.auth import Authenticator, Scope
+from ingest_api.docs_ui import docs_asset, swagger_plugin
 from ingest_api.errors import ApiError, BodyTooLarge, EventConflict, InvalidEvent
 from ingest_api.metrics import LatencyMiddleware, Metrics
 from ingest_api.openapi import (
@@ -333,7 +333,7 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             await pool.close()
 
     app = Litestar(
-        route_handlers=[post_event, post_batch, healthz, readyz, metrics],
+        route_handlers=[post_event, post_batch, healthz, readyz, metrics, docs_asset],
         lifespan=[lifespan],
         on_startup=[add_event_schemas],
         exception_handlers={
@@ -345,10 +345,10 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             title="wdp ingest API",
             version="1",
             description=(
-                "Workflow telemetry ingestion. Authenticate with 'Authorization: Bearer <key>'."
+                "Workflow telemetry ingestion. Authenticate with `Authorization: Bearer <key>`."
             ),
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
             components=openapi_components(),
         ),
         middleware=[lambda app: LatencyMiddleware(app, metrics_)],
