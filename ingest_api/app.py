@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,20 +13,17 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from ingest_api.errors import (
-    ApiError,
-    BodyTooLarge,
-    EventConflict,
-    InvalidEvent,
-    Unauthorized,
-)
+from ingest_api.auth import Authenticator, Scope
+from ingest_api.docs_ui import docs_asset, swagger_plugin
+from ingest_api.errors import ApiError, BodyTooLarge, EventConflict, InvalidEvent
 from ingest_api.metrics import LatencyMiddleware, Metrics
 from ingest_api.openapi import (
     BatchOperation,
+    MetricsOperation,
+    ReadyOperation,
     SingleEventOperation,
     add_event_schemas,
     openapi_components,
@@ -49,7 +45,7 @@ class Services:
     """What the handlers use, built once per process at startup."""
 
     settings: WdpSettings
-    api_keys: tuple[bytes, ...]
+    auth: Authenticator
     metrics: Metrics
     pool: AsyncConnectionPool
     store: EventStore
@@ -62,30 +58,21 @@ def _services(request: Request[Any, Any, Any] | ASGIConnection[Any, Any, Any, An
     return services
 
 
-# --- auth -----------------------------------------------------------------------------
+# --- auth (the checks themselves: ingest_api/auth.py) ----------------------------------
 
 
-async def require_api_key(
+async def require_ingest_key(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     # async on purpose: Litestar runs a sync guard in a worker thread, which measured
     # 60-90 us of CPU per request for a check that takes one.
-    services = _services(connection)
-    if services.settings.ingest_auth_disabled:
-        return
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        services.metrics.rejected.labels("unauthorized").inc()
-        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    # Headers arrive decoded as latin-1: recover the bytes the client sent.
-    presented = token.strip().encode("latin-1", "replace")
-    # Compare with every key, always, so timing reveals neither a match nor its position.
-    valid = False
-    for key in services.api_keys:
-        valid |= hmac.compare_digest(presented, key)
-    if not valid:
-        services.metrics.rejected.labels("unauthorized").inc()
-        raise Unauthorized("invalid API key")
+    _services(connection).auth.check(connection, Scope.INGEST)
+
+
+async def require_metrics_key(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    _services(connection).auth.check(connection, Scope.METRICS)
 
 
 # --- handlers -------------------------------------------------------------------------
@@ -135,7 +122,7 @@ async def _check_all(services: Services, events: list[Any], *, plain: bool) -> l
 
 @post(
     "/telemetry/events",
-    guards=[require_api_key],
+    guards=[require_ingest_key],
     request_max_body_size=None,
     operation_class=SingleEventOperation,
     summary="Store one event (idempotent on event_id)",
@@ -160,7 +147,7 @@ async def post_event(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @post(
     "/telemetry/events/batch",
-    guards=[require_api_key],
+    guards=[require_ingest_key],
     request_max_body_size=None,
     operation_class=BatchOperation,
     summary="Store up to 1000 events in one transaction, with a result per event",
@@ -214,9 +201,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["ops"], summary="The database is reachable and migrated to head")
+@get(
+    "/readyz",
+    tags=["ops"],
+    summary="The database is reachable and migrated to head",
+    operation_class=ReadyOperation,
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     services = _services(request)
+    # Anyone may probe readiness; only a caller with a valid key learns the revisions.
+    # A key that is sent is checked (and its failures counted) like anywhere else.
+    detailed = "authorization" in request.headers and bool(services.auth.check(request, None))
     try:
         async with services.pool.connection(timeout=2) as conn:
             row = None
@@ -232,17 +227,24 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
         )
     current = row[0] if row else None
     if current != services.head:
-        return Response(
-            {
-                "status": "unavailable",
-                "detail": f"database at {current}, code expects {services.head}",
-            },
-            status_code=503,
+        detail = (
+            f"database at {current}, code expects {services.head}"
+            if detailed
+            else "database not migrated to the revision this code expects"
         )
-    return Response({"status": "ready", "revision": current}, status_code=200)
+        return Response({"status": "unavailable", "detail": detail}, status_code=503)
+    body = {"status": "ready", "revision": current} if detailed else {"status": "ready"}
+    return Response(body, status_code=200)
 
 
-@get("/metrics", tags=["ops"], summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+@get(
+    "/metrics",
+    tags=["ops"],
+    summary="Prometheus metrics (with METRICS_API_KEY set, only for that key)",
+    media_type=CONTENT_TYPE_LATEST,
+    guards=[require_metrics_key],
+    operation_class=MetricsOperation,
+)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(
         generate_latest(_services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
@@ -296,13 +298,13 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 def create_app(settings: WdpSettings | None = None) -> Litestar:
     """Build the API. Refuses to start without API keys unless auth is disabled explicitly."""
     settings = settings or get_settings()
-    keys = tuple(k.encode() for k in settings.api_keys)
-    if not keys and not settings.ingest_auth_disabled:
+    if not settings.api_keys and not settings.ingest_auth_disabled:
         raise ConfigurationError(
             "INGEST_API_KEYS is empty: set one or more comma-separated keys, or set "
             "INGEST_AUTH_DISABLED=true to run without authentication"
         )
     metrics_ = Metrics()
+    auth = Authenticator.from_settings(settings, metrics_)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -322,7 +324,7 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
         writer.on_group = metrics_.group_size.observe
         await writer.start()
         app.state.services = Services(
-            settings, keys, metrics_, pool, store, writer, head_revision()
+            settings, auth, metrics_, pool, store, writer, head_revision()
         )
         try:
             yield
@@ -331,7 +333,7 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             await pool.close()
 
     app = Litestar(
-        route_handlers=[post_event, post_batch, healthz, readyz, metrics],
+        route_handlers=[post_event, post_batch, healthz, readyz, metrics, docs_asset],
         lifespan=[lifespan],
         on_startup=[add_event_schemas],
         exception_handlers={
@@ -343,10 +345,10 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             title="wdp ingest API",
             version="1",
             description=(
-                "Workflow telemetry ingestion. Authenticate with 'Authorization: Bearer <key>'."
+                "Workflow telemetry ingestion. Authenticate with `Authorization: Bearer <key>`."
             ),
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
             components=openapi_components(),
         ),
         middleware=[lambda app: LatencyMiddleware(app, metrics_)],

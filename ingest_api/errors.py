@@ -74,6 +74,16 @@ class UnstorableEvent(InvalidEvent):
     """Postgres refused a value in a validated event (the validation missed something)."""
 
 
+class TooManyFailedAttempts(ApiError):
+    """This client address failed authentication too often; it waits ``Retry-After`` seconds."""
+
+    status_code = 429
+    error = "too_many_failed_attempts"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
 class StoreUnavailable(ApiError):
     """The database could not be reached or the write was aborted; nothing was stored."""
 

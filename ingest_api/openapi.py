@@ -95,6 +95,10 @@ def _errors(*codes: int) -> dict[str, OpenAPIResponse]:
         413: "Body over the size limit",
         415: "Content-Type is not application/json (or unsupported Content-Encoding)",
         422: "Invalid event(s): field-level errors",
+        429: (
+            "Too many failed authentications from this client address: every request "
+            "with a key is refused until Retry-After (seconds) has passed"
+        ),
         503: "Database unavailable; nothing was stored, retry",
     }
     return {
@@ -131,7 +135,7 @@ class SingleEventOperation(Operation):
             "200": OpenAPIResponse(
                 description="Exact duplicate of a stored event", content=_json(RESULT_SCHEMA)
             ),
-            **_errors(400, 401, 409, 413, 415, 422, 503),
+            **_errors(400, 401, 409, 413, 415, 422, 429, 503),
         }
 
 
@@ -157,5 +161,57 @@ class BatchOperation(Operation):
                 description="All rejected, or the batch itself is invalid",
                 content=_json(BATCH_RESULT_SCHEMA),
             ),
-            **_errors(400, 401, 413, 415, 503),
+            **_errors(400, 401, 413, 415, 429, 503),
+        }
+
+
+# Both ops endpoints also answer without a key: security is optional ({}).
+OPTIONAL_KEY: list[dict[str, list[str]]] = [{}, {"bearer": []}]
+
+READY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "unavailable"]},
+        "revision": {"type": "string", "description": "Only for a caller with a valid key."},
+        "detail": {"type": "string"},
+    },
+}
+
+
+@dataclass
+class ReadyOperation(Operation):
+    def __post_init__(self) -> None:
+        self.security = OPTIONAL_KEY
+        self.responses = {
+            "200": OpenAPIResponse(
+                description="Ready; with a valid key, the migration revision too",
+                content=_json(READY_SCHEMA),
+            ),
+            "503": OpenAPIResponse(
+                description="Database unreachable or not migrated to the expected revision",
+                content=_json(READY_SCHEMA),
+            ),
+            **_errors(429),
+            "401": OpenAPIResponse(
+                description="A key was sent and it is not valid (send none to probe)",
+                content=_json(ERROR_SCHEMA),
+            ),
+        }
+
+
+@dataclass
+class MetricsOperation(Operation):
+    def __post_init__(self) -> None:
+        self.security = OPTIONAL_KEY
+        self.responses = {
+            "200": OpenAPIResponse(
+                description="Prometheus text format",
+                content={"text/plain": OpenAPIMediaType(schema={"type": "string"})},  # type: ignore[arg-type]
+            ),
+            "401": OpenAPIResponse(
+                description="METRICS_API_KEY is set and the request lacks that key",
+                content=_json(ERROR_SCHEMA),
+            ),
+            **_errors(429),
         }

@@ -138,14 +138,19 @@ def _error(loc: tuple[str | int, ...], msg: str, type_: str) -> dict[str, Any]:
 
 def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
     try:
-        details = exc.errors(include_url=False, include_input=False, include_context=False)
+        details = exc.errors(include_url=False, include_input=False)
     except Exception:  # pydantic could not render its own message; never turn that into a 500
         return [_error((), "the event is invalid", "invalid")]
     errors = []
     for err in details:
         # Keys of the client's JSON end up in locations: escape what is not valid text.
-        loc = [p if isinstance(p, int) else printable(p) for p in err["loc"]]
+        where = err["loc"]
         msg = err["msg"]
+        inner = err.get("ctx", {}).get("loc") if err["type"] == "unstorable_value" else None
+        if inner is not None:  # the walk found it inside the value: say where, like pydantic
+            where = (*where, *inner)
+            msg = err["ctx"]["message"]
+        loc = [p if isinstance(p, int) else printable(p) for p in where]
         if loc and loc[0] in EVENT_TYPE_BY_NAME:  # the discriminator tag, not a field
             loc = loc[1:]
         if err["type"] in ("union_tag_not_found", "union_tag_invalid"):

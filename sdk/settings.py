@@ -173,6 +173,34 @@ class WdpSettings(BaseSettings):
         ge=1,
         description="Most single-event requests written together in one transaction.",
     )
+    ingest_auth_failure_limit: int = Field(
+        default=20,
+        ge=0,
+        le=10_000,
+        description=(
+            "Failed key checks allowed per client address within "
+            "INGEST_AUTH_FAILURE_WINDOW_S; beyond it 429. 0: no limit."
+        ),
+    )
+    ingest_auth_failure_window_s: float = Field(
+        default=60.0, gt=0, le=86_400, description="Sliding window of the failed-auth limit."
+    )
+    ingest_auth_failure_clients: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Client addresses the failed-auth limit remembers (least recent forgotten).",
+    )
+    ingest_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Time a client has to send a request's headers before it is disconnected.",
+    )
+    metrics_api_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer key GET /metrics requires; unset: /metrics is open.",
+    )
 
     # --- telemetry SDK ----------------------------------------------------------------
     telemetry_endpoint: str = Field(
@@ -233,6 +261,7 @@ class WdpSettings(BaseSettings):
     @field_validator(
         "database_url",
         "ingest_api_keys",
+        "metrics_api_key",
         "telemetry_api_key",
         "s3_endpoint_url",
         "aws_access_key_id",

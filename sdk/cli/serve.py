@@ -7,11 +7,17 @@ alternative. docs/benchmarks.md has the comparison that chose the default.
 from __future__ import annotations
 
 APP = "ingest_api.app:create_app_from_env"
+# uvicorn's httptools protocol plus a header-read deadline (INGEST_HEADER_TIMEOUT_S).
+HTTP_PROTOCOL = "ingest_api.server:HeaderTimeoutHttpToolsProtocol"
 
 
 def serve(*, server: str, host: str, port: int, workers: int) -> None:
+    from sdk.settings import get_settings
+
+    header_timeout_s = get_settings().ingest_header_timeout_s
     if server == "granian":
         from granian.constants import Interfaces, Loops
+        from granian.http import HTTP1Settings
         from granian.server import Server
 
         Server(
@@ -23,6 +29,7 @@ def serve(*, server: str, host: str, port: int, workers: int) -> None:
             loop=Loops.uvloop,
             factory=True,
             log_access=False,
+            http1_settings=HTTP1Settings(header_read_timeout=int(header_timeout_s * 1000)),
         ).serve()
         return
     import uvicorn
@@ -34,7 +41,7 @@ def serve(*, server: str, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=HTTP_PROTOCOL,
         log_config=None,
         access_log=False,
     )

@@ -20,10 +20,10 @@ This file is generated: `python -m sdk.telemetry.docs > docs/events.md`.
 
 | Field | Type | Notes |
 | --- | --- | --- |
-| `event_id` | ULID string | Client-generated and the idempotency key: resending the same event is harmless, the same id with other content is refused (409). The time inside the id picks the monthly partition. |
+| `event_id` | ULID string | Client-generated and the idempotency key: resending the same event is harmless, the same id with other content is refused (409). The time inside the id picks the monthly partition, and the ingest API accepts only ids whose time falls in a month with a live partition (by default, the retained months up to `EVENT_PARTITIONS_AHEAD` months ahead): any other id is refused with 422 and error type `outside_partitions`, whose message names the live window. Mint ids from the current time (the SDK does). |
 | `event_version` | integer ≥ 1 | Schema version of the event, default 1. |
 | `event_name` | string | One of the names below. |
-| `ts` | RFC 3339 date-time with a time zone | When it happened. Stored in UTC. |
+| `ts` | RFC 3339 date-time string with a time zone | When it happened, e.g. `2026-11-28T10:00:00Z`. Numbers (Unix times) and other ISO 8601 spellings are refused (422). Stored in UTC. |
 | `run_id`, `item_id`, `workflow_name`, `agent_role` | strings, 1 to 200 chars | Correlation ids; optional unless the event type requires them. |
 | `payload` | object | Typed per event, below. |
 

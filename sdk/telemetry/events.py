@@ -8,6 +8,7 @@ in a producer is an error, not silently lost data.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -25,9 +26,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from sdk.telemetry.values import ULID_PATTERN, find_unsafe_value, ulid_ms
+from sdk.telemetry.values import ULID_PATTERN, UnsafeValue, find_unsafe_value, ulid_ms
 
 PRESCREENED = "wdp_prescreened"
+
+# RFC 3339 section 5.6 date-time ("T" and "Z" may be lower case). The offset is
+# optional here only so that pydantic can say precisely that it is missing.
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})?\Z", re.ASCII
+)
 
 # 9999-12-31T23:59:59.999Z: Python datetimes (and so event_time) end there.
 MAX_EVENT_MS = 253_402_300_799_999
@@ -48,9 +55,30 @@ def _free_form_storable(value: Any) -> Any:
     # pre-screened API input: only here can nesting be deep.
     problem = find_unsafe_value(value)
     if problem is not None:
-        path = problem.path
-        raise ValueError(f"{path + ': ' if path else ''}{problem.message}")
+        raise _unstorable(problem)
     return value
+
+
+def _unstorable(problem: UnsafeValue) -> PydanticCustomError:
+    # "loc" (inside the validated value) lets the API report the full location.
+    return PydanticCustomError(
+        "unstorable_value",
+        "{path}{message}",
+        {
+            "path": f"{problem.path}: " if problem.path else "",
+            "message": problem.message,
+            "loc": problem.loc,
+        },
+    )
+
+
+def _kind(value: Any) -> str:
+    """What a wrong value is, in JSON's words, for an error message."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string in another format" if isinstance(value, str) else type(value).__name__
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_free_form_storable)]
@@ -236,9 +264,23 @@ class EventBase(_Model):
 
     required_ids: ClassVar[tuple[str, ...]] = ()
 
-    event_id: Ulid = Field(description="Client-generated ULID; its time picks the partition.")
+    event_id: Ulid = Field(
+        description=(
+            "Client-generated ULID, the idempotency key; its time picks the monthly "
+            "partition. The ingest API accepts an id only if that time falls in a month "
+            "with a live partition (by default the months kept by EVENT_RETENTION_DAYS "
+            "up to EVENT_PARTITIONS_AHEAD months ahead; mint ids from the current time): "
+            "any other id is refused with 422, error type outside_partitions, whose "
+            "message names the live window."
+        )
+    )
     event_version: int = Field(1, ge=1, le=2**31 - 1)
-    ts: AwareDatetime = Field(description="When it happened (RFC 3339 with a time zone).")
+    ts: AwareDatetime = Field(
+        description=(
+            "When it happened: an RFC 3339 date-time string with a time zone, e.g. "
+            "2026-11-28T10:00:00Z. Numbers (Unix times) are refused."
+        )
+    )
     run_id: Id | None = None
     item_id: Id | None = None
     workflow_name: Name | None = None
@@ -251,10 +293,7 @@ class EventBase(_Model):
             return data  # the caller proved the raw JSON holds no NUL/surrogate/huge int
         problem = find_unsafe_value(data)
         if problem is not None:
-            path = problem.path or "event"
-            raise PydanticCustomError(
-                "unstorable_value", "{path}: {message}", {"path": path, "message": problem.message}
-            )
+            raise _unstorable(problem)
         return data
 
     @model_validator(mode="after")
@@ -264,6 +303,20 @@ class EventBase(_Model):
             event_name = getattr(self, "event_name", "this event")
             raise ValueError(f"{event_name} requires {', '.join(missing)}")
         return self
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        # pydantic alone also takes Unix times (numbers, digit strings) and ISO 8601
+        # spellings outside RFC 3339, none of which the published schema allows.
+        if isinstance(value, datetime) or (isinstance(value, str) and RFC3339.match(value)):
+            return value
+        raise PydanticCustomError(
+            "rfc3339_datetime",
+            "must be an RFC 3339 date-time string with a time zone, e.g. "
+            "2026-11-28T10:00:00Z (got {kind})",
+            {"kind": _kind(value)},
+        )
 
     @field_validator("ts")
     @classmethod

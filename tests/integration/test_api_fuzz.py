@@ -29,7 +29,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 
 from sdk.telemetry.values import new_ulid
-from tests.support.servers import ApiServer
+from tests.support.servers import ApiServer, run_api
 
 EVENTS = "/telemetry/events"
 BATCH = "/telemetry/events/batch"
@@ -62,6 +62,18 @@ LAST_ULID = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"  # 2**48 - 1 ms: in the year 10889
 
 
 # --- helpers --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api_server(
+    migrated_db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """The API with room for the fuzzer's hundreds of wrong keys: with the default
+    failed-auth limit its address would soon be refused with 429, valid key or not,
+    and the bodies would never reach validation (test_api_hardening tests the limit)."""
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    with run_api(migrated_db_url, log, extra_env={"INGEST_AUTH_FAILURE_LIMIT": "10000"}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

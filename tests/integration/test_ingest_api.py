@@ -131,6 +131,10 @@ def test_same_id_different_content_is_409_and_never_overwrites(
         (lambda e: e.pop("event_name"), ["event_name"], "missing"),
         (lambda e: e.update(event_id="not-a-ulid"), ["event_id"], "pattern"),
         (lambda e: e.update(ts="2026-11-28T10:00:00"), ["ts"], "timezone"),
+        # The contract says RFC 3339: Unix times are not guessed at, as numbers or text.
+        (lambda e: e.update(ts=1700000000), ["ts"], "RFC 3339"),
+        (lambda e: e.update(ts="1700000000"), ["ts"], "RFC 3339"),
+        (lambda e: e.update(ts="2026-11-28 10:00:00Z"), ["ts"], "RFC 3339"),
         (lambda e: e["payload"].update(status="maybe"), ["payload", "status"], "'ok' or 'error'"),
         (lambda e: e["payload"].update(tokens_in=-1), ["payload", "tokens_in"], "greater than"),
         (lambda e: e.pop("run_id"), [], "requires run_id"),
@@ -165,25 +169,51 @@ def test_event_id_outside_the_live_partitions_is_422_naming_the_window(
 
 
 @pytest.mark.parametrize(
-    ("raw", "fragment"),
+    ("raw", "loc", "fragment"),
     [
         # A NUL inside a payload string: Postgres text/jsonb cannot store it.
-        (lambda e: e.replace('"plan"', '"pl\\u0000an"'), "NUL"),
+        (lambda e: e.replace('"plan"', '"pl\\u0000an"'), ["payload", "node"], "NUL"),
         # A lone surrogate is valid JSON syntax but not Unicode text.
-        (lambda e: e.replace('"plan"', '"pl\\ud800an"'), "surrogate"),
+        (lambda e: e.replace('"plan"', '"pl\\ud800an"'), ["payload", "node"], "surrogate"),
         # 2**64 does not fit in 64 bits.
-        (lambda e: e.replace('"tokens_in": 100', '"tokens_in": 18446744073709551616'), "64"),
+        (
+            lambda e: e.replace('"tokens_in": 100', '"tokens_in": 18446744073709551616'),
+            ["payload", "tokens_in"],
+            "64",
+        ),
+        (lambda e: e.replace('"run-1"', '"run\\u0000"'), ["run_id"], "NUL"),
     ],
 )
 def test_values_postgres_would_choke_on_are_422_not_500(
-    client: httpx.Client, raw: Any, fragment: str
+    client: httpx.Client, raw: Any, loc: list[Any], fragment: str
 ) -> None:
     body = raw(json.dumps(step_event()))
     response = client.post(
         "/telemetry/events", content=body, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422, response.text
-    assert fragment in response.text
+    (error,) = response.json()["errors"]
+    # The location in loc, like every other error, not in the message.
+    assert error == {"loc": loc, "msg": error["msg"], "type": "unstorable_value"}
+    assert fragment in error["msg"]
+    assert loc[-1] not in error["msg"]
+
+
+def test_unstorable_values_deep_in_free_form_json_are_located(client: httpx.Client) -> None:
+    event = {
+        "event_id": new_ulid(),
+        "event_name": "learning.correction_submitted",
+        "ts": datetime.now(UTC).isoformat(),
+        "payload": {"target_type": "run", "target_id": "r", "corrected": {"a": ["ok", "XX"]}},
+    }
+    body = json.dumps({"events": [event]}).replace("XX", "\\u0000")
+    response = client.post(
+        "/telemetry/events/batch", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    (result,) = response.json()["results"]
+    assert [e["loc"] for e in result["errors"]] == [["payload", "corrected", "a", 1]]
+    assert result["reason"].startswith("payload.corrected.a.1: contains a NUL")
 
 
 def test_deep_nesting_in_free_form_json_is_422(client: httpx.Client) -> None:
@@ -298,7 +328,9 @@ def test_health_readiness_and_metrics_need_no_key(api_server: ApiServer) -> None
     assert httpx.get(f"{api_server.base_url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{api_server.base_url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["revision"] == migrate.head_revision()
+    assert ready.json() == {"status": "ready"}  # the revision is for key holders
+    keyed = httpx.get(f"{api_server.base_url}/readyz", headers=api_server.auth)
+    assert keyed.json()["revision"] == migrate.head_revision()
     metrics = httpx.get(f"{api_server.base_url}/metrics")
     assert metrics.status_code == 200
     assert "wdp_ingest_events_total" in metrics.text

@@ -45,10 +45,17 @@ def test_readiness_is_503_until_the_database_is_migrated(empty_db_url: str, tmp_
         not_ready = httpx.get(f"{server.base_url}/readyz")
         assert not_ready.status_code == 503
         assert not_ready.json()["status"] == "unavailable"
+        assert migrate.head_revision() not in not_ready.text  # anonymous: no revisions
+        keyed = httpx.get(f"{server.base_url}/readyz", headers=server.auth)
+        assert keyed.status_code == 503
+        assert migrate.head_revision() in keyed.json()["detail"]
         migrate.upgrade(empty_db_url)
         ready = httpx.get(f"{server.base_url}/readyz")
         assert ready.status_code == 200
-        assert ready.json()["revision"] == migrate.head_revision()
+        assert ready.json() == {"status": "ready"}
+        keyed = httpx.get(f"{server.base_url}/readyz", headers=server.auth)
+        assert keyed.status_code == 200
+        assert keyed.json()["revision"] == migrate.head_revision()
 
 
 def test_logs_are_json_lines_without_secrets(migrated_db_url: str, tmp_path: Path) -> None:

@@ -100,6 +100,45 @@ def test_lower_case_ulids_are_normalised() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "ts",
+    [1700000000, 1700000000.5, "1700000000", True, "2026-11-28 10:00:00Z", "2026-11-28T10:00Z",
+     "2026-11-28T10:00:00+0100", "2026-11-28T10:00:00,5Z", "28/11/2026"],
+)  # fmt: skip
+def test_ts_is_an_rfc_3339_string_never_a_number(ts: Any) -> None:
+    """The published schema says RFC 3339 date-time; pydantic alone takes Unix times too."""
+    with pytest.raises(ValidationError) as caught:
+        parse_event(envelope("workflow.run_started", ts=ts))
+    (error,) = caught.value.errors()
+    assert error["loc"][1:] == ("ts",)
+    assert "RFC 3339" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("ts", "expected"),
+    [
+        ("2026-11-28T10:00:00Z", datetime(2026, 11, 28, 10, tzinfo=UTC)),
+        ("2026-11-28t10:00:00z", datetime(2026, 11, 28, 10, tzinfo=UTC)),
+        ("2026-11-28T10:00:00.250-02:00", datetime(2026, 11, 28, 12, 0, 0, 250000, tzinfo=UTC)),
+        (
+            datetime(2026, 11, 28, 11, tzinfo=timezone(timedelta(hours=1))),
+            datetime(2026, 11, 28, 10, tzinfo=UTC),
+        ),
+    ],
+)
+def test_rfc_3339_strings_and_aware_datetimes_are_accepted(ts: Any, expected: datetime) -> None:
+    assert parse_event(envelope("workflow.run_started", ts=ts)).ts == expected
+
+
+def test_the_sdk_builders_still_pass_datetimes() -> None:
+    from sdk.telemetry import TelemetryClient, emit_run_started
+
+    client = TelemetryClient(disabled=True)
+    moment = datetime(2026, 11, 28, 10, tzinfo=UTC)
+    assert emit_run_started(run_id="r", ts=moment, client=client).ts == moment
+    assert emit_run_started(run_id="r", client=client).ts.tzinfo is not None
+
+
 def test_step_error_details_are_consistent() -> None:
     payload = {"node": "n", "step": 1, "status": "error", "duration_ms": 1}
     with pytest.raises(ValidationError, match="error_type is required"):
