@@ -57,6 +57,13 @@ class WdpSettings(BaseSettings):
         le=60,
         description="Days before yesterday that the late-data schedule re-aggregates daily.",
     )
+    wdp_log_format: Literal["text", "json"] | None = Field(
+        default=None,
+        description=(
+            "Format of every log line wdp prints: text or json (one object per line). "
+            "Unset: json for `wdp api`, text for everything else."
+        ),
+    )
     artifact_inline_max_bytes: int = Field(
         default=512_000,
         ge=0,
@@ -231,6 +238,7 @@ class WdpSettings(BaseSettings):
         "aws_access_key_id",
         "aws_secret_access_key",
         "artifact_dir",
+        "wdp_log_format",
         mode="before",
     )
     @classmethod
@@ -238,6 +246,11 @@ class WdpSettings(BaseSettings):
         # `DATABASE_URL= make run`, or an .env line left empty for docker compose,
         # means "not configured", not an empty value.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("wdp_log_format", mode="before")
+    @classmethod
+    def _format_name_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("wdp_data_dir")
     @classmethod

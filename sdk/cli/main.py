@@ -12,7 +12,9 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from sdk import logs
 from sdk.cli.artifacts import artifacts_app
 from sdk.cli.demo import demo
 from sdk.cli.kb import kb_app
@@ -30,6 +32,15 @@ app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(kb_app, name="kb")
 
 err = Console(stderr=True)
+log = logging.getLogger("wdp")
+
+
+def fail(message: str) -> None:
+    """Report an error on stderr: a log record in JSON mode, else one red line."""
+    if logs.configured_format() == "json":
+        log.error(message)
+    else:
+        err.print(f"[red]error:[/red] {escape(message)}")
 
 
 @db_app.command("start")
@@ -88,15 +99,17 @@ def api(
     """Serve the ingest API (POST /telemetry/events)."""
     from sdk.settings import get_settings
 
+    # A server's logs usually go to a collector: JSON unless WDP_LOG_FORMAT says text.
+    logs.configure_logging(default="json")
     settings = get_settings()
     if not settings.api_keys and not settings.ingest_auth_disabled:
-        err.print(
-            "[red]error:[/red] INGEST_API_KEYS is empty: set one or more comma-separated "
-            "keys, or INGEST_AUTH_DISABLED=true to run without authentication"
+        fail(
+            "INGEST_API_KEYS is empty: set one or more comma-separated keys, or "
+            "INGEST_AUTH_DISABLED=true to run without authentication"
         )
         raise typer.Exit(2)
     if server not in ("uvicorn", "granian"):
-        err.print(f"[red]error:[/red] --server must be uvicorn or granian (got {server!r})")
+        fail(f"--server must be uvicorn or granian (got {server!r})")
         raise typer.Exit(2)
     if settings.database_url is None:
         # Start the embedded database once here, not in every worker.
@@ -124,9 +137,7 @@ def events_schema(
     schemas = event_json_schemas()
     if event_name is not None:
         if event_name not in schemas:
-            err.print(
-                f"[red]error:[/red] unknown event {event_name!r}; known: {', '.join(schemas)}"
-            )
+            fail(f"unknown event {event_name!r}; known: {', '.join(schemas)}")
             raise typer.Exit(2)
         schemas = {event_name: schemas[event_name]}
     typer.echo(json.dumps(schemas, indent=2))
@@ -146,7 +157,6 @@ def run(
 
     raise typer.Exit(
         run_stack(
-            console=err,
             host=host,
             api_port=api_port,
             dagster_port=None if no_dagster else dagster_port,
@@ -159,28 +169,29 @@ app.command("demo")(demo)
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("pgserver", "alembic.runtime.plugins"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
 
     try:
+        logs.configure_logging()
+    except ValidationError:
+        logs.configure_logging("text")  # the command reports the bad setting below
+    for noisy in ("pgserver", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
         app()
     except WdpError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        fail(str(exc))
         sys.exit(2)
     except ValidationError as exc:
         # Settings are validated on first use: name the variable, not the traceback.
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
-        err.print(f"[red]error:[/red] invalid configuration: {problems}")
+        fail(f"invalid configuration: {problems}")
         sys.exit(2)
     except OperationalError as exc:
-        err.print(f"[red]error:[/red] cannot use the database: {exc.orig}")
+        fail(f"cannot use the database: {exc.orig}")
         sys.exit(2)
 
 

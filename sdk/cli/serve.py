@@ -14,6 +14,8 @@ def serve(*, server: str, host: str, port: int, workers: int) -> None:
         from granian.constants import Interfaces, Loops
         from granian.server import Server
 
+        from sdk.logs import logging_dict_config, resolve_format
+
         Server(
             APP,
             address=host,
@@ -23,6 +25,8 @@ def serve(*, server: str, host: str, port: int, workers: int) -> None:
             loop=Loops.uvloop,
             factory=True,
             log_access=False,
+            # Its own loggers in wdp's format (WDP_LOG_FORMAT), in every worker too.
+            log_dictconfig=logging_dict_config(resolve_format(default="json")),
         ).serve()
         return
     import uvicorn
@@ -35,6 +39,6 @@ def serve(*, server: str, host: str, port: int, workers: int) -> None:
         workers=workers,
         loop="uvloop",
         http="httptools",
-        log_config=None,
+        log_config=None,  # uvicorn's loggers propagate to wdp's root handler (sdk.logs)
         access_log=False,
     )
