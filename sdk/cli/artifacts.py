@@ -27,12 +27,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from sdk.cli.help import Typer
+
 if TYPE_CHECKING:
     from sdk.artifacts import ArtifactService
 
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
-artifacts_app = typer.Typer(
+artifacts_app = Typer(
     help="Versioned artifacts: Postgres metadata, content inline or in the blob store.",
     no_args_is_help=True,
 )
@@ -63,19 +65,25 @@ def _progress(total: int) -> Progress:
 @artifacts_app.command("put")
 def put(
     file: Annotated[
-        Path, typer.Argument(help="The file to store ('-' reads stdin).", allow_dash=True)
+        Path,
+        typer.Argument(
+            help="The file to store ('-' reads stdin).", allow_dash=True, metavar="FILE"
+        ),
     ],
     artifact_type: str | None = typer.Option(
-        None, "--type", "-t", help="Artifact type (required for a new artifact)."
+        None, "--type", "-t", help="Artifact type (required for a new artifact).", metavar="TYPE"
     ),
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="A tag such as k=v; repeatable.")
+        list[str] | None,
+        typer.Option("--tag", help="A tag such as k=v; repeatable.", metavar="KEY=VALUE"),
     ] = None,
-    item: str | None = typer.Option(None, "--item", help="Owning work item id."),
-    run: str | None = typer.Option(None, "--run", help="Owning run id."),
-    mime: str | None = typer.Option(None, "--mime", help="Mime type (default: from the name)."),
+    item: str | None = typer.Option(None, "--item", help="Owning work item id.", metavar="ID"),
+    run: str | None = typer.Option(None, "--run", help="Owning run id.", metavar="ID"),
+    mime: str | None = typer.Option(
+        None, "--mime", help="Mime type (default: from the name).", metavar="TYPE/SUBTYPE"
+    ),
     artifact_id: str | None = typer.Option(
-        None, "--artifact", "-a", help="Add a new version to this artifact instead."
+        None, "--artifact", "-a", help="Add a new version to this artifact instead.", metavar="ID"
     ),
 ) -> None:
     """Store FILE as a new artifact, or as the next version of --artifact."""
@@ -118,10 +126,12 @@ def put(
 
 @artifacts_app.command("get")
 def get(
-    artifact_id: str = typer.Argument(..., help="Artifact id."),
-    version: int | None = typer.Option(None, "--version", "-v", help="Default: the latest."),
+    artifact_id: str = typer.Argument(..., help="Artifact id.", metavar="ARTIFACT_ID"),
+    version: int | None = typer.Option(
+        None, "--version", "-v", help="Default: the latest.", metavar="N"
+    ),
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here, not stdout.")
+        Path | None, typer.Option("--output", "-o", help="Write here, not stdout.", metavar="PATH")
     ] = None,
 ) -> None:
     """Write a version's content (sha256-verified) to stdout or -o PATH."""
@@ -151,8 +161,10 @@ def get(
 
 @artifacts_app.command("show")
 def show(
-    artifact_id: str = typer.Argument(..., help="Artifact id."),
-    version: int | None = typer.Option(None, "--version", "-v", help="Default: the latest."),
+    artifact_id: str = typer.Argument(..., help="Artifact id.", metavar="ARTIFACT_ID"),
+    version: int | None = typer.Option(
+        None, "--version", "-v", help="Default: the latest.", metavar="N"
+    ),
 ) -> None:
     """Print a version's metadata, preview and extracted fields as JSON."""
     with _service() as service:
@@ -161,14 +173,21 @@ def show(
 
 @artifacts_app.command("ls")
 def ls(
-    artifact_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
+    artifact_type: str | None = typer.Option(
+        None, "--type", "-t", help="Only this type.", metavar="TYPE"
+    ),
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="Only with this tag; repeatable.")
+        list[str] | None,
+        typer.Option("--tag", help="Only with this tag; repeatable.", metavar="KEY=VALUE"),
     ] = None,
-    item: str | None = typer.Option(None, "--item", help="Only owned by this work item."),
-    run: str | None = typer.Option(None, "--run", help="Only owned by this run."),
-    limit: int = typer.Option(50, min=1, max=1000, help="Artifacts per page."),
-    cursor: str | None = typer.Option(None, help="Continue after this page (from the last run)."),
+    item: str | None = typer.Option(
+        None, "--item", help="Only owned by this work item.", metavar="ID"
+    ),
+    run: str | None = typer.Option(None, "--run", help="Only owned by this run.", metavar="ID"),
+    limit: int = typer.Option(50, min=1, max=1000, help="Artifacts per page.", metavar="N"),
+    cursor: str | None = typer.Option(
+        None, help="Continue after this page (from the last run).", metavar="CURSOR"
+    ),
 ) -> None:
     """List artifacts, newest first."""
     with _service() as service:
@@ -198,7 +217,7 @@ def ls(
 def gc(
     dry_run: bool = typer.Option(False, "--dry-run", help="Report, delete nothing."),
     grace_hours: float | None = typer.Option(
-        None, min=0, help="Override ARTIFACT_GC_GRACE_HOURS for this run."
+        None, min=0, help="Override ARTIFACT_GC_GRACE_HOURS for this run.", metavar="HOURS"
     ),
     force: bool = typer.Option(
         False, "--force", help="Allow a grace under 10 minutes (only with no writer running)."

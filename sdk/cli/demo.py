@@ -36,13 +36,20 @@ TERMINAL = ("SUCCESS", "FAILURE", "CANCELED")
 
 
 def demo(
-    items: int = typer.Option(5, "--items", "-n", min=1, max=500, help="Work items to run."),
-    dagster_port: int = typer.Option(3000, help="Port of the Dagster UI (wdp run's)."),
+    items: int = typer.Option(
+        5, "--items", "-n", min=1, max=500, help="Work items to run.", metavar="N"
+    ),
+    dagster_port: int = typer.Option(
+        3000, help="Port of the Dagster UI (wdp run's).", metavar="PORT"
+    ),
     no_dagster: bool = typer.Option(
         False, "--no-dagster", help="Do not launch the KB ingestion and aggregation runs."
     ),
     wait: float = typer.Option(
-        120.0, min=0, help="Seconds to wait for the Dagster runs to finish (0: do not wait)."
+        120.0,
+        min=0,
+        help="Seconds to wait for the Dagster runs to finish (0: do not wait).",
+        metavar="SECONDS",
     ),
 ) -> None:
     """Run the example LangGraph orchestrator against the local stack (`make run`)."""

@@ -20,12 +20,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from sdk.cli.help import Typer
+
 if TYPE_CHECKING:
     from sdk.kb import KnowledgeBase, SearchHit
 
-kb_app = typer.Typer(
-    help="Knowledge base: artifact versions as searchable chunks.", no_args_is_help=True
-)
+kb_app = Typer(help="Knowledge base: artifact versions as searchable chunks.", no_args_is_help=True)
 err = Console(stderr=True)
 
 
@@ -48,13 +48,21 @@ def _highlight(hit: SearchHit) -> Text:
 
 @kb_app.command("search")
 def search(
-    query: Annotated[str, typer.Argument(help='Web-search syntax: words, "a phrase", -not, OR.')],
-    k: int = typer.Option(10, "-k", "--limit", help="How many chunks (1-1000)."),
-    artifact_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
+    query: Annotated[
+        str,
+        typer.Argument(help='Web-search syntax: words, "a phrase", -not, OR.', metavar="QUERY"),
+    ],
+    k: int = typer.Option(10, "-k", "--limit", help="How many chunks (1-1000).", metavar="N"),
+    artifact_type: str | None = typer.Option(
+        None, "--type", "-t", help="Only this type.", metavar="TYPE"
+    ),
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="Only with this tag; repeatable (all).")
+        list[str] | None,
+        typer.Option("--tag", help="Only with this tag; repeatable (all).", metavar="KEY=VALUE"),
     ] = None,
-    artifact_id: str | None = typer.Option(None, "--artifact", "-a", help="Only this artifact."),
+    artifact_id: str | None = typer.Option(
+        None, "--artifact", "-a", help="Only this artifact.", metavar="ID"
+    ),
     all_versions: bool = typer.Option(
         False, "--all-versions", help="Search every version, not only each artifact's latest."
     ),
@@ -93,8 +101,12 @@ def search(
 
 @kb_app.command("reindex")
 def reindex(
-    artifact_id: str | None = typer.Option(None, "--artifact", "-a", help="Only this artifact."),
-    artifact_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
+    artifact_id: str | None = typer.Option(
+        None, "--artifact", "-a", help="Only this artifact.", metavar="ID"
+    ),
+    artifact_type: str | None = typer.Option(
+        None, "--type", "-t", help="Only this type.", metavar="TYPE"
+    ),
     pending_only: bool = typer.Option(
         False, "--pending", help="Forget nothing: only ingest what is pending."
     ),

@@ -17,16 +17,17 @@ from rich.markup import escape
 from sdk import logs
 from sdk.cli.artifacts import artifacts_app
 from sdk.cli.demo import demo
+from sdk.cli.help import Typer
 from sdk.cli.kb import kb_app
 from sdk.errors import WdpError
 
-app = typer.Typer(
+app = Typer(
     name="wdp",
     help="Workflow data platform: artifacts, telemetry and operations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="The database (embedded Postgres unless DATABASE_URL is set).")
+db_app = Typer(help="The database (embedded Postgres unless DATABASE_URL is set).")
 app.add_typer(db_app, name="db")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(kb_app, name="kb")
@@ -78,7 +79,7 @@ def db_url() -> None:
 
 @app.command("migrate")
 def migrate(
-    revision: str = typer.Argument("head", help="Target revision."),
+    revision: str = typer.Argument("head", help="Target revision.", metavar="REVISION"),
 ) -> None:
     """Upgrade the configured database to REVISION (alembic upgrade)."""
     from sdk.db import migrate as migrations
@@ -91,10 +92,10 @@ def migrate(
 
 @app.command("api")
 def api(
-    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, min=1, help="Worker processes."),
-    server: str = typer.Option("uvicorn", help="ASGI server: uvicorn or granian."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind.", metavar="HOST"),
+    port: int = typer.Option(8000, help="TCP port.", metavar="PORT"),
+    workers: int = typer.Option(1, min=1, help="Worker processes.", metavar="N"),
+    server: str = typer.Option("uvicorn", help="ASGI server: uvicorn or granian.", metavar="NAME"),
 ) -> None:
     """Serve the ingest API (POST /telemetry/events)."""
     from sdk.settings import get_settings
@@ -121,13 +122,15 @@ def api(
     serve(server=server, host=host, port=port, workers=workers)
 
 
-events_app = typer.Typer(help="The workflow event contract.")
+events_app = Typer(help="The workflow event contract.")
 app.add_typer(events_app, name="events")
 
 
 @events_app.command("schema")
 def events_schema(
-    event_name: str | None = typer.Argument(None, help="One event name; all when omitted."),
+    event_name: str | None = typer.Argument(
+        None, help="One event name; all when omitted.", metavar="EVENT_NAME"
+    ),
 ) -> None:
     """Print the JSON Schema of every event (or of one)."""
     import json
@@ -146,10 +149,12 @@ def events_schema(
 @app.command("run")
 def run(
     host: str = typer.Option(
-        "127.0.0.1", help="Interface for the API and the Dagster UI (which has no login)."
+        "127.0.0.1",
+        help="Interface for the API and the Dagster UI (which has no login).",
+        metavar="HOST",
     ),
-    api_port: int = typer.Option(8000, help="Port of the ingest API."),
-    dagster_port: int = typer.Option(3000, help="Port of the Dagster UI."),
+    api_port: int = typer.Option(8000, help="Port of the ingest API.", metavar="PORT"),
+    dagster_port: int = typer.Option(3000, help="Port of the Dagster UI.", metavar="PORT"),
     no_dagster: bool = typer.Option(False, "--no-dagster", help="Do not start Dagster."),
 ) -> None:
     """Run the local stack in the foreground until Ctrl-C (also: `wdp dev`)."""
