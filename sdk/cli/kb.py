@@ -1,7 +1,7 @@
 """``wdp kb …``: search the knowledge base, reindex it, see its state.
 
-Search results go to stdout (a table, or JSON with ``--json``); progress and messages
-to stderr. Ingestion normally runs in Dagster (asset ``kb_ingestion``); ``reindex``
+Search results and stats go to stdout (a table, or JSON with ``--json``); progress and
+messages to stderr. Ingestion normally runs in Dagster (asset ``kb_ingestion``); ``reindex``
 does the same work here, with a progress bar, after forgetting what it is told to.
 """
 
@@ -23,7 +23,7 @@ from rich.text import Text
 from sdk.cli.help import Typer
 
 if TYPE_CHECKING:
-    from sdk.kb import KnowledgeBase, SearchHit
+    from sdk.kb import KbStats, KnowledgeBase, SearchHit
 
 kb_app = Typer(help="Knowledge base: artifact versions as searchable chunks.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -140,10 +140,43 @@ def reindex(
 
 
 @kb_app.command("stats")
-def stats() -> None:
-    """Documents, chunks, versions waiting, and whether embeddings are possible."""
+def stats(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
+) -> None:
+    """Documents, chunks, versions waiting, and how far embeddings are."""
     with _kb() as kb:
-        typer.echo(json.dumps(asdict(kb.stats())))
+        current = kb.stats()
+    if as_json:
+        typer.echo(json.dumps(asdict(current)))
+        return
+    Console().print(_stats_table(current))
+
+
+def _stats_table(s: KbStats) -> Table:
+    """Embeddings as three facts: the embedder, the vector column, the vectors stored."""
+    table = Table(title="Knowledge base", show_header=False, box=None, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("documents", f"{s.documents} ({s.skipped} without text)")
+    table.add_row("chunks", str(s.chunks))
+    table.add_row("pending", f"{s.pending} artifact versions waiting for ingestion")
+    if s.embedder is None:
+        embedder = "none: full-text search only (KB_EMBEDDER=none)"
+    else:
+        embedder = f"{escape(s.embedder)} (KB_EMBEDDER)"
+    table.add_row("embedder", embedder)
+    if s.vector_column:
+        column = "present (kb.chunks.embedding)"
+    elif s.embedder is not None:
+        column = "[red]missing[/red]: run `wdp kb enable-vectors`, then `wdp kb reindex`"
+    else:
+        column = "missing (`wdp kb enable-vectors` adds it)"
+    table.add_row("vector column", column)
+    embedded = f"{s.embedded_chunks} of {s.chunks} chunks"
+    if s.embedder is not None and s.vector_column and s.embedded_chunks < s.chunks:
+        embedded += " (`wdp kb reindex` embeds the rest)"
+    table.add_row("vectors stored", embedded)
+    return table
 
 
 @kb_app.command("enable-vectors")
