@@ -34,7 +34,7 @@ from ingest_api.writer import GroupCommitWriter, write_isolating
 from sdk.db.engine import resolve_database_url
 from sdk.db.migrate import VERSION_TABLE, head_revision
 from sdk.errors import ConfigurationError
-from sdk.logs import configure_json_logging
+from sdk.logs import configure_logging
 from sdk.settings import WdpSettings, get_settings
 
 log = logging.getLogger("ingest_api")
@@ -360,8 +360,9 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
 
 
 def create_app_from_env() -> Litestar:
-    """Server entry point: JSON logs, settings from the environment."""
-    configure_json_logging()
+    """Server entry point: logs in WDP_LOG_FORMAT (JSON unless set), settings from the
+    environment."""
+    configure_logging(default="json")
     return create_app()
 
 

@@ -57,6 +57,13 @@ class WdpSettings(BaseSettings):
         le=60,
         description="Days before yesterday that the late-data schedule re-aggregates daily.",
     )
+    wdp_log_format: Literal["text", "json"] | None = Field(
+        default=None,
+        description=(
+            "Format of every log line wdp prints: text or json (one object per line). "
+            "Unset: json for `wdp api`, text for everything else."
+        ),
+    )
     artifact_inline_max_bytes: int = Field(
         default=512_000,
         ge=0,
@@ -197,6 +204,13 @@ class WdpSettings(BaseSettings):
         le=600,
         description="Time a client has to send a request's headers before it is disconnected.",
     )
+    ingest_trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Comma-separated proxy addresses (or *) whose X-Forwarded-For the API believes; "
+            "empty: the header is ignored and the peer address counts."
+        ),
+    )
     metrics_api_key: SecretStr | None = Field(
         default=None,
         description="Bearer key GET /metrics requires; unset: /metrics is open.",
@@ -267,6 +281,7 @@ class WdpSettings(BaseSettings):
         "aws_access_key_id",
         "aws_secret_access_key",
         "artifact_dir",
+        "wdp_log_format",
         mode="before",
     )
     @classmethod
@@ -274,6 +289,11 @@ class WdpSettings(BaseSettings):
         # `DATABASE_URL= make run`, or an .env line left empty for docker compose,
         # means "not configured", not an empty value.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("wdp_log_format", mode="before")
+    @classmethod
+    def _format_name_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("wdp_data_dir")
     @classmethod

@@ -36,13 +36,32 @@ TERMINAL = ("SUCCESS", "FAILURE", "CANCELED")
 
 
 def demo(
-    items: int = typer.Option(5, "--items", "-n", min=1, max=500, help="Work items to run."),
-    dagster_port: int = typer.Option(3000, help="Port of the Dagster UI (wdp run's)."),
+    items: int = typer.Option(
+        5, "--items", "-n", min=1, max=500, help="Work items to run.", metavar="N"
+    ),
+    api_url: str | None = typer.Option(
+        None,
+        help="Base URL of the ingest API (default: TELEMETRY_ENDPOINT, http://127.0.0.1:8000).",
+        metavar="URL",
+    ),
+    api_port: int | None = typer.Option(
+        None,
+        min=1,
+        max=65535,
+        help="Port of the ingest API on 127.0.0.1 (wdp run's --api-port); instead of --api-url.",
+        metavar="PORT",
+    ),
+    dagster_port: int = typer.Option(
+        3000, help="Port of the Dagster UI (wdp run's).", metavar="PORT"
+    ),
     no_dagster: bool = typer.Option(
         False, "--no-dagster", help="Do not launch the KB ingestion and aggregation runs."
     ),
     wait: float = typer.Option(
-        120.0, min=0, help="Seconds to wait for the Dagster runs to finish (0: do not wait)."
+        120.0,
+        min=0,
+        help="Seconds to wait for the Dagster runs to finish (0: do not wait).",
+        metavar="SECONDS",
     ),
 ) -> None:
     """Run the example LangGraph orchestrator against the local stack (`make run`)."""
@@ -60,10 +79,15 @@ def demo(
         err.print("[red]error:[/red] wdp demo needs the langgraph extra: pip install -e '.\\[all]'")
         raise typer.Exit(2) from None
 
+    if api_url is not None and api_port is not None:
+        err.print("[red]error:[/red] pass --api-url or --api-port, not both")
+        raise typer.Exit(2)
+    source = _point_at_api(api_url, api_port)
+
     from sdk.settings import get_settings
 
     settings = get_settings()
-    problem = _ingest_api_problem(settings)
+    problem = _ingest_api_problem(settings, source)
     if problem is not None:
         err.print(f"[red]error:[/red] {escape(problem)}")
         raise typer.Exit(2)
@@ -84,6 +108,32 @@ def demo(
 
 # --- 1. is the ingest API up? ------------------------------------------------------------
 
+ELSEWHERE = (
+    "if the API listens elsewhere, pass --api-port PORT (on 127.0.0.1) or --api-url URL, "
+    "or set TELEMETRY_ENDPOINT"
+)
+
+
+def _point_at_api(api_url: str | None, api_port: int | None) -> str:
+    """Make the options the endpoint of everything this process sends; say where it came from.
+
+    The demo's events go through the default telemetry client, which reads
+    TELEMETRY_ENDPOINT like any other program using the SDK: the options set it here.
+    """
+    import os
+
+    from sdk.settings import get_settings, reset_settings_cache
+
+    if api_url is None and api_port is None:
+        return (
+            "TELEMETRY_ENDPOINT"
+            if "telemetry_endpoint" in get_settings().model_fields_set
+            else "the default"
+        )
+    os.environ["TELEMETRY_ENDPOINT"] = api_url or f"http://127.0.0.1:{api_port}"
+    reset_settings_cache()
+    return "--api-url" if api_url is not None else "--api-port"
+
 
 def _api_key(settings: WdpSettings) -> str | None:
     """The key the default telemetry client sends (sdk.telemetry.default)."""
@@ -93,21 +143,35 @@ def _api_key(settings: WdpSettings) -> str | None:
     return (local.read_text().strip() or None) if local.is_file() else None
 
 
-def _ingest_api_problem(settings: WdpSettings) -> str | None:
-    """Why events could not be delivered now, or None when the API is ready for them."""
+def _ingest_api_problem(settings: WdpSettings, source: str = "TELEMETRY_ENDPOINT") -> str | None:
+    """Why events could not be delivered now, or None when the API is ready for them.
+
+    ``source`` says where the endpoint came from (an option, the variable, the default),
+    so a message about the wrong URL says what to change.
+    """
     endpoint = settings.telemetry_endpoint.rstrip("/")
-    start = "start the local stack with `make run` (or `wdp run`) first, then run `wdp demo`"
+    start = (
+        "start the local stack with `make run` (or `wdp run`) first, then run `wdp demo`; "
+        + ELSEWHERE
+    )
     if not endpoint.startswith(("http://", "https://")):
-        return f"TELEMETRY_ENDPOINT must be an http(s) URL (got {endpoint!r})"
+        return f"the ingest API URL must be http(s) (got {endpoint!r} from {source})"
+    tried = f"{endpoint}/readyz"
     try:
-        with urllib.request.urlopen(f"{endpoint}/readyz", timeout=3):  # noqa: S310
+        with urllib.request.urlopen(tried, timeout=3):  # noqa: S310
             pass
     except urllib.error.HTTPError as exc:
         detail = _detail(exc)
-        return f"the ingest API at {endpoint} is not ready ({exc.code}: {detail}); {start}"
+        return (
+            f"the ingest API at {endpoint} is not ready ({exc.code}: {detail}; URL from "
+            f"{source}); {start}"
+        )
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        return f"the ingest API at {endpoint} is not reachable ({reason}): {start}"
+        return (
+            f"the ingest API at {endpoint} is not reachable (GET {tried}: {reason}; URL from "
+            f"{source}): {start}"
+        )
     # An empty batch is refused as invalid, but only after the key was checked.
     key = _api_key(settings)
     request = urllib.request.Request(  # noqa: S310
@@ -134,7 +198,11 @@ def _ingest_api_problem(settings: WdpSettings) -> str | None:
                 else f"no API key for the ingest API at {endpoint} ({generated} does not exist)"
             ) + ": set TELEMETRY_API_KEY to one of the API's INGEST_API_KEYS"
     except (OSError, ValueError) as exc:
-        return f"the ingest API at {endpoint} is not reachable ({exc}): {start}"
+        reason = getattr(exc, "reason", exc)
+        return (
+            f"the ingest API at {endpoint} is not reachable (POST {endpoint}/telemetry/events/"
+            f"batch: {reason}; URL from {source}): {start}"
+        )
     return None
 
 

@@ -1,7 +1,7 @@
 """``wdp kb …``: search the knowledge base, reindex it, see its state.
 
-Search results go to stdout (a table, or JSON with ``--json``); progress and messages
-to stderr. Ingestion normally runs in Dagster (asset ``kb_ingestion``); ``reindex``
+Search results and stats go to stdout (a table, or JSON with ``--json``); progress and
+messages to stderr. Ingestion normally runs in Dagster (asset ``kb_ingestion``); ``reindex``
 does the same work here, with a progress bar, after forgetting what it is told to.
 """
 
@@ -20,12 +20,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-if TYPE_CHECKING:
-    from sdk.kb import KnowledgeBase, SearchHit
+from sdk.cli.help import Typer
 
-kb_app = typer.Typer(
-    help="Knowledge base: artifact versions as searchable chunks.", no_args_is_help=True
-)
+if TYPE_CHECKING:
+    from sdk.kb import KbStats, KnowledgeBase, SearchHit
+
+kb_app = Typer(help="Knowledge base: artifact versions as searchable chunks.", no_args_is_help=True)
 err = Console(stderr=True)
 
 
@@ -48,13 +48,21 @@ def _highlight(hit: SearchHit) -> Text:
 
 @kb_app.command("search")
 def search(
-    query: Annotated[str, typer.Argument(help='Web-search syntax: words, "a phrase", -not, OR.')],
-    k: int = typer.Option(10, "-k", "--limit", help="How many chunks (1-1000)."),
-    artifact_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
+    query: Annotated[
+        str,
+        typer.Argument(help='Web-search syntax: words, "a phrase", -not, OR.', metavar="QUERY"),
+    ],
+    k: int = typer.Option(10, "-k", "--limit", help="How many chunks (1-1000).", metavar="N"),
+    artifact_type: str | None = typer.Option(
+        None, "--type", "-t", help="Only this type.", metavar="TYPE"
+    ),
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="Only with this tag; repeatable (all).")
+        list[str] | None,
+        typer.Option("--tag", help="Only with this tag; repeatable (all).", metavar="KEY=VALUE"),
     ] = None,
-    artifact_id: str | None = typer.Option(None, "--artifact", "-a", help="Only this artifact."),
+    artifact_id: str | None = typer.Option(
+        None, "--artifact", "-a", help="Only this artifact.", metavar="ID"
+    ),
     all_versions: bool = typer.Option(
         False, "--all-versions", help="Search every version, not only each artifact's latest."
     ),
@@ -93,8 +101,12 @@ def search(
 
 @kb_app.command("reindex")
 def reindex(
-    artifact_id: str | None = typer.Option(None, "--artifact", "-a", help="Only this artifact."),
-    artifact_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
+    artifact_id: str | None = typer.Option(
+        None, "--artifact", "-a", help="Only this artifact.", metavar="ID"
+    ),
+    artifact_type: str | None = typer.Option(
+        None, "--type", "-t", help="Only this type.", metavar="TYPE"
+    ),
     pending_only: bool = typer.Option(
         False, "--pending", help="Forget nothing: only ingest what is pending."
     ),
@@ -128,10 +140,43 @@ def reindex(
 
 
 @kb_app.command("stats")
-def stats() -> None:
-    """Documents, chunks, versions waiting, and whether embeddings are possible."""
+def stats(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
+) -> None:
+    """Documents, chunks, versions waiting, and how far embeddings are."""
     with _kb() as kb:
-        typer.echo(json.dumps(asdict(kb.stats())))
+        current = kb.stats()
+    if as_json:
+        typer.echo(json.dumps(asdict(current)))
+        return
+    Console().print(_stats_table(current))
+
+
+def _stats_table(s: KbStats) -> Table:
+    """Embeddings as three facts: the embedder, the vector column, the vectors stored."""
+    table = Table(title="Knowledge base", show_header=False, box=None, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("documents", f"{s.documents} ({s.skipped} without text)")
+    table.add_row("chunks", str(s.chunks))
+    table.add_row("pending", f"{s.pending} artifact versions waiting for ingestion")
+    if s.embedder is None:
+        embedder = "none: full-text search only (KB_EMBEDDER=none)"
+    else:
+        embedder = f"{escape(s.embedder)} (KB_EMBEDDER)"
+    table.add_row("embedder", embedder)
+    if s.vector_column:
+        column = "present (kb.chunks.embedding)"
+    elif s.embedder is not None:
+        column = "[red]missing[/red]: run `wdp kb enable-vectors`, then `wdp kb reindex`"
+    else:
+        column = "missing (`wdp kb enable-vectors` adds it)"
+    table.add_row("vector column", column)
+    embedded = f"{s.embedded_chunks} of {s.chunks} chunks"
+    if s.embedder is not None and s.vector_column and s.embedded_chunks < s.chunks:
+        embedded += " (`wdp kb reindex` embeds the rest)"
+    table.add_row("vectors stored", embedded)
+    return table
 
 
 @kb_app.command("enable-vectors")

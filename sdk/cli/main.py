@@ -12,24 +12,36 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from sdk import logs
 from sdk.cli.artifacts import artifacts_app
 from sdk.cli.demo import demo
+from sdk.cli.help import Typer
 from sdk.cli.kb import kb_app
 from sdk.errors import WdpError
 
-app = typer.Typer(
+app = Typer(
     name="wdp",
     help="Workflow data platform: artifacts, telemetry and operations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="The database (embedded Postgres unless DATABASE_URL is set).")
+db_app = Typer(help="The database (embedded Postgres unless DATABASE_URL is set).")
 app.add_typer(db_app, name="db")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(kb_app, name="kb")
 
 err = Console(stderr=True)
+log = logging.getLogger("wdp")
+
+
+def fail(message: str) -> None:
+    """Report an error on stderr: a log record in JSON mode, else one red line."""
+    if logs.configured_format() == "json":
+        log.error(message)
+    else:
+        err.print(f"[red]error:[/red] {escape(message)}")
 
 
 @db_app.command("start")
@@ -67,7 +79,7 @@ def db_url() -> None:
 
 @app.command("migrate")
 def migrate(
-    revision: str = typer.Argument("head", help="Target revision."),
+    revision: str = typer.Argument("head", help="Target revision.", metavar="REVISION"),
 ) -> None:
     """Upgrade the configured database to REVISION (alembic upgrade)."""
     from sdk.db import migrate as migrations
@@ -80,23 +92,25 @@ def migrate(
 
 @app.command("api")
 def api(
-    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, min=1, help="Worker processes."),
-    server: str = typer.Option("uvicorn", help="ASGI server: uvicorn or granian."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind.", metavar="HOST"),
+    port: int = typer.Option(8000, help="TCP port.", metavar="PORT"),
+    workers: int = typer.Option(1, min=1, help="Worker processes.", metavar="N"),
+    server: str = typer.Option("uvicorn", help="ASGI server: uvicorn or granian.", metavar="NAME"),
 ) -> None:
     """Serve the ingest API (POST /telemetry/events)."""
     from sdk.settings import get_settings
 
+    # A server's logs usually go to a collector: JSON unless WDP_LOG_FORMAT says text.
+    logs.configure_logging(default="json")
     settings = get_settings()
     if not settings.api_keys and not settings.ingest_auth_disabled:
-        err.print(
-            "[red]error:[/red] INGEST_API_KEYS is empty: set one or more comma-separated "
-            "keys, or INGEST_AUTH_DISABLED=true to run without authentication"
+        fail(
+            "INGEST_API_KEYS is empty: set one or more comma-separated keys, or "
+            "INGEST_AUTH_DISABLED=true to run without authentication"
         )
         raise typer.Exit(2)
     if server not in ("uvicorn", "granian"):
-        err.print(f"[red]error:[/red] --server must be uvicorn or granian (got {server!r})")
+        fail(f"--server must be uvicorn or granian (got {server!r})")
         raise typer.Exit(2)
     if settings.database_url is None:
         # Start the embedded database once here, not in every worker.
@@ -108,13 +122,15 @@ def api(
     serve(server=server, host=host, port=port, workers=workers)
 
 
-events_app = typer.Typer(help="The workflow event contract.")
+events_app = Typer(help="The workflow event contract.")
 app.add_typer(events_app, name="events")
 
 
 @events_app.command("schema")
 def events_schema(
-    event_name: str | None = typer.Argument(None, help="One event name; all when omitted."),
+    event_name: str | None = typer.Argument(
+        None, help="One event name; all when omitted.", metavar="EVENT_NAME"
+    ),
 ) -> None:
     """Print the JSON Schema of every event (or of one)."""
     import json
@@ -124,9 +140,7 @@ def events_schema(
     schemas = event_json_schemas()
     if event_name is not None:
         if event_name not in schemas:
-            err.print(
-                f"[red]error:[/red] unknown event {event_name!r}; known: {', '.join(schemas)}"
-            )
+            fail(f"unknown event {event_name!r}; known: {', '.join(schemas)}")
             raise typer.Exit(2)
         schemas = {event_name: schemas[event_name]}
     typer.echo(json.dumps(schemas, indent=2))
@@ -135,10 +149,12 @@ def events_schema(
 @app.command("run")
 def run(
     host: str = typer.Option(
-        "127.0.0.1", help="Interface for the API and the Dagster UI (which has no login)."
+        "127.0.0.1",
+        help="Interface for the API and the Dagster UI (which has no login).",
+        metavar="HOST",
     ),
-    api_port: int = typer.Option(8000, help="Port of the ingest API."),
-    dagster_port: int = typer.Option(3000, help="Port of the Dagster UI."),
+    api_port: int = typer.Option(8000, help="Port of the ingest API.", metavar="PORT"),
+    dagster_port: int = typer.Option(3000, help="Port of the Dagster UI.", metavar="PORT"),
     no_dagster: bool = typer.Option(False, "--no-dagster", help="Do not start Dagster."),
 ) -> None:
     """Run the local stack in the foreground until Ctrl-C (also: `wdp dev`)."""
@@ -146,7 +162,6 @@ def run(
 
     raise typer.Exit(
         run_stack(
-            console=err,
             host=host,
             api_port=api_port,
             dagster_port=None if no_dagster else dagster_port,
@@ -159,28 +174,29 @@ app.command("demo")(demo)
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("pgserver", "alembic.runtime.plugins"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
 
     try:
+        logs.configure_logging()
+    except ValidationError:
+        logs.configure_logging("text")  # the command reports the bad setting below
+    for noisy in ("pgserver", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
         app()
     except WdpError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        fail(str(exc))
         sys.exit(2)
     except ValidationError as exc:
         # Settings are validated on first use: name the variable, not the traceback.
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
-        err.print(f"[red]error:[/red] invalid configuration: {problems}")
+        fail(f"invalid configuration: {problems}")
         sys.exit(2)
     except OperationalError as exc:
-        err.print(f"[red]error:[/red] cannot use the database: {exc.orig}")
+        fail(f"cannot use the database: {exc.orig}")
         sys.exit(2)
 
 

@@ -2,6 +2,12 @@
 
 uvicorn (uvloop + httptools) is the default; granian (a Rust HTTP server) is the
 alternative. docs/benchmarks.md has the comparison that chose the default.
+
+The client address matters: the failed-authentication limit counts per address. uvicorn
+by default believes ``X-Forwarded-For`` from any loopback peer, so every local client
+(or a same-host proxy passing the header through) could pick the address it is charged
+to, dodge the limit, and lock others out. The header is believed only from the proxies
+named in ``INGEST_TRUSTED_PROXIES``.
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ HTTP_PROTOCOL = "ingest_api.server:HeaderTimeoutHttpToolsProtocol"
 def serve(*, server: str, host: str, port: int, workers: int) -> None:
     from sdk.settings import get_settings
 
-    header_timeout_s = get_settings().ingest_header_timeout_s
+    settings = get_settings()
+    header_timeout_s = settings.ingest_header_timeout_s
+    trusted = settings.ingest_trusted_proxies.strip()
     if server == "granian":
         from granian.constants import Interfaces, Loops
         from granian.http import HTTP1Settings
         from granian.server import Server
+
+        from sdk.logs import logging_dict_config, resolve_format
 
         Server(
             APP,
@@ -29,7 +39,12 @@ def serve(*, server: str, host: str, port: int, workers: int) -> None:
             loop=Loops.uvloop,
             factory=True,
             log_access=False,
-            http1_settings=HTTP1Settings(header_read_timeout=int(header_timeout_s * 1000)),
+            # Milliseconds, at least one (0 would mean "no deadline").
+            http1_settings=HTTP1Settings(
+                header_read_timeout=max(1, round(header_timeout_s * 1000))
+            ),
+            # Its own loggers in wdp's format (WDP_LOG_FORMAT), in every worker too.
+            log_dictconfig=logging_dict_config(resolve_format(default="json")),
         ).serve()
         return
     import uvicorn
@@ -42,6 +57,8 @@ def serve(*, server: str, host: str, port: int, workers: int) -> None:
         workers=workers,
         loop="uvloop",
         http=HTTP_PROTOCOL,
-        log_config=None,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+        log_config=None,  # uvicorn's loggers propagate to wdp's root handler (sdk.logs)
         access_log=False,
     )

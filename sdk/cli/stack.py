@@ -5,11 +5,17 @@ runs each service as a child process with ``DATABASE_URL`` pointing at that data
 so the children share it instead of racing to start their own. Ctrl-C or SIGTERM stops
 the children (SIGTERM, then SIGKILL after a grace period) and, if this process
 started the embedded Postgres, stops it too.
+
+Everything it prints is a log line in ``WDP_LOG_FORMAT`` (sdk.logs). The services log
+JSON to a pipe and :mod:`sdk.cli.relay` re-prints each line in that one format, so the
+API's, Dagster's and wdp's own lines look alike. Dagster logs at levels that keep an idle
+stack quiet; see :func:`services`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -21,14 +27,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.console import Console
-
+from sdk.cli.relay import start_relay
 from sdk.db import embedded, migrate
 from sdk.db.engine import resolve_database_url
 from sdk.db.url import redact
 from sdk.settings import get_settings
 
 GRACE_SECONDS = 10.0
+# How long to wait for a stopped service's last output lines (a grandchild may hold its pipe).
+RELAY_DRAIN_SECONDS = 2.0
+log = logging.getLogger("wdp.run")
 
 
 @dataclass
@@ -39,7 +47,30 @@ class Service:
     argv: list[str]
     url: str | None = None
     health_url: str | None = None
+    log_name: str = "wdp.service"  # logger of its output lines that name none themselves
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    relays: list[threading.Thread] = field(default_factory=list, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        """Start it in its own process group, its output relayed into wdp's log."""
+        # Own process group: stopping a service stops what it started too (the
+        # webserver's code server, the daemon's run workers).
+        self.process = subprocess.Popen(  # noqa: S603
+            self.argv,
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        # Unstructured stderr is what a crash looks like (tracebacks, warnings).
+        for stream, level in (
+            (self.process.stdout, logging.INFO),
+            (self.process.stderr, logging.WARNING),
+        ):
+            thread = start_relay(stream, service=self.log_name, default_level=level)
+            if thread is not None:
+                self.relays.append(thread)
 
     def wait_healthy(self, stop: threading.Event, timeout: float = 120.0) -> bool:
         """Poll ``health_url`` until it answers 200; False if the process died or time ran out."""
@@ -64,10 +95,26 @@ DAGSTER_PORT = 3000
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
+# Dagster's code servers are started by the webserver and the daemon, with no way to pass
+# them --log-format; `python -m dagster` reads its options from DAGSTER_CLI_<COMMAND>_*.
+DAGSTER_CODE_SERVER_ENV = {
+    "DAGSTER_CLI_API_GRPC_LOG_FORMAT": "json",
+    "DAGSTER_CLI_CODE_SERVER_START_LOG_FORMAT": "json",
+}
+
+
 def services(
     *, host: str = "127.0.0.1", api_port: int = API_PORT, dagster_port: int | None = DAGSTER_PORT
 ) -> list[Service]:
-    """The services ``make run`` starts beside the database (Dagster when installed)."""
+    """The services ``make run`` starts beside the database (Dagster when installed).
+
+    Log levels keep an idle stack quiet. The daemon logs warnings and errors only (its
+    sensors would log two INFO lines each per 30 s tick), and its code server errors only:
+    the daemon reloads its workspace every 60 s (``RELOAD_WORKSPACE_INTERVAL``), and the
+    code server it leaves behind then logs "No heartbeat received in 20 seconds, shutting
+    down" as a WARNING, every minute, although nothing is wrong. Failed runs are still
+    reported: the ``log_run_failures`` sensor logs them as errors.
+    """
     wdp = [sys.executable, "-m", "sdk.cli.main"]
     local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     api = f"http://{local}:{api_port}"
@@ -77,6 +124,7 @@ def services(
             [*wdp, "api", "--host", host, "--port", str(api_port)],
             url=f"{api} (docs at {api}/docs)",
             health_url=f"{api}/healthz",
+            log_name="wdp.api",
         ),
     ]
     bin_dir = Path(sys.executable).parent
@@ -87,19 +135,21 @@ def services(
                 "Dagster UI",
                 [
                     str(bin_dir / "dagster-webserver"),
-                    "-w",
-                    str(WORKSPACE),
-                    "-h",
-                    host,
-                    "-p",
-                    str(dagster_port),
+                    *("-w", str(WORKSPACE), "-h", host, "-p", str(dagster_port)),
+                    *("--log-format", "json", "--code-server-log-level", "warning"),
                 ],
                 url=ui,
                 health_url=f"{ui}/server_info",
+                log_name="dagster-webserver",
             ),
             Service(
                 "Dagster daemon (schedules, sensors)",
-                [str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
+                [
+                    *(str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)),
+                    *("--log-format", "json", "--log-level", "warning"),
+                    *("--code-server-log-level", "error"),
+                ],
+                log_name="dagster-daemon",
             ),
         ]
     return found
@@ -122,7 +172,6 @@ def local_api_key(data_dir: Path) -> str:
 
 def run_stack(
     *,
-    console: Console,
     host: str = "127.0.0.1",
     api_port: int = API_PORT,
     dagster_port: int | None = DAGSTER_PORT,
@@ -131,7 +180,7 @@ def run_stack(
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
-        console.print(f"\nreceived {signal.Signals(signum).name}, shutting down…")
+        log.info("received %s, shutting down", signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGINT, _on_signal)
@@ -144,58 +193,56 @@ def run_stack(
     exit_code = 0
     try:
         if settings.database_url is None:
-            console.print(f"embedded Postgres in {embedded.pgdata_dir(data_dir)}")
+            log.info("embedded Postgres in %s", embedded.pgdata_dir(data_dir))
         url = resolve_database_url(settings)
-        console.print(f"database: {redact(url)}")
+        log.info("database: %s", redact(url))
         migrate.upgrade(url)
-        console.print(f"migrations at {migrate.current_revision(url)}")
-        env = {**os.environ, "DATABASE_URL": url}
+        log.info("migrations at %s", migrate.current_revision(url))
+        # The services log JSON, which the relay parses; PYTHONUNBUFFERED: lines as they happen.
+        env = {**os.environ, "DATABASE_URL": url, "WDP_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
         if not settings.api_keys and not settings.ingest_auth_disabled:
             env["INGEST_API_KEYS"] = local_api_key(data_dir)
             key_file = data_dir / "ingest-api-key"
             # Shown on an interactive terminal only, never into a captured log.
             shown = (
                 f"{env['INGEST_API_KEYS']} (also in {key_file})"
-                if console.is_terminal
-                else (f"in {key_file}")
+                if sys.stderr.isatty()
+                else f"in {key_file}"
             )
-            console.print(f"ingest API key (local): {shown}")
+            log.info("ingest API key (local): %s", shown)
         if any(svc.name.startswith("Dagster") for svc in children):
             from sdk.cli import dagster_home
 
             home, dagster_url = dagster_home.prepare(data_dir, url)
             env |= {"DAGSTER_HOME": str(home), dagster_home.URL_VARIABLE: dagster_url}
-            console.print(
-                f"Dagster home: {home} (storage: database {dagster_home.DAGSTER_DATABASE!r})"
-            )
+            env |= DAGSTER_CODE_SERVER_ENV
+            log.info("Dagster home: %s (storage: database %r)", home, dagster_home.DAGSTER_DATABASE)
         for svc in children:
-            # Own process group: stopping a service stops what it started too (the
-            # webserver's code server, the daemon's run workers).
-            svc.process = subprocess.Popen(svc.argv, env=env, start_new_session=True)  # noqa: S603
+            svc.start(env)
         for svc in children:
             if not svc.wait_healthy(stop):
                 if stop.is_set():
                     return exit_code
-                console.print(f"[red]{svc.name} did not come up[/red]; see its output above")
+                log.error("%s did not come up; see its output above", svc.name)
                 return 1
-            console.print(f"{svc.name} ready" + (f": {svc.url}" if svc.url else ""))
-        console.print("[green]wdp is running[/green]; press Ctrl-C to stop")
+            log.info("%s ready%s", svc.name, f": {svc.url}" if svc.url else "")
+        log.info("wdp is running; press Ctrl-C to stop")
         while not stop.wait(0.5):
             for svc in children:
                 assert svc.process is not None
                 code = svc.process.poll()
                 if code is not None:
-                    console.print(f"[red]{svc.name} exited with status {code}[/red]")
+                    log.error("%s exited with status %s", svc.name, code)
                     exit_code = code or 1
                     stop.set()
     finally:
-        _terminate(children, console)
+        _terminate(children)
         if started_embedded and embedded.stop(data_dir):
-            console.print("embedded Postgres stopped")
+            log.info("embedded Postgres stopped")
     return exit_code
 
 
-def _terminate(children: list[Service], console: Console) -> None:
+def _terminate(children: list[Service]) -> None:
     running = [s for s in children if s.process is not None and s.process.poll() is None]
     for svc in running:
         assert svc.process is not None
@@ -205,19 +252,20 @@ def _terminate(children: list[Service], console: Console) -> None:
         try:
             svc.process.wait(GRACE_SECONDS)
         except subprocess.TimeoutExpired:
-            console.print(f"{svc.name} did not stop in {GRACE_SECONDS:.0f}s; killing it")
+            log.warning("%s did not stop in %.0fs; killing it", svc.name, GRACE_SECONDS)
             _signal_group(svc.process, signal.SIGKILL)
             svc.process.wait()
-        console.print(f"stopped {svc.name}")
-    for svc in children:  # whatever a service left behind in its group goes too
+        _signal_group(svc.process, signal.SIGKILL)  # what it left behind in its group goes too
+        for thread in svc.relays:  # its last lines (the pipe closes with the group)
+            thread.join(RELAY_DRAIN_SECONDS)
+        log.info("stopped %s", svc.name)
+    for svc in children:  # a service that had already exited, and its group
         if svc.process is not None:
             _signal_group(svc.process, signal.SIGKILL)
+        for thread in svc.relays:
+            thread.join(RELAY_DRAIN_SECONDS)
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run_stack(console=Console(stderr=True)))

@@ -41,6 +41,10 @@ HAS_EMBEDDING_COLUMN_SQL = sa.text(
     "AND table_name = 'chunks' AND column_name = :column)"
 )
 
+COUNT_EMBEDDED_SQL = sa.text(
+    f"SELECT count(*) FROM {KB_SCHEMA}.chunks WHERE {KB_EMBEDDING_COLUMN} IS NOT NULL"
+)
+
 VECTOR_SCHEMA_SQL = sa.text(
     "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
     "WHERE e.extname = 'vector'"
@@ -72,11 +76,16 @@ $$
 
 @dataclass(frozen=True)
 class KbStats:
+    """Counts of the knowledge base, and how far embeddings are: three separate facts,
+    since a vector column without an embedder (or the reverse) embeds nothing."""
+
     documents: int
     chunks: int
-    pending: int
-    skipped: int
-    embeddings: bool
+    pending: int  # artifact versions waiting for ingestion
+    skipped: int  # documents recorded without text (binary, too large, ...)
+    vector_column: bool  # kb.chunks has its pgvector embedding column
+    embedder: str | None  # the configured embedder (KB_EMBEDDER); None: full-text only
+    embedded_chunks: int  # chunks with a vector stored
 
 
 class KnowledgeBase:
@@ -244,17 +253,20 @@ class KnowledgeBase:
                     "count(*) FILTER (WHERE skipped_reason IS NOT NULL) FROM kb.documents"
                 )
             ).one()
-            has_vectors = bool(
+            has_column = bool(
                 conn.execute(
                     HAS_EMBEDDING_COLUMN_SQL, {"schema": KB_SCHEMA, "column": KB_EMBEDDING_COLUMN}
                 ).scalar_one()
             )
+            embedded = conn.execute(COUNT_EMBEDDED_SQL).scalar_one() if has_column else 0
             return KbStats(
                 documents=int(documents),
                 chunks=int(chunks),
                 pending=count_pending(conn),
                 skipped=int(skipped),
-                embeddings=has_vectors,
+                vector_column=has_column,
+                embedder=self._embedder.name if self._embedder is not None else None,
+                embedded_chunks=int(embedded),
             )
 
 

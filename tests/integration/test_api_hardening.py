@@ -86,6 +86,54 @@ def test_repeated_wrong_keys_get_429_with_retry_after_and_block_that_address_onl
         assert attacker.get("/healthz").status_code == 200
 
 
+def test_a_forwarded_for_header_does_not_choose_the_address_charged(
+    migrated_db_url: str, tmp_path: Path
+) -> None:
+    """Without INGEST_TRUSTED_PROXIES no client picks the address its failures count to.
+
+    uvicorn believes X-Forwarded-For from 127.0.0.1 by default: rotating the header
+    dodged the limit, and naming someone else's address locked them out. (Its own
+    server: the attacker here blocks 127.0.0.1, which other tests use.)
+    """
+    env = {"INGEST_AUTH_FAILURE_LIMIT": "3", "INGEST_AUTH_FAILURE_WINDOW_S": "600"}
+    with (
+        run_api(migrated_db_url, tmp_path / "api.log", extra_env=env) as server,
+        client_from(server, "127.0.0.1") as attacker,
+        client_from(server, "127.0.0.8") as victim,
+    ):
+        framing = {**WRONG, "X-Forwarded-For": "127.0.0.8"}
+        for _ in range(4):
+            attacker.post(EVENTS, json=event(), headers=framing)
+        assert victim.post(EVENTS, json=event(), headers=server.auth).status_code == 201
+        rotating = [
+            attacker.post(
+                EVENTS, json=event(), headers={**WRONG, "X-Forwarded-For": f"10.0.0.{i}"}
+            ).status_code
+            for i in range(4)
+        ]
+        assert rotating == [429] * 4
+
+
+def test_a_trusted_proxy_forwards_the_client_address(migrated_db_url: str, tmp_path: Path) -> None:
+    env = {
+        "INGEST_AUTH_FAILURE_LIMIT": "2",
+        "INGEST_AUTH_FAILURE_WINDOW_S": "600",
+        "INGEST_TRUSTED_PROXIES": "127.0.0.1",
+    }
+    with (
+        run_api(migrated_db_url, tmp_path / "api.log", extra_env=env) as server,
+        client_from(server, "127.0.0.1") as proxy,
+    ):
+        one = {**WRONG, "X-Forwarded-For": "192.0.2.1"}
+        assert [proxy.post(EVENTS, json=event(), headers=one).status_code for _ in range(3)] == [
+            401,
+            401,
+            429,
+        ]
+        other = {**server.auth, "X-Forwarded-For": "192.0.2.2"}
+        assert proxy.post(EVENTS, json=event(), headers=other).status_code == 201
+
+
 def test_missing_keys_count_as_failures(guarded: ApiServer) -> None:
     with client_from(guarded, "127.0.0.4") as client:
         statuses = [client.post(EVENTS, json=event()).status_code for _ in range(6)]

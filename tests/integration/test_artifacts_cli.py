@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from sdk.artifacts.errors import InvalidArtifact
 from sdk.cli.main import app
 from sdk.settings import reset_settings_cache
+from tests.support.cli import run_wdp, run_wdp_on_terminal
 
 pytest_plugins = ["tests.integration.artifact_fixtures"]
 
@@ -166,3 +168,97 @@ def test_errors_are_one_clear_line_without_traceback(
     no_type = run("put", str(bad))
     assert no_type.returncode == 2
     assert "--type is required" in no_type.stderr
+
+
+def _put(env: dict[str, str], path: Path, *args: str) -> str:
+    result = run_wdp(env, "artifacts", "put", str(path), *args)
+    assert result.returncode == 0, result.stderr
+    return str(json.loads(result.stdout)["artifact_id"])
+
+
+@pytest.mark.parametrize("backend", ["file"])
+def test_get_will_not_write_binary_to_a_terminal_unasked(
+    backend: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**os.environ, **cli_env}
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    blob = _put(env, binary, "--type", "blob")
+    refused = run_wdp_on_terminal(env, "artifacts", "get", blob)
+    assert refused.returncode == 2
+    message = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", refused.terminal.decode()).split())
+    assert f"{blob} v1 is binary (application/octet-stream, 1.0 kB)" in message
+    assert "-o PATH" in message
+    assert "--force" in message
+    assert b"\xfe\xff" not in refused.terminal  # not one byte of the content
+    forced = run_wdp_on_terminal(env, "artifacts", "get", blob, "--force")
+    assert forced.returncode == 0
+    assert bytes(range(32, 127)) in forced.terminal
+    # Piped, or to a file: as before, no questions asked.
+    piped = run_wdp_on_terminal(env, "artifacts", "get", blob, stdout_tty=False)
+    assert (piped.returncode, piped.stdout) == (0, binary.read_bytes())
+    target = tmp_path / "copy.bin"
+    to_file = run_wdp_on_terminal(env, "artifacts", "get", blob, "-o", str(target))
+    assert to_file.returncode == 0
+    assert target.read_bytes() == binary.read_bytes()
+    # Text is for reading: it goes to the terminal.
+    note = tmp_path / "note.md"
+    note.write_text("# Hello\n")
+    text = run_wdp_on_terminal(env, "artifacts", "get", _put(env, note, "--type", "note"))
+    assert text.returncode == 0
+    assert b"# Hello" in text.terminal
+
+
+@pytest.mark.parametrize("backend", ["file"])
+def test_the_progress_bar_is_drawn_on_a_terminal_only_and_cleared(
+    backend: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**os.environ, **cli_env, "FORCE_COLOR": "1"}  # as CI systems set it
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(9 * 1024 * 1024))  # above PROGRESS_MIN_BYTES
+    artifact = _put(env, big, "--type", "model")
+    # stdout piped and stderr to a file: no bar at all, only the result line.
+    piped = run_wdp_on_terminal(
+        env, "artifacts", "get", artifact, stdout_tty=False, stderr_tty=False
+    )
+    assert piped.returncode == 0
+    assert len(piped.stdout) == big.stat().st_size
+    assert piped.stderr == b""
+    to_file = run_wdp_on_terminal(
+        env, "artifacts", "get", artifact, "-o", str(tmp_path / "a.bin"), stderr_tty=False
+    )
+    assert to_file.returncode == 0
+    # (FORCE_COLOR colours the message; the bar and its cursor moves are what must not be.)
+    assert b"download" not in to_file.stderr
+    assert b"\x1b[2K" not in to_file.stderr
+    assert to_file.stderr.startswith(b"wrote ")
+    # stderr a terminal (stdout piped into a program): drawn, then erased.
+    shown = run_wdp_on_terminal(env, "artifacts", "get", artifact, stdout_tty=False)
+    assert shown.returncode == 0
+    assert b"download" in shown.terminal
+    assert shown.terminal.endswith(b"\x1b[2K")  # the last thing: erase the bar's line
+
+
+@pytest.mark.parametrize("backend", ["file"])
+def test_ls_shows_size_and_mime_and_prints_json_lines(
+    backend: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**os.environ, **cli_env, "COLUMNS": "200"}
+    source = tmp_path / "sizes.md"
+    source.write_text("x" * 1500)
+    artifact = _put(env, source, "--type", "sized", "--tag", "team=ls")
+    table = run_wdp(env, "artifacts", "ls", "--type", "sized")
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()[:2]
+    assert header.split() == ["artifact_id", "type", "latest", "size", "mime", "tags", "updated_at"]
+    assert row.split()[:7] == [artifact, "sized", "1", "1.5", "kB", "text/markdown", "team=ls"]
+    listed = run_wdp(env, "artifacts", "ls", "--type", "sized", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.splitlines()
+    record = json.loads(line)
+    assert (record["artifact_id"], record["size_bytes"], record["mime_type"]) == (
+        artifact,
+        1500,
+        "text/markdown",
+    )
+    assert record["tags"] == ["team=ls"]

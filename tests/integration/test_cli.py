@@ -17,6 +17,7 @@ import pytest
 from sdk.db import embedded, migrate
 from sdk.db.url import to_sqlalchemy_url
 from sdk.telemetry.values import new_ulid
+from tests.integration.test_cli_logs import assert_json_lines, assert_text_lines
 from tests.support.servers import free_port
 
 WDP = [sys.executable, "-m", "sdk.cli.main"]
@@ -78,11 +79,16 @@ def _wait_for(predicate: Callable[[], bool], timeout: float) -> None:
 
 
 def _start_stack(
-    data_dir: Path, log: Path, port: int, *extra: str, command: str = "run"
+    data_dir: Path,
+    log: Path,
+    port: int,
+    *extra: str,
+    command: str = "run",
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     argv = [*WDP, command, "--api-port", str(port), *(extra or ("--no-dagster",))]
     with log.open("w") as out:
-        proc = subprocess.Popen(argv, env=_env(data_dir), stdout=out, stderr=out)
+        proc = subprocess.Popen(argv, env=_env(data_dir, **(env or {})), stdout=out, stderr=out)
     _wait_for(lambda: "wdp is running" in log.read_text() or proc.poll() is not None, 120)
     assert proc.poll() is None, log.read_text()
     return proc
@@ -120,6 +126,31 @@ def test_run_starts_the_stack_and_shuts_down_cleanly(tmp_path: Path, sig: signal
     assert not embedded.is_running(data_dir)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_run_prints_one_log_format(tmp_path: Path, log_format: str) -> None:
+    """wdp's own lines, the API's (relayed), Postgres and migrations: all alike."""
+    log = tmp_path / "run.log"
+    env = {"WDP_LOG_FORMAT": log_format, "FORCE_COLOR": "1"}  # colours must not leak in
+    proc = _start_stack(tmp_path / "wdp", log, free_port(), env=env)
+    try:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    if log_format == "text":
+        assert_text_lines(text)
+        assert "INFO uvicorn.error: Application startup complete." in text
+        return
+    records = assert_json_lines(text)
+    loggers = {r["logger"] for r in records}
+    assert {"wdp.run", "uvicorn.error"} <= loggers, loggers
+    relayed = [r for r in records if r.get("service") == "wdp.api"]
+    assert relayed
+    assert all(r["logger"] == "uvicorn.error" for r in relayed)
 
 
 def test_run_leaves_a_database_it_did_not_start_running(tmp_path: Path) -> None:
@@ -209,7 +240,15 @@ def test_dev_runs_api_and_dagster_and_stops_every_child(tmp_path: Path) -> None:
     data_dir = tmp_path / "wdp"
     api_port, ui_port = free_port(), free_port()
     log = tmp_path / "dev.log"
-    proc = _start_stack(data_dir, log, api_port, "--dagster-port", str(ui_port), command="dev")
+    proc = _start_stack(
+        data_dir,
+        log,
+        api_port,
+        "--dagster-port",
+        str(ui_port),
+        command="dev",
+        env={"WDP_LOG_FORMAT": "json"},
+    )
     try:
         text = log.read_text()
         assert "Dagster UI ready" in text, text
@@ -249,3 +288,11 @@ def test_dev_runs_api_and_dagster_and_stops_every_child(tmp_path: Path) -> None:
     alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"orphans: {alive}"
     assert "embedded Postgres stopped" in log.read_text()
+    # Dagster's lines too come out as wdp's JSON, with no colours; an idle stack warns
+    # about nothing (the daemon's retired code servers log their heartbeat WARNING at a
+    # level wdp does not ask for).
+    records = assert_json_lines(log.read_text())
+    services = {r.get("service") for r in records}
+    assert {"wdp.api", "dagster-webserver"} <= services, services
+    loud = [r for r in records if r["level"] not in ("debug", "info")]
+    assert loud == [], loud

@@ -27,6 +27,7 @@ from examples.orchestrator.graph import WORKFLOW_NAME
 from examples.orchestrator.run import run_items
 from sdk.artifacts import ArtifactService
 from sdk.artifacts.stores import FileStore
+from tests.support.cli import run_wdp
 from tests.support.langgraph_graphs import RecordingClient
 from tests.support.servers import TEST_API_KEYS, ApiServer, free_port
 
@@ -129,6 +130,44 @@ def test_wdp_demo_without_the_api_exits_2_and_says_what_to_do(
     assert f"the ingest API at {endpoint} is not reachable" in message
     assert "make run" in message
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_wdp_demo_finds_an_api_on_another_port(
+    api_server: ApiServer, migrated_db_url: str, tmp_path: Path
+) -> None:
+    env = demo_env(tmp_path, migrated_db_url, "unused")
+    del env["TELEMETRY_ENDPOINT"]  # the default, :8000, is not where the API listens
+    port = api_server.base_url.rsplit(":", 1)[1]
+    result = run_wdp(env, "demo", "--api-port", port, "--items", "1", "--no-dagster")
+    assert result.returncode == 0, result.stderr
+    assert "Events in Postgres" in result.stdout  # exit 0: every event arrived
+    by_url = run_wdp(env, "demo", "--api-url", api_server.base_url, "--items", "1", "--no-dagster")
+    assert by_url.returncode == 0, by_url.stderr
+
+
+def test_wdp_demo_says_which_url_it_tried_and_how_to_point_elsewhere(
+    migrated_db_url: str, tmp_path: Path
+) -> None:
+    closed = free_port()  # nothing listens there
+    env = demo_env(tmp_path, migrated_db_url, "http://127.0.0.1:9")
+    cases = {
+        "TELEMETRY_ENDPOINT": ((), "http://127.0.0.1:9"),
+        "--api-port": (("--api-port", str(closed)), f"http://127.0.0.1:{closed}"),
+        "--api-url": (("--api-url", f"http://localhost:{closed}/"), f"http://localhost:{closed}"),
+    }
+    for source, (args, url) in cases.items():
+        result = run_wdp(env, "demo", *args, "--items", "1", "--no-dagster")
+        assert result.returncode == 2, result.stderr
+        message = " ".join(result.stderr.split())
+        assert f"the ingest API at {url} is not reachable (GET {url}/readyz:" in message
+        assert f"URL from {source}" in message
+        assert "--api-port PORT" in message
+        assert "--api-url URL" in message
+        assert "TELEMETRY_ENDPOINT" in message
+        assert "Traceback" not in result.stderr
+    both = run_wdp(env, "demo", "--api-port", "1", "--api-url", "http://x", "--items", "1")
+    assert both.returncode == 2
+    assert "not both" in both.stderr
 
 
 def test_wdp_demo_with_a_wrong_key_exits_2(

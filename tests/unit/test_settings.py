@@ -47,6 +47,18 @@ def test_invalid_values_are_rejected_with_the_field_named(monkeypatch: pytest.Mo
         WdpSettings()
 
 
+def test_log_format_is_text_or_json_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WDP_LOG_FORMAT", raising=False)
+    assert WdpSettings().wdp_log_format is None
+    monkeypatch.setenv("WDP_LOG_FORMAT", " JSON ")
+    assert WdpSettings().wdp_log_format == "json"
+    monkeypatch.setenv("WDP_LOG_FORMAT", "")
+    assert WdpSettings().wdp_log_format is None
+    monkeypatch.setenv("WDP_LOG_FORMAT", "yaml")
+    with pytest.raises(ValidationError, match="wdp_log_format"):
+        WdpSettings()
+
+
 def test_every_setting_is_documented() -> None:
     documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", DOCS.read_text(), flags=re.MULTILINE))
     declared = {name.upper() for name in WdpSettings.model_fields}
