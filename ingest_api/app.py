@@ -211,7 +211,11 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     services = _services(request)
     # Anyone may probe readiness; only a caller with a valid key learns the revisions.
     # A key that is sent is checked (and its failures counted) like anywhere else.
-    detailed = "authorization" in request.headers and bool(services.auth.check(request, None))
+    # With INGEST_AUTH_DISABLED every endpoint is open, and so are the revisions.
+    if Scope.INGEST in services.auth.open_scopes:
+        detailed = True
+    else:
+        detailed = "authorization" in request.headers and bool(services.auth.check(request, None))
     try:
         async with services.pool.connection(timeout=2) as conn:
             row = None
