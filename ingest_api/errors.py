@@ -4,12 +4,15 @@ Handlers raise :class:`ApiError` subclasses (or let a domain error escape); the
 exception handlers registered in :mod:`ingest_api.app` turn each into a JSON body
 ``{"status", "error", "detail", "errors"?}``. Nothing else reaches the client: an
 unexpected exception is logged with its traceback and answered with a bare 500.
+Database failures reach HTTP through :func:`database_error` only, which maps
+:func:`sdk.db.errors.classify`'s answer to a status.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sdk.db.errors import DbFailure, classify, refused_value
 from sdk.errors import WdpError
 
 
@@ -85,10 +88,50 @@ class TooManyFailedAttempts(ApiError):
 
 
 class StoreUnavailable(ApiError):
-    """The database could not be reached or the write was aborted; nothing was stored."""
+    """The database could not be used or aborted the write; the client retries."""
 
     status_code = 503
     error = "unavailable"
 
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+class DatabaseNotMigrated(StoreUnavailable):
+    """The database lacks the tables this code writes: someone must run ``wdp migrate``."""
+
+    error = "not_migrated"
+
     def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": "1"})
+        super().__init__(detail, retry_after_s=30)  # nothing changes until a migration
+
+
+def database_error(exc: BaseException) -> ApiError:
+    """The HTTP answer to a database failure: 503 unless the database refused the event.
+
+    Unavailable and retryable (a deadlock, a lock or statement timeout) are the same to
+    a client: nothing it sent was wrong, it retries after ``Retry-After``. A refusal is
+    about this event (Postgres cannot store one of its values, or rejects the row): 422,
+    and :func:`ingest_api.writer.write_isolating` keeps it from failing its neighbours.
+    """
+    failure = classify(exc)
+    if failure is DbFailure.UNAVAILABLE:
+        return StoreUnavailable("database unavailable; retry later")
+    if failure is DbFailure.RETRYABLE:
+        return StoreUnavailable(
+            f"the database aborted the write ({type(exc).__name__}: a deadlock, lock or "
+            "statement timeout); retry"
+        )
+    if failure is DbFailure.NOT_MIGRATED:
+        return DatabaseNotMigrated(
+            "the database lacks the telemetry tables this server writes "
+            "(not migrated to its revision): run `wdp migrate`"
+        )
+    if refused_value(exc):
+        return UnstorableEvent(
+            f"Postgres cannot store a value in this event ({type(exc).__name__}); "
+            "nothing was stored"
+        )
+    return UnstorableEvent(
+        f"Postgres refused to store this event ({type(exc).__name__}); nothing was stored"
+    )

@@ -99,7 +99,10 @@ def _errors(*codes: int) -> dict[str, OpenAPIResponse]:
             "Too many failed authentications from this client address: every request "
             "with a key is refused until Retry-After (seconds) has passed"
         ),
-        503: "Database unavailable; nothing was stored, retry",
+        503: (
+            "Database unavailable, aborted the write (deadlock, lock or statement timeout) "
+            "or not migrated (error `not_migrated`): retry after Retry-After (seconds)"
+        ),
     }
     return {
         str(c): OpenAPIResponse(description=text[c], content=_json(ERROR_SCHEMA)) for c in codes

@@ -19,7 +19,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from ingest_api.errors import StoreUnavailable, UnstorableEvent
+from ingest_api.errors import StoreUnavailable, database_error
+from sdk.db.errors import refused_by_check
 from sdk.db.partitions import PARTITION_NAMES_SQL, Month, months_of_tables
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.values import ulid_datetime
@@ -134,8 +135,8 @@ class EventStore:
                 async with self._pool.connection() as conn:
                     cur = await conn.execute(PARTITION_NAMES_SQL)
                     self._months = months_of_tables(r[0] for r in await cur.fetchall())
-            except psycopg.OperationalError as exc:
-                raise StoreUnavailable("database unavailable") from exc
+            except psycopg.Error as exc:
+                raise database_error(exc) from exc
             self._months_at = time.monotonic()
         return self._months
 
@@ -171,20 +172,17 @@ class EventStore:
                     )
                     for ordinal, found, *same in await cur.fetchall():
                         results[ordinal] = _judge(rows[ordinal], found, same)
-        except psycopg.DataError as exc:
-            # A value Postgres rejects although it passed validation (nothing known
-            # reaches here today): the statement stored nothing; callers isolate the row.
-            raise UnstorableEvent(
-                "Postgres cannot store a value in this event "
-                f"({type(exc).__name__}); nothing was stored"
-            ) from exc
-        except psycopg.errors.CheckViolation as exc:
-            # A partition vanished between the window check and the insert (retention
-            # ran): nothing was written; the client retries and gets a precise 422.
-            self._months_at = -self._window_ttl_s
-            raise StoreUnavailable("event partitions changed during the write; retry") from exc
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable("database unavailable; the write was rolled back") from exc
+        except psycopg.Error as exc:
+            if refused_by_check(exc):
+                # No partition took a row: one vanished between the window check and
+                # the insert (retention ran). Nothing was written; the client retries
+                # and gets a precise 422.
+                self._months_at = -self._window_ttl_s
+                raise StoreUnavailable("event partitions changed during the write; retry") from exc
+            # Unavailable or aborted: 503. Refused (a value Postgres rejects although it
+            # passed validation): 422 for this statement, which stored nothing;
+            # write_isolating then isolates the row.
+            raise database_error(exc) from exc
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
 
@@ -192,8 +190,8 @@ class EventStore:
         try:
             async with self._pool.connection() as conn:
                 await conn.execute("SELECT 1")
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable("database unavailable") from exc
+        except psycopg.Error as exc:
+            raise database_error(exc) from exc
 
 
 def _columns(rows: Sequence[EventRow]) -> tuple[list[Any], ...]:

@@ -75,11 +75,14 @@ class GroupCommitWriter:
 
 
 async def write_isolating(store: EventStore, rows: list[EventRow]) -> list[WriteResult | Exception]:
-    """Write ``rows`` together; if the database rejects the statement for a reason other
-    than being unavailable, write them one by one so one bad row fails alone.
+    """Write ``rows`` together; if the database refuses the statement, write them one by
+    one so one bad row fails alone.
 
     Without this, one poisonous request would fail every request of its group commit,
-    and one bad event every event of its batch.
+    and one bad event every event of its batch. A :class:`StoreUnavailable` (what
+    :func:`ingest_api.errors.database_error` makes of a database that is unavailable,
+    aborted the write or is not migrated) is about every row alike: it fails them all,
+    at once, and none is written one by one.
     """
     try:
         return list(await store.write(rows))

@@ -45,4 +45,6 @@ class BlobNotFound(ArtifactError):
 
 
 class DatabaseUnavailable(ArtifactError):
-    """Postgres cannot be reached, or the artifact tables are missing (run ``wdp migrate``)."""
+    """Not the request's fault: Postgres cannot be reached, aborted the operation for a
+    transient reason (deadlock, lock or statement timeout: retry), or lacks the artifact
+    tables (run ``wdp migrate``). Which of these: ``sdk.db.errors.classify(exc.__cause__)``."""

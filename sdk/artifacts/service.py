@@ -56,6 +56,7 @@ from sdk.artifacts.models import (
 )
 from sdk.artifacts.reader import VerifiedReader
 from sdk.artifacts.stores import BlobStore, build_store
+from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe, refused_value
 from sdk.settings import WdpSettings, get_settings
 
 _ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
@@ -74,6 +75,26 @@ def _found(row: repo.AnyRow | None, artifact_id: str, version: int | None) -> re
             f"artifact {artifact_id} has no version {version} (latest is {row.latest_version})"
         )
     return row
+
+
+def _translate(exc: BaseException) -> ArtifactError:
+    """Driver error -> artifact error, by :func:`sdk.db.errors.classify`'s answer."""
+    failure = classify(exc)
+    if failure is DbFailure.UNAVAILABLE:
+        return DatabaseUnavailable(f"cannot use the database: {describe(exc)}")
+    if failure is DbFailure.RETRYABLE:
+        # deadlock / serialization failure / lock or statement timeout: the database
+        # is fine, this attempt lost a race or waited too long.
+        return DatabaseUnavailable(
+            f"the database aborted the operation ({describe(exc)}); retry it"
+        )
+    if failure is DbFailure.NOT_MIGRATED:
+        return DatabaseUnavailable(
+            f"the artifact tables are missing ({describe(exc)}): run `wdp migrate`"
+        )
+    if refused_value(exc):
+        return InvalidArtifact(f"the database refused a value: {describe(exc)}")
+    return ArtifactError(f"the database refused the operation: {describe(exc)}")
 
 
 MIN_GC_GRACE = timedelta(minutes=10)
@@ -138,29 +159,8 @@ class ArtifactService:
         try:
             with self._engine.begin() as conn:
                 yield conn
-        except sa.exc.TimeoutError as exc:  # the pool, not the server: every connection busy
-            raise DatabaseUnavailable(
-                f"no database connection became free in time ({exc}); too many concurrent "
-                "writers for the pool - retry, or raise the pool size"
-            ) from exc
-        except sa.exc.OperationalError as exc:
-            sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-            if sqlstate.startswith("40") or sqlstate in ("55P03", "57014"):
-                # deadlock / serialization failure / lock or statement timeout: the
-                # database is fine, this attempt lost a race or waited too long.
-                raise ArtifactError(
-                    f"the database aborted the operation ({exc.orig}); retry it"
-                ) from exc
-            raise DatabaseUnavailable(f"cannot use the database: {exc.orig}") from exc
-        except sa.exc.DataError as exc:
-            raise InvalidArtifact(f"the database refused a value: {exc.orig}") from exc
-        except sa.exc.DBAPIError as exc:
-            # undefined_table / invalid_schema_name: a database nobody migrated yet.
-            if getattr(exc.orig, "sqlstate", None) in ("42P01", "3F000"):
-                raise DatabaseUnavailable(
-                    f"the artifact tables are missing ({exc.orig}): run `wdp migrate`"
-                ) from exc
-            raise ArtifactError(f"the database refused the operation: {exc.orig}") from exc
+        except DATABASE_ERRORS as exc:
+            raise _translate(exc) from exc
 
     # --- writes --------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ credentials are written to disk.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -38,6 +38,11 @@ telemetry:
 """
 
 
+def _database_exists(conn: psycopg.Connection[Any]) -> bool:
+    query = "SELECT 1 FROM pg_database WHERE datname = %s"
+    return conn.execute(query, [DAGSTER_DATABASE]).fetchone() is not None
+
+
 def prepare(data_dir: Path, database_url: str) -> tuple[Path, str]:
     """Make DAGSTER_HOME and Dagster's database; return (home, libpq URL for Dagster)."""
     home = (data_dir / "dagster").resolve()
@@ -46,13 +51,14 @@ def prepare(data_dir: Path, database_url: str) -> tuple[Path, str]:
     if not config.exists() or config.read_text() != DAGSTER_YAML:
         config.write_text(DAGSTER_YAML)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [DAGSTER_DATABASE]
-        ).fetchone()
-        if exists is None:
-            # Another stack starting at the same moment may make it first.
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+        if not _database_exists(conn):
+            try:
                 conn.execute(f'CREATE DATABASE "{DAGSTER_DATABASE}"')
+            except psycopg.Error:
+                # Another stack starting at the same moment may have made it first
+                # (asked again rather than read from the error: sdk.db.errors owns those).
+                if not _database_exists(conn):
+                    raise
     # dagster-postgres is written for psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a
     # bare postgresql:// URL, whose connections Dagster's storage then finds closed.
     url = with_database(database_url, DAGSTER_DATABASE)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
 
+from sdk.db.errors import DbFailure, classify
 from sdk.db.schema import TELEMETRY_SCHEMA, workflow_events
 
 PARENT = f"{TELEMETRY_SCHEMA}.{workflow_events.name}"
@@ -121,22 +121,24 @@ def ensure_partitions(
 ) -> list[Month]:
     """Create any missing partitions for ``months``, one short transaction per month.
 
-    Idempotent. Each month gets a short ``lock_timeout`` and is retried with backoff,
-    so a long-running transaction on the parent delays maintenance instead of queueing
-    ingestion behind the lock request. Returns the months created.
+    Idempotent. Each month gets a short ``lock_timeout`` and is retried with backoff
+    on any failure :func:`sdk.db.errors.classify` calls retryable (that lock timeout, a
+    statement timeout, a deadlock), so a long-running transaction on the parent delays
+    maintenance instead of queueing ingestion behind the lock request. Returns the
+    months created.
     """
     created: list[Month] = []
     for month in sorted(set(months)):
         for attempt in range(1, attempts + 1):
             try:
                 with engine.begin() as conn:
-                    created += create_missing_partitions(
-                        conn, [month], lock_timeout_ms=lock_timeout_ms
-                    )
+                    made = create_missing_partitions(conn, [month], lock_timeout_ms=lock_timeout_ms)
+                created += made  # only once committed: a failed attempt creates nothing
                 break
-            except OperationalError as exc:
-                lock_not_available = getattr(exc.orig, "sqlstate", None) == "55P03"
-                if attempt == attempts or not lock_not_available:
+            except sa.exc.DBAPIError as exc:
+                # lock_timeout (or a statement timeout, a deadlock): another transaction
+                # held the parent; anything else will not get better by waiting.
+                if attempt == attempts or classify(exc) is not DbFailure.RETRYABLE:
                     raise
                 time.sleep(0.1 * 2**attempt + random.random() * 0.1)  # noqa: S311
     return created

@@ -21,7 +21,9 @@ class InvalidQuery(KbError, ValueError):
 
 
 class KbUnavailable(KbError):
-    """Postgres cannot be reached, or the ``kb`` schema is missing (run ``wdp migrate``)."""
+    """Not the request's fault: Postgres cannot be reached, aborted the operation for a
+    transient reason (deadlock, lock or statement timeout: retry), or lacks the ``kb``
+    tables (run ``wdp migrate``). Which of these: ``sdk.db.errors.classify(exc.__cause__)``."""
 
 
 class EmbeddingsUnavailable(KbError):

@@ -29,7 +29,7 @@ from sdk.artifacts.content import decode_inline
 from sdk.artifacts.errors import ArtifactIntegrityError, BlobNotFound
 from sdk.artifacts.reader import VerifiedReader
 from sdk.artifacts.stores.base import BlobStore
-from sdk.kb.dberrors import first_line, is_unavailable
+from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe
 from sdk.kb.embedders import Embedder, vector_literal
 from sdk.kb.errors import KbError
 
@@ -224,10 +224,10 @@ def write_batch(
     try:
         with conn.begin_nested():
             _write_all(conn, todo, model)
-    except (sa.exc.DBAPIError, psycopg.Error) as exc:
-        if is_unavailable(exc):
+    except DATABASE_ERRORS as exc:
+        if classify(exc) is not DbFailure.REFUSED:  # down, busy or unmigrated: not the data
             raise
-        log.info("kb: batch refused (%s); writing it version by version", first_line(exc))
+        log.info("kb: batch refused (%s); writing it version by version", describe(exc))
         for item, item_vectors in todo:
             _write_version(conn, item, item_vectors, model)
     report = BatchReport(versions=len(todo))
@@ -265,17 +265,17 @@ def _write_version(
     try:
         with conn.begin_nested():
             _write_all(conn, [(item, vectors)], model)
-    except (sa.exc.DBAPIError, psycopg.Error) as exc:
-        if is_unavailable(exc):
+    except DATABASE_ERRORS as exc:
+        if classify(exc) is not DbFailure.REFUSED:  # down, busy or unmigrated: not the data
             raise
         log.warning(
             "kb: artifact %s v%s could not be stored: %s",
             item.row.artifact_id,
             item.row.version,
-            first_line(exc),
+            describe(exc),
         )
         item.chunks = []
-        item.skipped_reason = f"could not be stored: {first_line(exc)}"[:1000]
+        item.skipped_reason = f"could not be stored: {describe(exc)}"[:1000]
         _insert_documents(conn, [item], None)
 
 

@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import psycopg
 import sqlalchemy as sa
 
 from sdk.artifacts.stores import build_store
 from sdk.artifacts.stores.base import BlobStore
 from sdk.db.engine import create_engine
+from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe
 from sdk.db.schema import KB_EMBEDDING_COLUMN, KB_SCHEMA
-from sdk.kb.dberrors import first_line, is_unavailable
 from sdk.kb.embedders import Embedder, build_embedder
 from sdk.kb.errors import EmbeddingsUnavailable, KbError, KbUnavailable
 from sdk.kb.ingest import (
@@ -149,7 +148,7 @@ class KnowledgeBase:
         try:
             with self._engine.begin() as conn:
                 yield conn
-        except (sa.exc.DBAPIError, psycopg.Error) as exc:
+        except DATABASE_ERRORS as exc:
             raise _translate(exc) from exc
 
     def _active_embedder(self, conn: sa.Connection) -> Embedder | None:
@@ -223,7 +222,7 @@ class KnowledgeBase:
                 max_batches=max_batches,
                 on_batch=on_batch,
             )
-        except (sa.exc.DBAPIError, psycopg.Error) as exc:
+        except DATABASE_ERRORS as exc:
             # COPY runs on the driver connection, so psycopg's errors arrive unwrapped.
             raise _translate(exc, "an ingestion batch failed and was rolled back") from exc
 
@@ -271,13 +270,17 @@ class KnowledgeBase:
 
 
 def _translate(exc: BaseException, doing: str = "the database refused the request") -> KbError:
-    """Driver error -> domain error: unavailable, not migrated, or refused."""
-    if is_unavailable(exc):
-        return KbUnavailable(f"the database is unavailable: {first_line(exc)}")
-    message = first_line(exc)
-    if 'relation "kb.' in message and "does not exist" in message:
-        return KbUnavailable("the knowledge-base tables are missing: run `wdp migrate`")
-    return KbError(f"{doing}: {message}")
+    """Driver error -> domain error, by :func:`sdk.db.errors.classify`'s answer."""
+    failure = classify(exc)
+    if failure is DbFailure.UNAVAILABLE:
+        return KbUnavailable(f"the database is unavailable: {describe(exc)}")
+    if failure is DbFailure.RETRYABLE:
+        return KbUnavailable(f"the database aborted the operation ({describe(exc)}); retry it")
+    if failure is DbFailure.NOT_MIGRATED:
+        return KbUnavailable(
+            f"the knowledge-base tables are missing ({describe(exc)}): run `wdp migrate`"
+        )
+    return KbError(f"{doing}: {describe(exc)}")
 
 
 _default: KnowledgeBase | None = None
