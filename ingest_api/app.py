@@ -18,7 +18,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest_api.auth import Authenticator, Scope
 from ingest_api.docs_ui import docs_asset, swagger_plugin
-from ingest_api.errors import ApiError, BodyTooLarge, EventConflict, InvalidEvent
+from ingest_api.errors import (
+    ApiError,
+    BodyTooLarge,
+    EventConflict,
+    InvalidEvent,
+    StoreUnavailable,
+)
 from ingest_api.metrics import LatencyMiddleware, Metrics
 from ingest_api.openapi import (
     BatchOperation,
@@ -117,6 +123,14 @@ async def _check_all(services: Services, events: list[Any], *, plain: bool) -> l
         if fresh != months:
             for c in outside:
                 checked[c.index] = check_event(c.index, events[c.index], fresh, prescreened=plain)
+        changing = services.store.changing_months()
+        if changing and any(c.outside_month in changing for c in checked):
+            # Retention has the month detached and has not yet decided to drop it: a
+            # 422 now would make the client discard an event the month may take back.
+            raise StoreUnavailable(
+                "the partition of an event's month is being detached by retention; retry",
+                retry_after_s=5,
+            )
     return checked
 
 

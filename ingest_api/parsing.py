@@ -33,6 +33,8 @@ class Checked:
     event_id: str | None
     row: EventRow | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # The month of a valid event refused only for having no live partition.
+    outside_month: Month | None = None
 
     @property
     def reason(self) -> str:
@@ -118,7 +120,8 @@ def check_event(
         return checked
     checked.event_id = event.event_id
     row = EventRow.from_event(event)
-    if Month.of(row.event_time) not in live_months:
+    if (month := Month.of(row.event_time)) not in live_months:
+        checked.outside_month = month
         checked.errors.append(
             _error(
                 ("event_id",),

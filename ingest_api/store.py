@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest_api.errors import StoreUnavailable, database_error
 from sdk.db.errors import refused_by_check
-from sdk.db.partitions import PARTITION_NAMES_SQL, Month, months_of_tables
+from sdk.db.partitions import PARTITION_TABLES_SQL, Month, month_of_table
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.values import ulid_datetime
 
@@ -122,6 +122,7 @@ class EventStore:
         self._pool = pool
         self._window_ttl_s = window_ttl_s
         self._months: list[Month] = []
+        self._changing: frozenset[Month] = frozenset()
         self._months_at = -window_ttl_s
 
     async def live_months(self, *, refresh: bool = False) -> list[Month]:
@@ -131,14 +132,32 @@ class EventStore:
         per request; a write that still misses a partition refreshes it.
         """
         if refresh or time.monotonic() - self._months_at > self._window_ttl_s:
+            live, changing = [], set()
             try:
                 async with self._pool.connection() as conn:
-                    cur = await conn.execute(PARTITION_NAMES_SQL)
-                    self._months = months_of_tables(r[0] for r in await cur.fetchall())
+                    cur = await conn.execute(PARTITION_TABLES_SQL)
+                    for name, attached, pending in await cur.fetchall():
+                        month = month_of_table(name)
+                        if month is None:
+                            continue
+                        if attached and not pending:
+                            live.append(month)
+                        else:
+                            changing.add(month)
             except psycopg.Error as exc:
                 raise database_error(exc) from exc
+            self._months, self._changing = sorted(live), frozenset(changing)
             self._months_at = time.monotonic()
         return self._months
+
+    def changing_months(self) -> frozenset[Month]:
+        """Months whose table exists but is detached or detaching (as of live_months).
+
+        Retention detaches a month, then drops it or, if late events turned up, attaches
+        it again. An event for such a month is neither storable nor known to be too old
+        until that decision: the caller answers 503, so the client retries, never 422.
+        """
+        return self._changing
 
     async def write(self, rows: Sequence[EventRow]) -> list[WriteResult]:
         """Store ``rows`` in one statement (one transaction); return an outcome per row.
@@ -175,8 +194,9 @@ class EventStore:
         except psycopg.Error as exc:
             if refused_by_check(exc):
                 # No partition took a row: one vanished between the window check and
-                # the insert (retention ran). Nothing was written; the client retries
-                # and gets a precise 422.
+                # the insert (retention detached it). Nothing was written; the client
+                # retries, and gets 503 until retention drops the month (then 422) or
+                # attaches it again (then it is stored).
                 self._months_at = -self._window_ttl_s
                 raise StoreUnavailable("event partitions changed during the write; retry") from exc
             # Unavailable or aborted: 503. Refused (a value Postgres rejects although it

@@ -40,29 +40,26 @@ from platform_defs.clock import ClockResource
 from platform_defs.locks import RETENTION_LOCK_KEY
 from platform_defs.resources import PostgresResource
 from platform_defs.window import is_expired
-from sdk.db.partitions import PARENT, Month, list_partitions, month_of_table
+from sdk.db.partitions import (
+    PARENT,
+    PARTITION_NAME_SQL_PATTERN,
+    PARTITION_TABLES_SQL,
+    Month,
+    list_partitions,
+    month_of_table,
+)
 from sdk.db.schema import TELEMETRY_SCHEMA
 from sdk.settings import get_settings
 
 GROUP = "telemetry"
-_PARTITION_NAME = "^workflow_events_p[0-9]{4}_[0-9]{2}$"
-
-# Partition tables, attached or left detached by an interrupted earlier run.
-CANDIDATES_SQL = f"""
-SELECT c.relname, i.inhrelid IS NOT NULL AS attached, coalesce(i.inhdetachpending, false)
-FROM pg_class c
-LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = '{PARENT}'::regclass
-WHERE c.relnamespace = '{TELEMETRY_SCHEMA}'::regnamespace AND c.relkind = 'r'
-  AND c.relname ~ '{_PARTITION_NAME}'
-"""
-
 # Every table but :table that can hold raw events: the partitions, and partition tables
 # detached (or pending detach) by an interrupted run, which aggregates may have counted.
 OTHER_SOURCES_SQL = f"""
 SELECT c.oid::regclass::text FROM pg_class c
 WHERE c.relkind = 'r' AND c.oid <> CAST(:table AS regclass) AND (
   c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = '{PARENT}'::regclass)
-  OR (c.relnamespace = '{TELEMETRY_SCHEMA}'::regnamespace AND c.relname ~ '{_PARTITION_NAME}'))
+  OR (c.relnamespace = '{TELEMETRY_SCHEMA}'::regnamespace
+      AND c.relname ~ '{PARTITION_NAME_SQL_PATTERN}'))
 ORDER BY 1
 """
 
@@ -109,7 +106,7 @@ Pause = Callable[[str, Candidate], None]
 def expired_partitions(conn: sa.Connection, now: datetime, retention_days: int) -> list[Candidate]:
     """Partition tables whose month is wholly past retention, oldest first."""
     found = []
-    for name, attached, pending in conn.exec_driver_sql(CANDIDATES_SQL):
+    for name, attached, pending in conn.exec_driver_sql(PARTITION_TABLES_SQL):
         month = month_of_table(name)
         if month is not None and is_expired(month, now, retention_days):
             found.append(Candidate(name, month, bool(attached), bool(pending)))

@@ -25,6 +25,8 @@ from sdk.db.schema import TELEMETRY_SCHEMA, workflow_events
 PARENT = f"{TELEMETRY_SCHEMA}.{workflow_events.name}"
 PARTITION_LOCK_KEY = 0x77647001  # pg_advisory_xact_lock key for partition maintenance
 _NAME_RE = re.compile(r"^workflow_events_p(\d{4})_(\d{2})$")
+# The same names as a Postgres regular expression, for catalog queries.
+PARTITION_NAME_SQL_PATTERN = "^workflow_events_p[0-9]{4}_[0-9]{2}$"
 
 
 @dataclass(frozen=True, order=True)
@@ -81,6 +83,18 @@ PARTITION_NAMES_SQL = (
     "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
     f"WHERE i.inhparent = '{PARENT}'::regclass"
 )
+
+
+# Every partition table, attached or not: (relname, attached, detach_pending). A table
+# that exists but is detached (or detaching) is in transition: retention is deciding
+# whether to drop it or to attach it again.
+PARTITION_TABLES_SQL = f"""
+SELECT c.relname, i.inhrelid IS NOT NULL AS attached, coalesce(i.inhdetachpending, false)
+FROM pg_class c
+LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = '{PARENT}'::regclass
+WHERE c.relnamespace = '{TELEMETRY_SCHEMA}'::regnamespace AND c.relkind = 'r'
+  AND c.relname ~ '{PARTITION_NAME_SQL_PATTERN}'
+"""
 
 
 def months_of_tables(names: Iterable[str]) -> list[Month]:

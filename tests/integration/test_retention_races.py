@@ -13,7 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -24,6 +26,7 @@ from sdk.db.engine import create_engine
 from sdk.db.partitions import Month, ensure_partitions, list_partitions
 from sdk.telemetry.values import new_ulid
 from tests.integration.test_dagster_assets import aggregate
+from tests.support.servers import run_api
 
 JAN, FEB, MAR = Month(2026, 1), Month(2026, 2), Month(2026, 3)
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)  # January and February are past 90 days
@@ -230,3 +233,46 @@ def test_a_month_left_detached_still_counts_for_the_days_it_shares(
     assert JAN not in live
     assert FEB not in live
     assert MAR in live
+
+
+def test_the_api_answers_503_while_a_month_is_detached_and_stores_the_event_once_it_is_back(
+    db: tuple[str, sa.Engine], tmp_path: Path
+) -> None:
+    """While retention has a month detached, an event for it is not yet "too old": a 422
+    would make the client drop an event the month may take back (here it does)."""
+    url, eng = db
+    with eng.begin() as conn:
+        insert(conn, "2026-01-10T10:00:00", "seen")
+    assert aggregate(url, "2026-01-10").success
+    minted = int(datetime(2026, 1, 25, tzinfo=UTC).timestamp() * 1000)
+    body = {
+        "event_id": new_ulid(minted),
+        "event_name": "workflow.run_started",
+        "ts": "2026-01-25T10:00:00Z",
+        "run_id": "posted-while-detached",
+    }
+    answers: list[httpx.Response] = []
+    with run_api(url, tmp_path / "api.log") as api:
+
+        def step(name: str, candidate: Candidate) -> None:
+            if candidate.month != JAN:
+                return
+            if name == "checked":
+                with eng.begin() as conn:
+                    insert(conn, "2026-01-20T10:00:00", "late")  # makes retention keep it
+            if name == "detached":
+                # Twice: first through the API's cached window (the insert finds no
+                # partition), then with the window refreshed (the month is detached).
+                for _ in range(2):
+                    answers.append(
+                        httpx.post(f"{api.base_url}/telemetry/events", json=body, headers=api.auth)
+                    )
+
+        with pytest.raises(RetentionBlocked):
+            retention(eng, step)
+        assert [a.status_code for a in answers] == [503, 503]
+        assert all(int(a.headers["retry-after"]) >= 1 for a in answers)
+        assert JAN in attached(eng)
+        retried = httpx.post(f"{api.base_url}/telemetry/events", json=body, headers=api.auth)
+        assert retried.status_code == 201
+    assert "posted-while-detached" in runs(eng)
