@@ -195,13 +195,38 @@ def _drop(engine: sa.Engine, conn: sa.Connection, candidate: Candidate, pause: P
         late = uncovered_days(tx, candidate)
         if not late:
             return _record_and_drop(tx, candidate)
-        lo, hi = candidate.month.start.isoformat(), candidate.month.end.isoformat()
-        tx.exec_driver_sql(
-            f"ALTER TABLE {PARENT} ATTACH PARTITION {candidate.qualified} "
-            f"FOR VALUES FROM ('{lo}') TO ('{hi}')"
-        )
+        _attach(tx, candidate)
     # Raised after the commit, so the table is attached again.
     raise _blocked({str(candidate.month): late}, detail="(events arrived during the detach)")
+
+
+def _attach(conn: sa.Connection, candidate: Candidate) -> None:
+    lo, hi = candidate.month.start.isoformat(), candidate.month.end.isoformat()
+    conn.exec_driver_sql(
+        f"ALTER TABLE {PARENT} ATTACH PARTITION {candidate.qualified} "
+        f"FOR VALUES FROM ('{lo}') TO ('{hi}')"
+    )
+
+
+def _reattach_leftovers(conn: sa.Connection, candidates: list[Candidate]) -> list[Candidate]:
+    """Attach again the months an interrupted run left detached (or detaching).
+
+    A detached table is invisible to aggregation (it reads the parent): a day it shares
+    with an attached month, re-aggregated meanwhile, would count too few events and block
+    retention for good. Attached, its events count again; the coverage check then names
+    any such day, and re-materialising it makes it whole. The API answers 503 for a
+    detached month's events, so this also ends that.
+    """
+    result = []
+    for c in candidates:
+        if c.attached and not c.detach_pending:
+            result.append(c)
+            continue
+        if c.detach_pending:
+            conn.exec_driver_sql(f"ALTER TABLE {PARENT} DETACH PARTITION {c.qualified} FINALIZE")
+        _attach(conn, c)
+        result.append(Candidate(c.table, c.month, attached=True, detach_pending=False))
+    return result
 
 
 def apply_retention(
@@ -213,7 +238,7 @@ def apply_retention(
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(f"SELECT pg_advisory_lock({RETENTION_LOCK_KEY})")
         try:
-            candidates = expired_partitions(conn, now, retention_days)
+            candidates = _reattach_leftovers(conn, expired_partitions(conn, now, retention_days))
             blocked = {str(c.month): days for c in candidates if (days := uncovered_days(conn, c))}
             if blocked:
                 raise _blocked(blocked)

@@ -235,6 +235,31 @@ def test_a_month_left_detached_still_counts_for_the_days_it_shares(
     assert MAR in live
 
 
+def test_a_day_re_aggregated_while_a_month_was_left_detached_can_be_made_whole(
+    db: tuple[str, sa.Engine],
+) -> None:
+    """Aggregation reads the parent, so re-aggregating 2026-02-01 while January's table is
+    left detached counts one event of two. The next retention run attaches January
+    again, names the day, and once it is re-materialised drops both months."""
+    url, eng = db
+    with eng.begin() as conn:
+        insert(conn, "2026-02-01T10:00:00", "in-january", minted="2026-01-31T23:00:00")
+        insert(conn, "2026-02-01T11:00:00", "in-february")
+    with eng.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            f"ALTER TABLE telemetry.workflow_events DETACH PARTITION {JANUARY} CONCURRENTLY"
+        )
+    assert aggregate(url, "2026-02-01").success
+    assert day_total(eng, "2026-02-01") == 1  # January's event was out of sight
+
+    with pytest.raises(RetentionBlocked, match="2026-02-01"):
+        retention(eng)
+    assert JAN in attached(eng)
+    assert aggregate(url, "2026-02-01").success
+    assert day_total(eng, "2026-02-01") == 2
+    assert retention(eng) == ["2026-01", "2026-02"]
+
+
 def test_the_api_answers_503_while_a_month_is_detached_and_stores_the_event_once_it_is_back(
     db: tuple[str, sa.Engine], tmp_path: Path
 ) -> None:
