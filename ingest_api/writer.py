@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from ingest_api.errors import StoreUnavailable
 from ingest_api.store import EventRow, EventStore, WriteResult
@@ -27,7 +28,7 @@ class GroupCommitWriter:
         self._writers = writers
         self._queue: asyncio.Queue[tuple[EventRow, asyncio.Future[WriteResult]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self.on_group = lambda size: None  # metrics hook
+        self.on_group: Callable[[int], None] = lambda size: None  # metrics hook
 
     async def start(self) -> None:
         self._tasks = [

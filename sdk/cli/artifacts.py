@@ -88,7 +88,7 @@ def put(
     ),
     tag: Annotated[
         list[str] | None,
-        typer.Option("--tag", help="A tag such as k=v; repeatable.", metavar="KEY=VALUE"),
+        typer.Option("--tag", help="A tag such as k=v, taken verbatim (commas and = included); repeatable.", metavar="KEY=VALUE"),
     ] = None,
     item: str | None = typer.Option(None, "--item", help="Owning work item id.", metavar="ID"),
     run: str | None = typer.Option(None, "--run", help="Owning run id.", metavar="ID"),
@@ -250,7 +250,12 @@ def ls(
                 str(a.latest_version),
                 decimal(v.size_bytes),
                 escape(v.mime_type),
-                escape(",".join(a.tags)),
+                # A tag may itself hold a comma: then the list is shown as JSON.
+                escape(
+                    json.dumps(a.tags, ensure_ascii=False)
+                    if any("," in t for t in a.tags)
+                    else ",".join(a.tags)
+                ),
                 a.updated_at.isoformat(timespec="seconds"),
             )
         Console(width=200).print(table)

@@ -147,7 +147,7 @@ def test_a_type_with_dots_inside_stays_one_folder_under_the_root(
         assert outside == []
 
 
-HOSTILE_TAGS = ["../x", "a,b", "k=v=w", "=", "/etc/passwd"]
+HOSTILE_TAGS = ["../x", "a,b", "k=v=w", "=", "/etc/passwd", "[/]", "[bold]x"]
 
 
 def test_hostile_tags_are_stored_verbatim_and_found_exactly(service: ArtifactService) -> None:
@@ -192,6 +192,8 @@ def test_the_cli_passes_each_tag_through_verbatim(file_cli_env: None, tmp_path: 
     listed = CliRunner().invoke(app, ["artifacts", "ls", "--tag", "a,b", "--tag", "k=v=w"])
     assert listed.exit_code == 0, listed.stderr
     assert stored["artifact_id"] in listed.stdout
+    # Rich markup in a tag is shown as text, and "a,b" is not mistaken for two tags.
+    assert json.dumps(HOSTILE_TAGS) in listed.stdout.replace("\n", "")
 
     refused = CliRunner().invoke(app, ["artifacts", "put", str(source), "--type", "CON"])
     assert isinstance(refused.exception, InvalidArtifact)  # `wdp` prints it as one line
