@@ -16,8 +16,6 @@ has the whole story.
 
 from __future__ import annotations
 
-import binascii
-import io
 import os
 import re
 from collections.abc import Iterator
@@ -30,12 +28,9 @@ from ulid import ULID
 
 from sdk.artifacts import repository as repo
 from sdk.artifacts.commit import commit_version
-from sdk.artifacts.content import decode_inline
 from sdk.artifacts.errors import (
     ArtifactError,
-    ArtifactIntegrityError,
     ArtifactNotFound,
-    BlobNotFound,
     DatabaseUnavailable,
     InvalidArtifact,
     VersionNotFound,
@@ -54,7 +49,7 @@ from sdk.artifacts.models import (
     WriteResult,
     validated,
 )
-from sdk.artifacts.reader import VerifiedReader
+from sdk.artifacts.reader import VerifiedReader, open_stored
 from sdk.artifacts.stores import BlobStore, build_store
 from sdk.settings import WdpSettings, get_settings
 
@@ -269,30 +264,7 @@ class ArtifactService:
                 artifact_id,
                 version,
             )
-        label = f"artifact {artifact_id} v{row.version}"
-        raw: Any
-        if row.storage_backend == "inline":
-            try:
-                raw = io.BytesIO(
-                    decode_inline(mime_type=row.mime_type, text=row.inline_content_text or "")
-                )
-            except (binascii.Error, ValueError) as exc:
-                raise ArtifactIntegrityError(f"{label}: inline content is corrupt: {exc}") from exc
-        else:
-            if row.storage_backend != self._store.backend:
-                raise ArtifactIntegrityError(
-                    f"{label} is in the {row.storage_backend} store, but this service uses "
-                    f"the {self._store.backend} store (ARTIFACT_STORE)"
-                )
-            try:
-                raw = self._store.open(row.storage_key)
-            except BlobNotFound as exc:
-                raise ArtifactIntegrityError(
-                    f"{label}: its blob {row.storage_key!r} is missing from the store"
-                ) from exc
-        return VerifiedReader(
-            raw, content_hash=row.content_hash, size_bytes=row.size_bytes, label=label
-        )
+        return open_stored(repo.to_stored(row), self._store)
 
     def read_content(self, artifact_id: str, version: int | None = None) -> bytes:
         """The whole content in memory, sha256-verified (use open_content for large ones)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import psycopg
 import sqlalchemy as sa
 
+from sdk.artifacts import kb_queue
 from sdk.artifacts.stores import build_store
 from sdk.artifacts.stores.base import BlobStore
 from sdk.db.engine import create_engine
@@ -26,13 +27,7 @@ from sdk.db.schema import KB_EMBEDDING_COLUMN, KB_SCHEMA
 from sdk.kb.dberrors import first_line, is_unavailable
 from sdk.kb.embedders import Embedder, build_embedder
 from sdk.kb.errors import EmbeddingsUnavailable, KbError, KbUnavailable
-from sdk.kb.ingest import (
-    BatchReport,
-    IngestOptions,
-    IngestReport,
-    count_pending,
-    ingest_pending,
-)
+from sdk.kb.ingest import BatchReport, IngestOptions, IngestReport, ingest_pending
 from sdk.kb.search import SearchFilters, SearchHit, check_arguments, search_chunks
 from sdk.settings import WdpSettings, get_settings
 
@@ -45,14 +40,6 @@ VECTOR_SCHEMA_SQL = sa.text(
     "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
     "WHERE e.extname = 'vector'"
 )
-
-# Only the flags: each version's old document keeps answering searches until its batch
-# replaces it (ingest.DELETE_DOCUMENTS_SQL), so a reindex never empties the KB.
-RESET_SQL = """
-UPDATE work.artifact_versions v SET is_kb_ingested = false
-FROM work.artifacts a
-WHERE a.artifact_id = v.artifact_id AND v.is_kb_ingested{where}
-"""
 
 # What migration 0003 does where pgvector is available, for a database migrated before
 # it was installed.
@@ -223,18 +210,13 @@ class KnowledgeBase:
         next run redoes them with today's extraction, chunking and embedder. Their
         documents stay searchable until replaced. Returns how many versions are pending
         in all (these and any that were already)."""
-        params: dict[str, str] = {}
-        where = ""
-        if artifact_id is not None:
-            where += " AND a.artifact_id = :artifact_id"
-            params["artifact_id"] = artifact_id
-        if type is not None:
-            where += " AND a.type = :type"
-            params["type"] = type
         with self._db() as conn:
             self._active_embedder(conn)  # refuse before changing anything
-            conn.execute(sa.text(RESET_SQL.format(where=where)), params)
-            return count_pending(conn)
+            # Only the flags: each version's old document keeps answering searches until
+            # its batch replaces it (ingest.DELETE_DOCUMENTS_SQL): a reindex never empties
+            # the knowledge base.
+            kb_queue.reset_ingested(conn, artifact_id=artifact_id, type=type)
+            return kb_queue.count_pending(conn)
 
     def stats(self) -> KbStats:
         with self._db() as conn:
@@ -252,7 +234,7 @@ class KnowledgeBase:
             return KbStats(
                 documents=int(documents),
                 chunks=int(chunks),
-                pending=count_pending(conn),
+                pending=kb_queue.count_pending(conn),
                 skipped=int(skipped),
                 embeddings=has_vectors,
             )
