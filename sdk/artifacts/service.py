@@ -51,6 +51,7 @@ from sdk.artifacts.models import (
 )
 from sdk.artifacts.reader import VerifiedReader, open_stored
 from sdk.artifacts.stores import BlobStore, build_store
+from sdk.db.lifecycle import EngineHolder
 from sdk.settings import WdpSettings, get_settings
 
 _ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
@@ -74,8 +75,11 @@ def _found(row: repo.AnyRow | None, artifact_id: str, version: int | None) -> re
 MIN_GC_GRACE = timedelta(minutes=10)
 
 
-class ArtifactService:
-    """Write, version, read, link and list artifacts. Thread-safe; share one per process."""
+class ArtifactService(EngineHolder):
+    """Write, version, read, link and list artifacts. Thread-safe; share one per process.
+
+    ``close()`` (or ``with``) disposes of the engine if :meth:`from_settings` created it.
+    """
 
     def __init__(
         self,
@@ -86,11 +90,10 @@ class ArtifactService:
         gc_grace: timedelta = timedelta(hours=24),
         owns_engine: bool = False,
     ) -> None:
-        self._engine = engine
+        super().__init__(engine, owns_engine=owns_engine)
         self._store = store
         self._inline_max = inline_max_bytes
         self._gc_grace = gc_grace
-        self._owns_engine = owns_engine
 
     @classmethod
     def from_settings(
@@ -115,17 +118,6 @@ class ArtifactService:
     @property
     def store(self) -> BlobStore:
         return self._store
-
-    def close(self) -> None:
-        """Dispose of the engine if :meth:`from_settings` created it."""
-        if self._owns_engine:
-            self._engine.dispose()
-
-    def __enter__(self) -> ArtifactService:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @contextmanager
     def _db(self) -> Iterator[sa.Connection]:

@@ -23,6 +23,7 @@ from sdk.artifacts import kb_queue
 from sdk.artifacts.stores import build_store
 from sdk.artifacts.stores.base import BlobStore
 from sdk.db.engine import create_engine
+from sdk.db.lifecycle import EngineHolder
 from sdk.db.schema import KB_EMBEDDING_COLUMN, KB_SCHEMA
 from sdk.kb.dberrors import first_line, is_unavailable
 from sdk.kb.embedders import Embedder, build_embedder
@@ -66,8 +67,11 @@ class KbStats:
     embeddings: bool
 
 
-class KnowledgeBase:
-    """Search and ingestion over one database, blob store and (optional) embedder."""
+class KnowledgeBase(EngineHolder):
+    """Search and ingestion over one database, blob store and (optional) embedder.
+
+    ``close()`` (or ``with``) disposes of the engine if :meth:`from_settings` created it.
+    """
 
     def __init__(
         self,
@@ -79,11 +83,10 @@ class KnowledgeBase:
         rank_pool: int = 2000,
         owns_engine: bool = False,
     ) -> None:
-        self._engine = engine
+        super().__init__(engine, owns_engine=owns_engine)
         self._store = store
         self._options = options or IngestOptions()
         self._embedder = embedder
-        self._owns_engine = owns_engine
         self._rank_pool = rank_pool
         self._vector_schema: str | None = None
 
@@ -111,24 +114,11 @@ class KnowledgeBase:
     def embedder(self) -> Embedder | None:
         return self._embedder
 
-    def close(self) -> None:
-        if self._owns_engine:
-            self._engine.dispose()
-
-    def __enter__(self) -> KnowledgeBase:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     @contextmanager
     def _db(self) -> Iterator[sa.Connection]:
         """A transaction; driver failures become KbError or KbUnavailable."""
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        except (sa.exc.DBAPIError, psycopg.Error) as exc:
-            raise _translate(exc) from exc
+        with _translated(), self._engine.begin() as conn:
+            yield conn
 
     def _active_embedder(self, conn: sa.Connection) -> Embedder | None:
         """The embedder, once the database is known to store its vectors."""
@@ -192,7 +182,7 @@ class KnowledgeBase:
         """Ingest every pending artifact version, a transaction per batch."""
         with self._db() as conn:
             embedder = self._active_embedder(conn)
-        try:
+        with _translated("an ingestion batch failed and was rolled back"):
             return ingest_pending(
                 self._engine,
                 store=self._store,
@@ -201,9 +191,6 @@ class KnowledgeBase:
                 max_batches=max_batches,
                 on_batch=on_batch,
             )
-        except (sa.exc.DBAPIError, psycopg.Error) as exc:
-            # COPY runs on the driver connection, so psycopg's errors arrive unwrapped.
-            raise _translate(exc, "an ingestion batch failed and was rolled back") from exc
 
     def reset(self, *, artifact_id: str | None = None, type: str | None = None) -> int:
         """Mark versions (all, one artifact's, or one type's) for ingestion again, so the
@@ -238,6 +225,18 @@ class KnowledgeBase:
                 skipped=int(skipped),
                 embeddings=has_vectors,
             )
+
+
+@contextmanager
+def _translated(doing: str = "the database refused the request") -> Iterator[None]:
+    """Driver errors raised inside become KbError or KbUnavailable (:func:`_translate`).
+
+    psycopg's own errors too: COPY runs on the driver connection, so they arrive unwrapped.
+    """
+    try:
+        yield
+    except (sa.exc.DBAPIError, psycopg.Error) as exc:
+        raise _translate(exc, doing) from exc
 
 
 def _translate(exc: BaseException, doing: str = "the database refused the request") -> KbError:
