@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,6 @@ from sdk.artifacts import (
 )
 from sdk.artifacts.reader import open_stored
 from sdk.artifacts.stores import BlobStore, FileStore
-from sdk.db import migrate
-from sdk.db.engine import create_engine
 from sdk.kb import IngestOptions, KbError, KnowledgeBase
 from tests.integration.kb_support import documents, pending
 
@@ -37,13 +35,9 @@ INLINE_MAX = 64  # anything longer goes to the blob store
 
 
 @pytest.fixture
-def db(database_factory: Callable[[], str]) -> Iterator[sa.Engine]:
-    """An engine on a fresh migrated database of this test alone."""
-    url = database_factory()
-    migrate.upgrade(url)
-    eng = create_engine(url)
-    yield eng
-    eng.dispose()
+def db(kb_engine: sa.Engine) -> sa.Engine:
+    """A fresh migrated database of this test alone (artifact_fixtures.kb_engine)."""
+    return kb_engine
 
 
 @pytest.fixture
