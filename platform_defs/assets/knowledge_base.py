@@ -1,24 +1,22 @@
 """Asset ``kb_ingestion`` and the sensor that runs it when new artifact versions appear.
 
-The asset drains ``work.artifact_versions`` of versions not yet in the knowledge base,
-a transaction per batch (``KB_BATCH_SIZE``): see :mod:`sdk.kb.ingest`. A failed or
-killed run leaves every uncommitted batch pending, and the next run takes it whole.
+The asset ingests the artifact versions the artifact service lists as pending
+(:mod:`sdk.artifacts.kb_queue`), a transaction per batch (``KB_BATCH_SIZE``): see
+:mod:`sdk.kb.ingest`. A failed or killed run leaves every uncommitted batch pending, and
+the next run takes it whole. Neither the asset nor the sensor writes SQL on the artifact
+tables: the artifact package owns them.
 """
 
 from datetime import UTC, datetime
 
 import dagster as dg
-import sqlalchemy as sa
 
 from platform_defs.resources import KnowledgeBaseResource, PostgresResource
+from sdk.artifacts.kb_queue import pending_summary
 from sdk.kb import BatchReport
 
 GROUP = "knowledge_base"
 JOB_NAME = "kb_ingestion_job"
-
-PENDING_SQL = sa.text(
-    "SELECT count(*), max(created_at) FROM work.artifact_versions WHERE NOT is_kb_ingested"
-)
 
 
 class KbIngestionConfig(dg.Config):
@@ -95,8 +93,9 @@ def kb_ingestion_sensor(
     context: dg.SensorEvaluationContext, postgres: PostgresResource
 ) -> dg.SensorResult | dg.SkipReason:
     with postgres.engine() as engine, engine.connect() as conn:
-        pending, newest = conn.execute(PENDING_SQL).one()
-    if not pending:
+        waiting = pending_summary(conn)
+    pending, oldest, newest = waiting.count, waiting.oldest, waiting.newest
+    if not pending or oldest is None or newest is None:
         return dg.SkipReason("no artifact versions waiting for the knowledge base")
     active = context.instance.get_runs(
         filters=dg.RunsFilter(job_name=JOB_NAME, statuses=ACTIVE), limit=1
@@ -110,7 +109,10 @@ def kb_ingestion_sensor(
         run_requests=[
             dg.RunRequest(
                 run_key=f"kb-{newest.isoformat()}-{hour}",
-                tags={"wdp/pending_versions": str(pending)},
+                tags={
+                    "wdp/pending_versions": str(pending),
+                    "wdp/oldest_pending": oldest.isoformat(),  # how far ingestion lags
+                },
             )
         ]
     )

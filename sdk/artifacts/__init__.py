@@ -18,6 +18,7 @@ from sdk.artifacts.errors import (
     DatabaseUnavailable,
     InvalidArtifact,
     StorageUnavailable,
+    StoreMismatch,
     VersionNotFound,
 )
 from sdk.artifacts.models import (
@@ -46,6 +47,7 @@ __all__ = [
     "GcReport",
     "InvalidArtifact",
     "StorageUnavailable",
+    "StoreMismatch",
     "VerifiedReader",
     "VersionNotFound",
     "WriteResult",

@@ -32,6 +32,15 @@ class ArtifactIntegrityError(ArtifactError):
     """Stored content does not match its recorded sha256 or size, or the blob is missing."""
 
 
+class StoreMismatch(ArtifactIntegrityError):
+    """The version's blob is in another backend than the configured store (``ARTIFACT_STORE``).
+
+    A configuration error, not a property of the version: the knowledge base fails its
+    batch on it instead of recording the version as unreadable for good. It stays an
+    ArtifactIntegrityError for the callers of ``open_content`` that catch that.
+    """
+
+
 class StorageUnavailable(ArtifactError):
     """The blob store (or the database) cannot be reached or refused the request."""
 

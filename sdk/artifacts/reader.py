@@ -1,15 +1,76 @@
-"""Reading content back: a stream that checks the sha256 and size it was stored with."""
+"""Reading content back: a stream that checks the sha256 and size it was stored with.
+
+:func:`open_stored` is the one way from a version row to its bytes: the service's
+``open_content`` and the knowledge base's ingestion both read through it, so inline
+decoding, the store check and the sha256 check cannot drift apart.
+"""
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import io
+from dataclasses import dataclass
 from typing import Any
 
-from sdk.artifacts.errors import ArtifactIntegrityError
-from sdk.artifacts.stores.base import BlobReader
+from sdk.artifacts.content import decode_inline
+from sdk.artifacts.errors import ArtifactIntegrityError, BlobNotFound, StoreMismatch
+from sdk.artifacts.stores.base import BlobReader, BlobStore
 
 READ_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredContent:
+    """Where one version's content is and what it must hash to: the columns reading needs."""
+
+    artifact_id: str
+    version: int
+    mime_type: str
+    size_bytes: int
+    content_hash: str
+    storage_backend: str
+    storage_key: str | None
+    inline_content_text: str | None
+
+    @property
+    def label(self) -> str:
+        return f"artifact {self.artifact_id} v{self.version}"
+
+
+def open_stored(stored: StoredContent, store: BlobStore) -> VerifiedReader:
+    """A sha256-verifying stream of a version's content, inline or from ``store``.
+
+    Raises ArtifactIntegrityError when the inline content is corrupt or the blob is
+    missing (and, while reading, when the bytes do not match), StoreMismatch (also an
+    ArtifactIntegrityError) when the version is in another backend than ``store``, and
+    lets the store's StorageUnavailable through: an outage is not the version's fault.
+    """
+    label = stored.label
+    raw: Any
+    if stored.storage_backend == "inline":
+        try:
+            text = stored.inline_content_text or ""
+            raw = io.BytesIO(decode_inline(mime_type=stored.mime_type, text=text))
+        except (binascii.Error, ValueError) as exc:
+            raise ArtifactIntegrityError(f"{label}: inline content is corrupt: {exc}") from exc
+    else:
+        if stored.storage_backend != store.backend:
+            raise StoreMismatch(
+                f"{label} is in the {stored.storage_backend} store, but the configured store "
+                f"is {store.backend} (ARTIFACT_STORE)"
+            )
+        if stored.storage_key is None:  # the schema forbids it; say so if it happens
+            raise ArtifactIntegrityError(f"{label}: no storage key is recorded")
+        try:
+            raw = store.open(stored.storage_key)
+        except BlobNotFound as exc:
+            raise ArtifactIntegrityError(
+                f"{label}: its blob {stored.storage_key!r} is missing from the store"
+            ) from exc
+    return VerifiedReader(
+        raw, content_hash=stored.content_hash, size_bytes=stored.size_bytes, label=label
+    )
 
 
 class VerifiedReader(io.RawIOBase):

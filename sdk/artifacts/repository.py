@@ -14,6 +14,7 @@ from typing import Any, TypeAlias
 import sqlalchemy as sa
 
 from sdk.artifacts.models import Artifact, ArtifactLink, ArtifactQuery, ArtifactVersion
+from sdk.artifacts.reader import StoredContent
 from sdk.db.schema import artifact_links, artifact_versions, artifacts
 
 A, V, L = artifacts.c, artifact_versions.c, artifact_links.c
@@ -56,6 +57,20 @@ def to_artifact(row: AnyRow) -> Artifact:
 
 def to_version(row: AnyRow) -> ArtifactVersion:
     return ArtifactVersion.model_validate(row._mapping)
+
+
+def to_stored(row: AnyRow) -> StoredContent:
+    """What reading a version needs, from a row that selected the inline content too."""
+    return StoredContent(
+        artifact_id=row.artifact_id,
+        version=row.version,
+        mime_type=row.mime_type,
+        size_bytes=row.size_bytes,
+        content_hash=row.content_hash,
+        storage_backend=row.storage_backend,
+        storage_key=row.storage_key,
+        inline_content_text=row.inline_content_text,
+    )
 
 
 def artifact_head(conn: sa.Connection, artifact_id: str, *, lock: bool = False) -> AnyRow | None:

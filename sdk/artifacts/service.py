@@ -16,8 +16,6 @@ has the whole story.
 
 from __future__ import annotations
 
-import binascii
-import io
 import os
 import re
 from collections.abc import Iterator
@@ -30,12 +28,9 @@ from ulid import ULID
 
 from sdk.artifacts import repository as repo
 from sdk.artifacts.commit import commit_version
-from sdk.artifacts.content import decode_inline
 from sdk.artifacts.errors import (
     ArtifactError,
-    ArtifactIntegrityError,
     ArtifactNotFound,
-    BlobNotFound,
     DatabaseUnavailable,
     InvalidArtifact,
     VersionNotFound,
@@ -54,9 +49,10 @@ from sdk.artifacts.models import (
     WriteResult,
     validated,
 )
-from sdk.artifacts.reader import VerifiedReader
+from sdk.artifacts.reader import VerifiedReader, open_stored
 from sdk.artifacts.stores import BlobStore, build_store
 from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe, refused_value
+from sdk.db.lifecycle import EngineHolder
 from sdk.settings import WdpSettings, get_settings
 
 _ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
@@ -100,8 +96,11 @@ def _translate(exc: BaseException) -> ArtifactError:
 MIN_GC_GRACE = timedelta(minutes=10)
 
 
-class ArtifactService:
-    """Write, version, read, link and list artifacts. Thread-safe; share one per process."""
+class ArtifactService(EngineHolder):
+    """Write, version, read, link and list artifacts. Thread-safe; share one per process.
+
+    ``close()`` (or ``with``) disposes of the engine if :meth:`from_settings` created it.
+    """
 
     def __init__(
         self,
@@ -112,11 +111,10 @@ class ArtifactService:
         gc_grace: timedelta = timedelta(hours=24),
         owns_engine: bool = False,
     ) -> None:
-        self._engine = engine
+        super().__init__(engine, owns_engine=owns_engine)
         self._store = store
         self._inline_max = inline_max_bytes
         self._gc_grace = gc_grace
-        self._owns_engine = owns_engine
 
     @classmethod
     def from_settings(
@@ -141,17 +139,6 @@ class ArtifactService:
     @property
     def store(self) -> BlobStore:
         return self._store
-
-    def close(self) -> None:
-        """Dispose of the engine if :meth:`from_settings` created it."""
-        if self._owns_engine:
-            self._engine.dispose()
-
-    def __enter__(self) -> ArtifactService:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @contextmanager
     def _db(self) -> Iterator[sa.Connection]:
@@ -269,30 +256,7 @@ class ArtifactService:
                 artifact_id,
                 version,
             )
-        label = f"artifact {artifact_id} v{row.version}"
-        raw: Any
-        if row.storage_backend == "inline":
-            try:
-                raw = io.BytesIO(
-                    decode_inline(mime_type=row.mime_type, text=row.inline_content_text or "")
-                )
-            except (binascii.Error, ValueError) as exc:
-                raise ArtifactIntegrityError(f"{label}: inline content is corrupt: {exc}") from exc
-        else:
-            if row.storage_backend != self._store.backend:
-                raise ArtifactIntegrityError(
-                    f"{label} is in the {row.storage_backend} store, but this service uses "
-                    f"the {self._store.backend} store (ARTIFACT_STORE)"
-                )
-            try:
-                raw = self._store.open(row.storage_key)
-            except BlobNotFound as exc:
-                raise ArtifactIntegrityError(
-                    f"{label}: its blob {row.storage_key!r} is missing from the store"
-                ) from exc
-        return VerifiedReader(
-            raw, content_hash=row.content_hash, size_bytes=row.size_bytes, label=label
-        )
+        return open_stored(repo.to_stored(row), self._store)
 
     def read_content(self, artifact_id: str, version: int | None = None) -> bytes:
         """The whole content in memory, sha256-verified (use open_content for large ones)."""

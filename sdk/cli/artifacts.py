@@ -88,7 +88,11 @@ def put(
     ),
     tag: Annotated[
         list[str] | None,
-        typer.Option("--tag", help="A tag such as k=v, taken verbatim (commas and = included); repeatable.", metavar="KEY=VALUE"),
+        typer.Option(
+            "--tag",
+            help="A tag such as k=v, taken verbatim (commas and = included); repeatable.",
+            metavar="KEY=VALUE",
+        ),
     ] = None,
     item: str | None = typer.Option(None, "--item", help="Owning work item id.", metavar="ID"),
     run: str | None = typer.Option(None, "--run", help="Owning run id.", metavar="ID"),

@@ -1,10 +1,12 @@
 """Artifact versions into the knowledge base, a batch per transaction.
 
-A batch takes the oldest versions with ``is_kb_ingested = false``, extracts and chunks
+A batch takes the oldest versions the artifact service lists as pending
+(:mod:`sdk.artifacts.kb_queue`, the owner of the ingested flag), extracts and chunks
 their text (outside any transaction), then writes their documents, their chunks and
 the flags in one transaction: a crash anywhere leaves the batch as it was, to be taken
 again whole, so nothing is ever half-ingested or duplicated. One run at a time (a
-session advisory lock), which also keeps ``is_latest`` right.
+session advisory lock), which also keeps ``is_latest`` right. Content is read through
+the artifact service's :func:`~sdk.artifacts.reader.open_stored`, sha256-verified.
 
 Content that cannot be indexed (binary types, too large, a missing or corrupt blob, a
 version whose chunks the database refuses) still gets a document, with zero chunks and
@@ -15,7 +17,6 @@ fails and is retried later, rather than marking versions ingested that were neve
 
 from __future__ import annotations
 
-import binascii
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -25,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import sqlalchemy as sa
 
-from sdk.artifacts.content import decode_inline
-from sdk.artifacts.errors import ArtifactIntegrityError, BlobNotFound
-from sdk.artifacts.reader import VerifiedReader
+from sdk.artifacts import kb_queue
+from sdk.artifacts.errors import ArtifactIntegrityError, StoreMismatch
+from sdk.artifacts.kb_queue import PendingVersion
+from sdk.artifacts.reader import open_stored
 from sdk.artifacts.stores.base import BlobStore
 from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe
 from sdk.kb.embedders import Embedder, vector_literal
@@ -40,26 +42,6 @@ log = logging.getLogger(__name__)
 
 # Held by each ingestion run (a session lock on a connection of its own).
 KB_LOCK_KEY = 0x77647003
-
-PENDING_SQL = sa.text("""
-SELECT v.artifact_id, v.version, v.mime_type, v.size_bytes, v.content_hash,
-       v.storage_backend::text AS storage_backend, v.storage_key, v.inline_content_text,
-       a.type, a.tags
-FROM work.artifact_versions v JOIN work.artifacts a USING (artifact_id)
-WHERE NOT v.is_kb_ingested
-ORDER BY v.created_at, v.artifact_id, v.version
-LIMIT :limit
-""")
-
-STILL_PENDING_SQL = sa.text("""
-SELECT v.artifact_id, v.version FROM work.artifact_versions v
-JOIN unnest(CAST(:ids AS text[]), CAST(:versions AS int[])) AS t(a, n)
-  ON v.artifact_id = t.a AND v.version = t.n
-WHERE NOT v.is_kb_ingested
-FOR UPDATE OF v
-""")
-
-COUNT_PENDING_SQL = sa.text("SELECT count(*) FROM work.artifact_versions WHERE NOT is_kb_ingested")
 
 # A version taken again after `wdp kb reindex` or a manual flag reset replaces its
 # document instead of colliding with it.
@@ -77,12 +59,6 @@ SELECT * FROM unnest(
   CAST(:hashes AS text[]), CAST(:counts AS int[]), CAST(:reasons AS text[]),
   CAST(:models AS text[]))
 RETURNING document_id, artifact_id, version
-""")
-
-MARK_INGESTED_SQL = sa.text("""
-UPDATE work.artifact_versions v SET is_kb_ingested = true
-FROM unnest(CAST(:ids AS text[]), CAST(:versions AS int[])) AS t(a, n)
-WHERE v.artifact_id = t.a AND v.version = t.n
 """)
 
 # The newest ingested version of each artifact is what search returns by default.
@@ -138,14 +114,10 @@ class IngestReport:
 class Prepared:
     """A version read, extracted and split, ready to be written."""
 
-    row: Any
+    row: PendingVersion
     title: str | None
     chunks: list[Chunk]
     skipped_reason: str | None
-
-
-def count_pending(conn: sa.Connection) -> int:
-    return int(conn.execute(COUNT_PENDING_SQL).scalar_one())
 
 
 def ingest_pending(
@@ -171,7 +143,7 @@ def ingest_pending(
         try:
             while max_batches is None or report.batches < max_batches:
                 with engine.connect() as conn:
-                    rows = conn.execute(PENDING_SQL, {"limit": options.batch_size}).fetchall()
+                    rows = kb_queue.pending_versions(conn, limit=options.batch_size)
                 if not rows:
                     break
                 prepared = [_prepare(row, store=store, options=options) for row in rows]
@@ -184,7 +156,7 @@ def ingest_pending(
         finally:
             lock_conn.execute(sa.select(sa.func.pg_advisory_unlock(KB_LOCK_KEY)))
             lock_conn.commit()
-        report.pending = count_pending(lock_conn)
+        report.pending = kb_queue.count_pending(lock_conn)
     return report
 
 
@@ -203,13 +175,11 @@ def write_batch(
     reason instead of failing the batch (and every run after it). A database that is
     unavailable rolls back everything.
     """
-    keys = {
-        "ids": [item.row.artifact_id for item in prepared],
-        "versions": [item.row.version for item in prepared],
-    }
-    still = {(r.artifact_id, r.version) for r in conn.execute(STILL_PENDING_SQL, keys)}
-    keys = {"ids": [a for a, _ in still], "versions": [v for _, v in still]}
-    conn.execute(DELETE_DOCUMENTS_SQL, keys)
+    # Locked until the caller commits, and only those no one else ingested meanwhile.
+    still = kb_queue.lock_still_pending(conn, [item.row.key for item in prepared])
+    conn.execute(
+        DELETE_DOCUMENTS_SQL, {"ids": [a for a, _ in still], "versions": [v for _, v in still]}
+    )
     todo: list[tuple[Prepared, list[list[float]] | None]] = []
     offset = 0
     for item in prepared:
@@ -217,7 +187,7 @@ def write_batch(
         if vectors is not None:
             item_vectors = vectors[offset : offset + len(item.chunks)]
         offset += len(item.chunks)
-        if (item.row.artifact_id, item.row.version) in still:
+        if item.row.key in still:
             todo.append((item, item_vectors))
         # else: ingested meanwhile by someone not holding the run lock
     model = embedder.name if vectors is not None and embedder is not None else None
@@ -237,8 +207,8 @@ def write_batch(
             key = item.skipped_reason.split(":", 1)[0]
             report.reasons[key] = report.reasons.get(key, 0) + 1
         report.chunks += len(item.chunks)
-    conn.execute(MARK_INGESTED_SQL, keys)
-    conn.execute(MARK_LATEST_SQL, {"ids": sorted(set(keys["ids"]))})
+    kb_queue.mark_ingested(conn, still)
+    conn.execute(MARK_LATEST_SQL, {"ids": sorted({a for a, _ in still})})
     return report
 
 
@@ -279,7 +249,7 @@ def _write_version(
         _insert_documents(conn, [item], None)
 
 
-def _prepare(row: Any, *, store: BlobStore, options: IngestOptions) -> Prepared:
+def _prepare(row: PendingVersion, *, store: BlobStore, options: IngestOptions) -> Prepared:
     # Imported here: searching needs neither the splitter nor the extractors (kb extra).
     from sdk.kb.chunking import split_text
     from sdk.kb.extract import extract_text
@@ -289,7 +259,12 @@ def _prepare(row: Any, *, store: BlobStore, options: IngestOptions) -> Prepared:
         reason = f"too large: {row.size_bytes} bytes (KB_MAX_CONTENT_BYTES is {limit})"
         return Prepared(row, None, [], reason)
     try:
-        content = _read_content(row, store)
+        with open_stored(row, store) as reader:
+            content = reader.readall()
+    except StoreMismatch as exc:
+        # A configuration error (ARTIFACT_STORE), not a property of this version: fail
+        # the batch rather than record the version as unreadable for good.
+        raise KbError(f"the knowledge base cannot read its store: {exc}") from exc
     except ArtifactIntegrityError as exc:
         log.warning("kb: artifact %s v%s is unreadable: %s", row.artifact_id, row.version, exc)
         return Prepared(row, None, [], f"content unreadable: {exc}")
@@ -298,30 +273,6 @@ def _prepare(row: Any, *, store: BlobStore, options: IngestOptions) -> Prepared:
         return Prepared(row, extraction.title, [], extraction.skipped_reason)
     chunks = split_text(extraction.text, chunk_size=options.chunk_size, overlap=options.overlap)
     return Prepared(row, extraction.title, chunks, None if chunks else "no text")
-
-
-def _read_content(row: Any, store: BlobStore) -> bytes:
-    label = f"artifact {row.artifact_id} v{row.version}"
-    if row.storage_backend == "inline":
-        try:
-            return decode_inline(mime_type=row.mime_type, text=row.inline_content_text or "")
-        except (binascii.Error, ValueError) as exc:
-            raise ArtifactIntegrityError(f"{label}: inline content is corrupt: {exc}") from exc
-    if row.storage_backend != store.backend:
-        # A configuration error (ARTIFACT_STORE), not a property of this version: fail
-        # the batch rather than record the version as unreadable for good.
-        raise KbError(
-            f"{label} is in the {row.storage_backend} store, but the knowledge base reads "
-            f"the {store.backend} store (ARTIFACT_STORE)"
-        )
-    try:
-        raw = store.open(row.storage_key)
-    except BlobNotFound as exc:
-        raise ArtifactIntegrityError(f"{label}: blob {row.storage_key!r} is missing") from exc
-    with VerifiedReader(
-        raw, content_hash=row.content_hash, size_bytes=row.size_bytes, label=label
-    ) as reader:
-        return reader.readall()
 
 
 def _embed(prepared: Sequence[Prepared], embedder: Embedder | None) -> list[list[float]] | None:

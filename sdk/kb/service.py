@@ -18,20 +18,16 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from sdk.artifacts import kb_queue
 from sdk.artifacts.stores import build_store
 from sdk.artifacts.stores.base import BlobStore
 from sdk.db.engine import create_engine
 from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe
+from sdk.db.lifecycle import EngineHolder
 from sdk.db.schema import KB_EMBEDDING_COLUMN, KB_SCHEMA
 from sdk.kb.embedders import Embedder, build_embedder
 from sdk.kb.errors import EmbeddingsUnavailable, KbError, KbUnavailable
-from sdk.kb.ingest import (
-    BatchReport,
-    IngestOptions,
-    IngestReport,
-    count_pending,
-    ingest_pending,
-)
+from sdk.kb.ingest import BatchReport, IngestOptions, IngestReport, ingest_pending
 from sdk.kb.search import SearchFilters, SearchHit, check_arguments, search_chunks
 from sdk.settings import WdpSettings, get_settings
 
@@ -48,14 +44,6 @@ VECTOR_SCHEMA_SQL = sa.text(
     "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
     "WHERE e.extname = 'vector'"
 )
-
-# Only the flags: each version's old document keeps answering searches until its batch
-# replaces it (ingest.DELETE_DOCUMENTS_SQL), so a reindex never empties the KB.
-RESET_SQL = """
-UPDATE work.artifact_versions v SET is_kb_ingested = false
-FROM work.artifacts a
-WHERE a.artifact_id = v.artifact_id AND v.is_kb_ingested{where}
-"""
 
 # What migration 0003 does where pgvector is available, for a database migrated before
 # it was installed.
@@ -87,8 +75,11 @@ class KbStats:
     embedded_chunks: int  # chunks with a vector stored
 
 
-class KnowledgeBase:
-    """Search and ingestion over one database, blob store and (optional) embedder."""
+class KnowledgeBase(EngineHolder):
+    """Search and ingestion over one database, blob store and (optional) embedder.
+
+    ``close()`` (or ``with``) disposes of the engine if :meth:`from_settings` created it.
+    """
 
     def __init__(
         self,
@@ -100,11 +91,10 @@ class KnowledgeBase:
         rank_pool: int = 2000,
         owns_engine: bool = False,
     ) -> None:
-        self._engine = engine
+        super().__init__(engine, owns_engine=owns_engine)
         self._store = store
         self._options = options or IngestOptions()
         self._embedder = embedder
-        self._owns_engine = owns_engine
         self._rank_pool = rank_pool
         self._vector_schema: str | None = None
 
@@ -132,24 +122,11 @@ class KnowledgeBase:
     def embedder(self) -> Embedder | None:
         return self._embedder
 
-    def close(self) -> None:
-        if self._owns_engine:
-            self._engine.dispose()
-
-    def __enter__(self) -> KnowledgeBase:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     @contextmanager
     def _db(self) -> Iterator[sa.Connection]:
         """A transaction; driver failures become KbError or KbUnavailable."""
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        except DATABASE_ERRORS as exc:
-            raise _translate(exc) from exc
+        with _translated(), self._engine.begin() as conn:
+            yield conn
 
     def _active_embedder(self, conn: sa.Connection) -> Embedder | None:
         """The embedder, once the database is known to store its vectors."""
@@ -213,7 +190,7 @@ class KnowledgeBase:
         """Ingest every pending artifact version, a transaction per batch."""
         with self._db() as conn:
             embedder = self._active_embedder(conn)
-        try:
+        with _translated("an ingestion batch failed and was rolled back"):
             return ingest_pending(
                 self._engine,
                 store=self._store,
@@ -222,27 +199,19 @@ class KnowledgeBase:
                 max_batches=max_batches,
                 on_batch=on_batch,
             )
-        except DATABASE_ERRORS as exc:
-            # COPY runs on the driver connection, so psycopg's errors arrive unwrapped.
-            raise _translate(exc, "an ingestion batch failed and was rolled back") from exc
 
     def reset(self, *, artifact_id: str | None = None, type: str | None = None) -> int:
         """Mark versions (all, one artifact's, or one type's) for ingestion again, so the
         next run redoes them with today's extraction, chunking and embedder. Their
         documents stay searchable until replaced. Returns how many versions are pending
         in all (these and any that were already)."""
-        params: dict[str, str] = {}
-        where = ""
-        if artifact_id is not None:
-            where += " AND a.artifact_id = :artifact_id"
-            params["artifact_id"] = artifact_id
-        if type is not None:
-            where += " AND a.type = :type"
-            params["type"] = type
         with self._db() as conn:
             self._active_embedder(conn)  # refuse before changing anything
-            conn.execute(sa.text(RESET_SQL.format(where=where)), params)
-            return count_pending(conn)
+            # Only the flags: each version's old document keeps answering searches until
+            # its batch replaces it (ingest.DELETE_DOCUMENTS_SQL): a reindex never empties
+            # the knowledge base.
+            kb_queue.reset_ingested(conn, artifact_id=artifact_id, type=type)
+            return kb_queue.count_pending(conn)
 
     def stats(self) -> KbStats:
         with self._db() as conn:
@@ -261,12 +230,24 @@ class KnowledgeBase:
             return KbStats(
                 documents=int(documents),
                 chunks=int(chunks),
-                pending=count_pending(conn),
+                pending=kb_queue.count_pending(conn),
                 skipped=int(skipped),
                 vector_column=has_column,
                 embedder=self._embedder.name if self._embedder is not None else None,
                 embedded_chunks=int(embedded),
             )
+
+
+@contextmanager
+def _translated(doing: str = "the database refused the request") -> Iterator[None]:
+    """Driver errors raised inside become KbError or KbUnavailable (:func:`_translate`).
+
+    psycopg's own errors too: COPY runs on the driver connection, so they arrive unwrapped.
+    """
+    try:
+        yield
+    except DATABASE_ERRORS as exc:
+        raise _translate(exc, doing) from exc
 
 
 def _translate(exc: BaseException, doing: str = "the database refused the request") -> KbError:

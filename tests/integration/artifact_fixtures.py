@@ -19,6 +19,8 @@ from moto.server import ThreadedMotoServer
 
 from sdk.artifacts import ArtifactService
 from sdk.artifacts.stores import BlobStore, FileStore
+from sdk.db import migrate
+from sdk.db.engine import create_engine
 from tests.integration.artifact_support import INLINE_MAX, s3_store
 from tests.support.servers import free_port
 
@@ -63,3 +65,14 @@ def artifact_store(backend: str, make_store: Callable[..., BlobStore]) -> BlobSt
 def service(engine: sa.Engine, artifact_store: BlobStore) -> ArtifactService:
     """The service on this module's migrated database and the test's store."""
     return ArtifactService(engine=engine, store=artifact_store, inline_max_bytes=INLINE_MAX)
+
+
+@pytest.fixture
+def kb_engine(database_factory: Callable[[], str]) -> Iterator[sa.Engine]:
+    """An engine on a fresh migrated database of this test alone: for tests that change
+    what is pending for the knowledge base."""
+    url = database_factory()
+    migrate.upgrade(url)
+    eng = create_engine(url)
+    yield eng
+    eng.dispose()

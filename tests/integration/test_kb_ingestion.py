@@ -6,7 +6,7 @@ Each test gets its own migrated database: ingestion changes what is pending.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from sdk.artifacts import ArtifactService, StorageUnavailable
 from sdk.artifacts.stores import BlobStore, FileStore
-from sdk.db import migrate
 from sdk.db.engine import create_engine
 from sdk.kb import (
     EmbeddingsUnavailable,
@@ -38,16 +37,6 @@ from tests.support.servers import free_port
 pytest_plugins = ["tests.integration.artifact_fixtures"]
 
 OPTIONS = IngestOptions(chunk_size=400, overlap=60, batch_size=4)
-
-
-@pytest.fixture
-def kb_engine(database_factory: Callable[[], str]) -> Iterator[sa.Engine]:
-    """An engine on a fresh migrated database of this test alone."""
-    url = database_factory()
-    migrate.upgrade(url)
-    eng = create_engine(url)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture
