@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+__all__ = ["SEGMENT_MAX_BYTES", "Segment", "Spool"]
+
 log = logging.getLogger("sdk.telemetry")
 
 SEGMENT_MAX_BYTES = 8 * 1024 * 1024
