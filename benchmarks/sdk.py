@@ -35,8 +35,11 @@ from benchmarks.ingest import count_rows, fresh_database
 from sdk.telemetry import TelemetryClient, emit_step_completed
 from sdk.telemetry.builders import emit_deferred
 from sdk.telemetry.client import Durability
-from sdk.telemetry.events import StepCompleted
+from sdk.telemetry.custody import Queued
+from sdk.telemetry.events import EventBase, StepCompleted
+from sdk.telemetry.modes import BatchMode
 from sdk.telemetry.values import new_ulid
+from sdk.telemetry.worker import BatchWorker
 from tests.support.servers import TEST_API_KEYS, run_api
 
 console = Console()
@@ -47,10 +50,19 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
+def caller_side_only(client: TelemetryClient) -> BatchWorker[Queued, EventBase]:
+    """The client's queue-and-worker with its threads kept from starting: what is timed
+    is the caller's side only. Returned so a round can empty its queue."""
+    mode = client._mode
+    assert isinstance(mode, BatchMode)
+    mode.worker._start = lambda: None  # type: ignore[method-assign]
+    return mode.worker
+
+
 def emit_cost(samples: int) -> dict[str, float]:
     """Nanosecond timings of one call each, interleaved so noise hits both alike."""
     client = TelemetryClient(endpoint="http://127.0.0.1:9", queue_size=10**9, flush_interval_s=3600)
-    client._start = lambda: None  # type: ignore[method-assign] # measure the caller side only
+    worker = caller_side_only(client)
     payload = {
         "node": "plan",
         "step": 1,
@@ -87,7 +99,7 @@ def emit_cost(samples: int) -> dict[str, float]:
         ours.append((t1 - t0) / 1000)
         floor.append((t2 - t1) / 1000)
         if i % 5000 == 0:
-            client._queue.clear()
+            worker._queue.clear()
     return {
         "median_us": statistics.median(ours),
         "p99_us": _percentile(ours, 0.99),
@@ -113,8 +125,7 @@ def durability_cost(samples: int, spool_root: Path, *, rounds: int = 40) -> dict
         )
         for mode in modes
     }
-    for client in clients.values():
-        client._start = lambda: None  # type: ignore[method-assign] # the caller side only
+    workers = {mode: caller_side_only(client) for mode, client in clients.items()}
     payload = {"node": "plan", "step": 1, "status": "ok", "duration_ms": 12.5, "tokens_in": 9}
     kinds = ("builder", "deferred")
     timings: dict[str, list[float]] = {f"{m}_{k}": [] for m in modes for k in kinds}
@@ -136,10 +147,11 @@ def durability_cost(samples: int, spool_root: Path, *, rounds: int = 40) -> dict
             t2 = time.perf_counter_ns()
             builder.append((t1 - t0) / 1000)
             deferred.append((t2 - t1) / 1000)
-        acknowledged = list(client._queue)
-        client._queue.clear()
-        if client._journal is not None:
-            client._journal.settle(acknowledged)  # type: ignore[arg-type]
+        acknowledged = list(workers[mode]._queue)
+        workers[mode]._queue.clear()
+        journal = client._mode._journal  # type: ignore[attr-defined]
+        if journal is not None:
+            journal.settle(acknowledged)
     for client in clients.values():
         client.shutdown(timeout=0)
     result: dict[str, float] = {}

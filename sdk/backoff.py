@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+__all__ = ["MAX_EXPONENT", "SYSTEM_TIMER", "SystemTimer", "Timer", "backoff_delay"]
+
 # 2.0**62 times any sane base is far beyond any cap; clamping here keeps the float
 # arithmetic finite whatever the attempt count.
 MAX_EXPONENT = 62

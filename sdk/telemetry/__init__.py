@@ -29,8 +29,10 @@ from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.context import Correlation, capture, correlation, current, restore
 from sdk.telemetry.default import flush, get_client, set_client, shutdown, stats
 from sdk.telemetry.delivery import TelemetryStats
+from sdk.telemetry.state import ClientState
 
 __all__ = [
+    "ClientState",
     "Correlation",
     "TelemetryClient",
     "TelemetryStats",

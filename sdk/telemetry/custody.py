@@ -9,8 +9,7 @@ of them keeps the counters and the journal straight. None of it raises into the 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
@@ -20,20 +19,32 @@ from sdk.telemetry.events import EventBase
 from sdk.telemetry.journal import Journal
 from sdk.telemetry.spool import Spool
 
+__all__ = ["Custody", "Queued"]
+
 Queued = EventBase | DeferredEvent
 
 log = logging.getLogger("sdk.telemetry")
 
-SENDER_THREAD = "wdp-telemetry"
-
 
 class Custody:
-    """The counters, the spool and the journal, kept consistent with each other."""
+    """The counters, the spool and the journal, kept consistent with each other.
 
-    def __init__(self, counters: Counters, spool: Spool | None, journal: Journal | None) -> None:
+    ``on_sender_thread`` tells whether the calling thread is one of the client's own
+    senders (by identity: :class:`sdk.telemetry.worker.WorkerThreads`): only those may
+    wait for an fsync."""
+
+    def __init__(
+        self,
+        counters: Counters,
+        spool: Spool | None,
+        journal: Journal | None,
+        *,
+        on_sender_thread: Callable[[], bool],
+    ) -> None:
         self._counters = counters
         self._spool = spool
         self._journal = journal
+        self._on_sender_thread = on_sender_thread
 
     def resolve(self, items: Sequence[Queued]) -> list[EventBase]:
         """Validate deferred events; drop, log and count the ones that fail, as the API
@@ -78,16 +89,17 @@ class Custody:
             except Exception:
                 log.exception("telemetry journal bookkeeping failed")
 
-    def spill(self, items: Sequence[Queued], *, reason: str) -> None:
+    def spill(self, items: Sequence[Queued], *, reason: str) -> int:
         """Put events in the spool (fsync'd at once on a sender thread; the caller's
-        thread must not wait on the disk); count what does not fit as dropped."""
+        thread must not wait on the disk); count what does not fit as dropped. Returns
+        how many were spooled: the first ones, the rest were dropped."""
         events = self.resolve(items)
         if self._spool is None:
             self._counters.add("dropped", len(events))
             log.error("dropping %d telemetry events (%s): no spool configured", len(events), reason)
-            return
+            return 0
         try:
-            stored = self._spool.append(encode(events), sync=on_sender_thread())
+            stored = self._spool.append(encode(events), sync=self._on_sender_thread())
         except OSError:
             log.exception("could not write the telemetry spool")
             stored = 0
@@ -98,7 +110,4 @@ class Custody:
             log.error(
                 "telemetry spool is full: dropped %d events (%s)", len(events) - stored, reason
             )
-
-
-def on_sender_thread() -> bool:
-    return threading.current_thread().name.startswith(SENDER_THREAD)
+        return stored

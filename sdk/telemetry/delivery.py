@@ -1,7 +1,9 @@
 """Posting one batch to the ingest API: retries, backoff, Retry-After, per-event results.
 
 Kept apart from the client's queue and threads: this is the part that talks HTTP and
-decides, from the status and the per-event results, what became of each event.
+decides, from the status and the per-event results, what became of each event. The
+sender (:mod:`sdk.telemetry.sender`) and the spool replayer (:mod:`sdk.telemetry.replay`)
+both post through one :class:`Poster`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import gzip
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sdk.backoff import SYSTEM_TIMER, Timer, backoff_delay
@@ -18,6 +20,18 @@ from sdk.telemetry.events import EventBase
 from sdk.telemetry.transport import Transport, TransportError, TransportResponse
 
 log = logging.getLogger("sdk.telemetry")
+
+__all__ = [
+    "AUTH_FAILURES",
+    "RETRYABLE",
+    "RETRY_AFTER_CAP_S",
+    "Counters",
+    "Poster",
+    "TelemetryStats",
+    "Unavailable",
+    "encode",
+    "retry_after",
+]
 
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 AUTH_FAILURES = {401, 403}
@@ -61,7 +75,7 @@ class Unavailable(Exception):
     """The batch could not be delivered now; it should be spooled and retried later."""
 
 
-def encode(events: list[EventBase]) -> list[bytes]:
+def encode(events: Sequence[EventBase]) -> list[bytes]:
     # pydantic's own JSON (Rust), one call per event: several times cheaper than
     # model_dump + json.dumps, and the GIL passes to the host's threads between events.
     return [e.model_dump_json().encode() for e in events]
@@ -69,7 +83,9 @@ def encode(events: list[EventBase]) -> list[bytes]:
 
 @dataclass
 class Poster:
-    """Sends pre-encoded events as one gzip batch and accounts for every event."""
+    """Sends pre-encoded events as one gzip batch and accounts for every event.
+
+    ``stop`` is set at shutdown: a retry wait under way ends, and no retry follows."""
 
     transport: Callable[[], Transport]
     counters: Counters
@@ -79,8 +95,12 @@ class Poster:
     retry_max_s: float
     timer: Timer = field(default=SYSTEM_TIMER)
 
-    def post(self, events: list[bytes], *, retries: int) -> None:
-        """Deliver ``events`` or raise :class:`Unavailable` (after ``retries`` retries)."""
+    def post(self, events: list[bytes], *, retries: int) -> list[str]:
+        """Deliver ``events`` or raise :class:`Unavailable` (after ``retries`` retries).
+
+        Returns what became of each event, in order: the API's own status (``created``,
+        ``duplicate``, ``conflict``, ...), or ``rejected`` / ``dropped`` for a batch
+        refused as a whole."""
         body = gzip.compress(b'{"events":[' + b",".join(events) + b"]}", compresslevel=1)
         attempt = 0
         while True:
@@ -91,13 +111,11 @@ class Poster:
                 problem, delay = f"connection failed ({exc})", None
             else:
                 if response.status in (200, 207, 422):
-                    self._account(events, response)
-                    return
+                    return self._account(events, response)
                 if response.status == 413 and len(events) > 1:
                     half = len(events) // 2
-                    self.post(events[:half], retries=retries)
-                    self.post(events[half:], retries=retries)
-                    return
+                    first = self.post(events[:half], retries=retries)
+                    return first + self.post(events[half:], retries=retries)
                 if response.status in AUTH_FAILURES:
                     log.error(
                         "ingest API answered %d for a batch of %d events: check "
@@ -107,14 +125,7 @@ class Poster:
                     )
                     raise Unavailable(f"HTTP {response.status} from the ingest API")
                 if response.status not in RETRYABLE:
-                    log.error(
-                        "ingest API refused a batch of %d events with HTTP %d: %s; dropping it",
-                        len(events),
-                        response.status,
-                        response.body[:500].decode(errors="replace"),
-                    )
-                    self.counters.add("dropped", len(events))
-                    return
+                    return self._refused(events, response, "dropped")
                 problem, delay = f"HTTP {response.status}", retry_after(response.headers)
             if attempt >= retries or self.stop.is_set():
                 raise Unavailable(problem)
@@ -126,22 +137,17 @@ class Poster:
                 delay = min(delay, RETRY_AFTER_CAP_S)
             self.timer.wait(self.stop, delay)
 
-    def _account(self, events: list[bytes], response: TransportResponse) -> None:
+    def _account(self, events: list[bytes], response: TransportResponse) -> list[str]:
         try:
             results = json.loads(response.body)["results"]
         except (ValueError, KeyError, TypeError):
             # A 422 for the batch as a whole (not per event) has no results: it will
             # never be accepted, so it is dropped loudly rather than retried forever.
-            log.error(
-                "ingest API refused a batch of %d events (HTTP %d): %s",
-                len(events),
-                response.status,
-                response.body[:500].decode(errors="replace"),
-            )
-            self.counters.add("rejected", len(events))
-            return
+            return self._refused(events, response, "rejected")
+        statuses: list[str] = []
         for result in results:
-            status = result.get("status")
+            status = str(result.get("status"))
+            statuses.append(status)
             if status == "created":
                 self.counters.add("sent")
             elif status == "duplicate":
@@ -154,6 +160,19 @@ class Poster:
                     status,
                     result.get("reason"),
                 )
+        return statuses
+
+    def _refused(self, events: list[bytes], response: TransportResponse, outcome: str) -> list[str]:
+        """The API refused the whole batch for good: log it, count it as ``outcome``."""
+        log.error(
+            "ingest API refused a batch of %d events with HTTP %d: %s; %s",
+            len(events),
+            response.status,
+            response.body[:500].decode(errors="replace"),
+            "dropping it" if outcome == "dropped" else "rejected for good",
+        )
+        self.counters.add(outcome, len(events))
+        return [outcome] * len(events)
 
 
 def retry_after(headers: dict[str, str]) -> float | None:

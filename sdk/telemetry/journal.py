@@ -28,6 +28,8 @@ from pathlib import Path
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.spool import SEGMENT_MAX_BYTES, Spool
 
+__all__ = ["Journal"]
+
 log = logging.getLogger("sdk.telemetry")
 
 

@@ -9,6 +9,8 @@ import os
 import weakref
 from typing import Protocol
 
+__all__ = ["Managed", "register"]
+
 log = logging.getLogger("sdk.telemetry")
 
 

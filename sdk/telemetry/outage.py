@@ -12,6 +12,8 @@ import logging
 
 from sdk.backoff import MAX_EXPONENT, Timer, backoff_delay
 
+__all__ = ["Outage"]
+
 log = logging.getLogger("sdk.telemetry")
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+__all__ = ["SEGMENT_MAX_BYTES", "Segment", "Spool"]
+
 log = logging.getLogger("sdk.telemetry")
 
 SEGMENT_MAX_BYTES = 8 * 1024 * 1024
@@ -223,15 +225,20 @@ class Spool:
                     handle = path.open("rb")
                 except FileNotFoundError:
                     continue
+                # Claimed before it is locked: has_pending (which takes no lock) must never
+                # see our lock on a segment that is not marked ours yet - it would take the
+                # segment for another process's, and a flush would report it delivered.
+                self._claimed.add(path)
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
+                    self._claimed.discard(path)
                     handle.close()
                     continue
                 if not path.exists():  # deleted by another replayer before we locked it
+                    self._claimed.discard(path)
                     handle.close()
                     continue
-                self._claimed.add(path)
                 return Segment(path, handle, self._claimed)
         return None
 

@@ -330,7 +330,7 @@ def test_shutdown_keeps_to_its_timeout_and_spools_a_batch_stuck_in_flight(spool:
         client = make_client(api, spool, timeout_s=10, senders=1)
         for n in range(5):
             step(client, n)
-        client._wake.set()
+        client._mode.worker.wake()  # type: ignore[attr-defined]
         time.sleep(0.3)  # the batch is now in flight, waiting for the hung server
         started = time.monotonic()
         assert client.shutdown(timeout=1) is False
