@@ -32,6 +32,7 @@ from langgraph.types import Command
 from sdk.langgraph.calls import CallTracking, guarded
 from sdk.langgraph.prices import ModelPrice, merged_prices
 from sdk.langgraph.tracking import (
+    EventIds,
     NodeState,
     RunState,
     as_name,
@@ -40,9 +41,9 @@ from sdk.langgraph.tracking import (
     is_node_run,
     update_of,
 )
-from sdk.telemetry.builders import emit_deferred
+from sdk.telemetry import events, payloads
 from sdk.telemetry.client import TelemetryClient
-from sdk.telemetry.events import ItemStateChanged, RunCompleted, RunStarted, StepCompleted
+from sdk.telemetry.emitting import emit_deferred
 from sdk.telemetry.values import printable
 
 log = logging.getLogger(__name__)
@@ -271,8 +272,8 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             elif isinstance(error, GraphBubbleUp):
                 self._finish_run(run, status="interrupted")
             else:
-                status = "cancelled" if type(error).__name__ in CANCELLED else "failed"
-                self._finish_run(run, status=status, error=error)
+                cancelled = type(error).__name__ in CANCELLED
+                self._finish_run(run, status="cancelled" if cancelled else "failed", error=error)
 
     def on_interrupt(self, event: GraphInterruptEvent) -> None:
         try:
@@ -311,7 +312,9 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         if announce:
             self._emit_run_started(run)
         common = self._ids(run, node.agent_role)
-        payload = {
+        # Typed dicts, so that mypy rejects a misspelled or missing key: at runtime the
+        # payloads are validated only on the sender thread, where a typo would be lost.
+        payload: payloads.StepCompletedPayloadDict = {
             "node": node.name,
             "step": node.step,
             "status": "error" if error is not None else "ok",
@@ -324,13 +327,17 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "error_type": type(error).__name__[:200] if error is not None else None,
             "error_message": _message(error),
         }
-        emit_deferred(StepCompleted, payload, **common)
+        emit_deferred(events.StepCompleted, payload, **common)
         if changed and new_state is not None and run.item_id is not None:
-            change = {"from_state": from_state, "to_state": new_state, "node": node.name}
-            emit_deferred(ItemStateChanged, change, **common)
+            change: payloads.ItemStateChangedPayloadDict = {
+                "from_state": from_state,
+                "to_state": new_state,
+                "node": node.name,
+            }
+            emit_deferred(events.ItemStateChanged, change, **common)
 
     def _finish_run(
-        self, run: RunState, *, status: str, error: BaseException | None = None
+        self, run: RunState, *, status: events.RunStatus, error: BaseException | None = None
     ) -> None:
         with self._lock:
             # Runs a cancelled graph never closed (their end callbacks do not come). The
@@ -350,7 +357,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             run.announced = True
         if announce:
             self._emit_run_started(run)
-        payload = {
+        payload: payloads.RunCompletedPayloadDict = {
             "status": status,
             "duration_ms": round(max(0.0, (time.perf_counter() - run.started) * 1000), 3),
             "steps": run.steps,
@@ -361,17 +368,17 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "error_type": type(error).__name__[:200] if error is not None else None,
             "error_message": _message(error),
         }
-        emit_deferred(RunCompleted, payload, **self._ids(run, None))
+        emit_deferred(events.RunCompleted, payload, **self._ids(run, None))
 
     def _emit_run_started(self, run: RunState) -> None:
         metadata: dict[str, Any] = {}
         thread_id = _thread_of(run.metadata)
         if thread_id is not None:
             metadata["thread_id"] = thread_id[:200]
-        payload = {"trigger": "langgraph", "metadata": metadata}
-        emit_deferred(RunStarted, payload, ts=run.started_at, **self._ids(run, None))
+        payload: payloads.RunStartedPayloadDict = {"trigger": "langgraph", "metadata": metadata}
+        emit_deferred(events.RunStarted, payload, ts=run.started_at, **self._ids(run, None))
 
-    def _ids(self, run: RunState, agent_role: str | None) -> dict[str, Any]:
+    def _ids(self, run: RunState, agent_role: str | None) -> EventIds:
         return {
             "run_id": run.run_id,
             "item_id": run.item_id,

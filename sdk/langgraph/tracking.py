@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from langgraph.types import Command
+
+from sdk.telemetry.client import TelemetryClient
 
 MAX_NAME = 200
 MAX_MESSAGE = 10_000
@@ -39,6 +41,18 @@ class RunState:
     cost_unknown: bool = False
     interrupted: bool = False
     live: int = 0  # callback runs of this invocation still tracked
+
+
+class EventIds(TypedDict):
+    """What the handler passes ``emit_deferred`` besides the payload: as a TypedDict,
+    mypy checks its keys against that signature (a wrong one would fail at runtime,
+    inside a callback that may only log it)."""
+
+    run_id: str
+    item_id: str | None
+    workflow_name: str
+    agent_role: str | None
+    client: TelemetryClient | None
 
 
 @dataclass(slots=True)

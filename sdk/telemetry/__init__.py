@@ -29,12 +29,15 @@ from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.context import Correlation, capture, correlation, current, restore
 from sdk.telemetry.default import flush, get_client, set_client, shutdown, stats
 from sdk.telemetry.delivery import TelemetryStats
+from sdk.telemetry.errors import InvalidEventError, TelemetryError
 from sdk.telemetry.state import ClientState
 
 __all__ = [
     "ClientState",
     "Correlation",
+    "InvalidEventError",
     "TelemetryClient",
+    "TelemetryError",
     "TelemetryStats",
     "capture",
     "correlation",

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,15 @@ class Correlation:
     agent_role: str | None = None
 
 
+class Ids(TypedDict):
+    """The correlation ids as an event's envelope fields (see :func:`resolve`)."""
+
+    run_id: str | None
+    item_id: str | None
+    workflow_name: str | None
+    agent_role: str | None
+
+
 EMPTY = Correlation()
 _current: ContextVar[Correlation] = ContextVar("wdp_correlation", default=EMPTY)
 
@@ -31,6 +41,20 @@ _current: ContextVar[Correlation] = ContextVar("wdp_correlation", default=EMPTY)
 def current() -> Correlation:
     """The correlation in effect here."""
     return _current.get()
+
+
+def resolve(
+    run_id: str | None, item_id: str | None, workflow_name: str | None, agent_role: str | None
+) -> Ids:
+    """The ids given, else those of the current correlation: what an event emitted here
+    carries."""
+    ctx = _current.get()
+    return {
+        "run_id": run_id if run_id is not None else ctx.run_id,
+        "item_id": item_id if item_id is not None else ctx.item_id,
+        "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
+        "agent_role": agent_role if agent_role is not None else ctx.agent_role,
+    }
 
 
 def capture() -> Correlation:

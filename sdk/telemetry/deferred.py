@@ -12,28 +12,40 @@ rejected, like an event the API refuses.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
+from sdk.telemetry.context import Ids
 from sdk.telemetry.events import EventBase
+from sdk.telemetry.payloads import PayloadDict
 from sdk.telemetry.values import new_ulid
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class DeferredEvent:
+    """An event's parts as captured on the caller's thread; ``payload`` is typed (see
+    :mod:`sdk.telemetry.payloads`) so that mypy, not the sender thread, finds a
+    misspelled key. Never changed once made; not ``frozen`` only because a frozen
+    dataclass's ``__init__`` costs several times as much, on the host's hot path."""
+
     event_type: type[EventBase]
-    envelope: dict[str, Any]
-    payload: dict[str, Any]
+    ids: Ids
+    payload: PayloadDict
+    minted_at: datetime
+    ts: datetime | None = None
 
     def build(self) -> EventBase:
         """The validated event; raises pydantic.ValidationError like a builder would.
 
         The event id is minted here from the time captured at the call (``minted_at``),
         saving the caller's thread that work too."""
-        envelope = dict(self.envelope)
-        minted = envelope.pop("minted_at")
-        envelope["event_id"] = new_ulid(int(minted.timestamp() * 1000))
-        envelope.setdefault("ts", minted)
-        return self.event_type.model_validate({**envelope, "payload": self.payload})
+        return self.event_type.model_validate(
+            {
+                **self.ids,
+                "event_id": new_ulid(int(self.minted_at.timestamp() * 1000)),
+                "ts": self.ts or self.minted_at,
+                "payload": self.payload,
+            }
+        )
 
     @property
     def event_name(self) -> str:

@@ -13,7 +13,7 @@ HEADER = """# Workflow events
 
 Every event is a JSON object: an envelope plus a `payload` typed by `event_name`.
 The models live in `sdk/telemetry/events.py` and are shared by the SDK and the ingest
-API. Unknown fields are rejected. `wdp events schema [NAME]` prints the same JSON Schemas.
+API; the SDK's `emit_*` builders are generated from them. Unknown fields are rejected. `wdp events schema [NAME]` prints the same JSON Schemas.
 This file is generated: `python -m sdk.telemetry.docs > docs/events.md`.
 
 ## Envelope

@@ -85,6 +85,8 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_free_form_storable)]
 JsonValue = Annotated[Any, AfterValidator(_free_form_storable)]
 
 TargetType = Literal["run", "step", "item", "artifact", "example", "policy", "other"]
+StepStatus = Literal["ok", "error"]
+RunStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
 
 
 class _Model(BaseModel):
@@ -109,7 +111,7 @@ class StepCompletedPayload(_Model):
 
     node: Name
     step: int = Field(ge=0, le=2**31 - 1, description="The orchestrator's step number.")
-    status: Literal["ok", "error"]
+    status: StepStatus
     duration_ms: DurationMs
     model: Name | None = Field(None, description="Model(s) called in the step, comma-separated.")
     tokens_in: NonNegInt = 0
@@ -150,7 +152,7 @@ class ArtifactCreatedPayload(_Model):
 class RunCompletedPayload(_Model):
     """A graph invocation ended, with its totals."""
 
-    status: Literal["succeeded", "failed", "cancelled", "interrupted"] = Field(
+    status: RunStatus = Field(
         description="interrupted: paused by interrupt() for input; a resume is a new run."
     )
     duration_ms: DurationMs
