@@ -103,11 +103,24 @@ class Custody:
         except OSError:
             log.exception("could not write the telemetry spool")
             stored = 0
-        self.settle(events)  # now in the spool (or counted as dropped)
-        self._counters.add("spooled", stored)
-        if stored < len(events):
-            self._counters.add("dropped", len(events) - stored)
+        # Only what the spool took may leave the journal. In disk mode the journal's
+        # copies count against the same cap, so a nearly full spool refuses events that
+        # are already safe on disk: those stay journaled (the next process to use this
+        # spool delivers them), and only events with no copy anywhere are dropped.
+        self.settle(events[:stored])
+        rest = events[stored:]
+        kept = [e for e in rest if self._journal is not None and self._journal.holds(e)]
+        self._counters.add("spooled", stored + len(kept))
+        if kept:
+            log.warning(
+                "telemetry spool is full: %d events stay in this process's journal (%s); "
+                "the next process using the spool delivers them",
+                len(kept),
+                reason,
+            )
+        if len(rest) > len(kept):
+            self._counters.add("dropped", len(rest) - len(kept))
             log.error(
-                "telemetry spool is full: dropped %d events (%s)", len(events) - stored, reason
+                "telemetry spool is full: dropped %d events (%s)", len(rest) - len(kept), reason
             )
         return stored

@@ -84,6 +84,11 @@ class Journal:
                 log.warning("telemetry journal writable again: emit is durable again")
         return True
 
+    def holds(self, event: EventBase) -> bool:
+        """Whether ``event`` has a journal copy not settled yet."""
+        with self._lock:
+            return bool(self._where.get(id(event)))
+
     def settle(self, events: Iterable[EventBase]) -> None:
         """These events need no journal copy any more (delivered, refused, or spooled)."""
         with self._lock:

@@ -334,3 +334,39 @@ def test_disk_mode_needs_a_spool_and_a_known_mode(tmp_path: Path) -> None:
 
 def _lines(spool: Path) -> list[bytes]:
     return [line for s in sorted(spool.glob("seg-*.jsonl")) for line in s.read_bytes().splitlines()]
+
+
+def test_a_nearly_full_spool_in_disk_mode_drops_nothing_already_journaled(tmp_path: Path) -> None:
+    """The journal's copies count against the spool cap, so during an outage the copy of
+    a batch into the spool may not fit: what is journaled must then stay journaled (and
+    reach the API through the next client), not be let go as "dropped"."""
+    sizing = tmp_path / "sizing"
+    with scripted_api() as api:
+        api.down = True
+        probe = make_client(api.url, sizing, durability="disk", max_retries=0)
+        for n in range(20):
+            step(probe, n)
+        journal_bytes = sum(len(line) + 1 for line in _lines(sizing))
+        probe.shutdown(timeout=0)
+    spool = tmp_path / "spool"
+    with scripted_api() as api:
+        api.down = True
+        # Room for the journal and half a copy of it.
+        client = make_client(
+            api.url, spool, durability="disk", max_retries=0, spool_max_bytes=journal_bytes * 3 // 2
+        )
+        for n in range(20):
+            step(client, n)
+        assert client.flush(timeout=1) is False
+        assert client.stats().dropped == 0
+        client.shutdown(timeout=1)
+        assert sorted(set(json.loads(line)["payload"]["step"] for line in _lines(spool))) == list(
+            range(20)
+        )
+        api.down = False
+        after = make_client(api.url, spool, durability="memory")
+        assert after.flush(timeout=10)
+        after.shutdown()
+    assert sorted({e["payload"]["step"] for e in api.events}) == list(range(20))
+    ids = [e["event_id"] for e in api.events]
+    assert len(set(ids)) == 20
