@@ -307,14 +307,14 @@ def _report(summary: RunSummary) -> bool:
                     .group_by(ev.c.event_name)
                 ).all()
             )
-            art = schema.artifacts
-            stored, versions = conn.execute(
-                sa.select(
-                    sa.func.count(), sa.func.coalesce(sa.func.sum(art.c.latest_version), 0)
-                ).where(art.c.artifact_id.in_(summary.artifact_ids))
-            ).one()
     finally:
         engine.dispose()
+    from sdk.artifacts import ArtifactService
+
+    # The artifact package owns work.*: ask it, one indexed read per draft.
+    with ArtifactService.from_settings() as artifacts:
+        latest = [artifacts.read_artifact(a).version for a in sorted(set(summary.artifact_ids))]
+    stored, versions = len(latest), sum(latest)
     expected = summary.expected_events()
     events = Table(title="Events in Postgres (telemetry.workflow_events)")
     events.add_column("event_name")
@@ -326,7 +326,10 @@ def _report(summary: RunSummary) -> bool:
         events.add_row(name, str(rows), str(want), style=style)
     events.add_row("total", str(sum(counts.values())), str(sum(expected.values())), style="bold")
     out.print(events)
-    out.print(f"Artifacts written: {stored} draft artifacts, {versions} versions (work.artifacts)")
+    out.print(
+        f"Artifacts written: {stored} draft artifacts, {versions} versions"
+        " (from the artifact service)"
+    )
     return all(int(counts.get(name, 0)) == want for name, want in expected.items())
 
 

@@ -22,7 +22,6 @@ OWNER = ("sdk/artifacts/", "sdk/db/")  # the owner, and where the tables are dec
 SCANNED = ("sdk", "platform_defs", "ingest_api")
 # Known readers outside the owner, to be moved behind the artifact service. The test
 # fails when one of them no longer reads work.*, so the list stays exact.
-NOT_YET = {"sdk/cli/demo.py": "counts the versions the demo wrote (read-only)"}
 
 WORK_SQL = re.compile(r"\bwork\.[a-z_]", re.IGNORECASE)
 WORK_TABLES = {
@@ -94,14 +93,9 @@ def test_only_the_artifact_package_touches_the_work_schema() -> None:
     for path in _scanned_files():
         name = path.relative_to(ROOT).as_posix()
         found = _violations(path)
-        if found and name not in NOT_YET:
+        if found:
             offenders[name] = found
     assert offenders == {}, (
         "only sdk/artifacts reads or writes work.*: use sdk.artifacts.kb_queue or the "
         f"ArtifactService instead (docs/architecture.md, 'Artifacts'): {offenders}"
     )
-
-
-def test_the_known_readers_outside_the_owner_are_still_readers() -> None:
-    for name in NOT_YET:
-        assert _violations(ROOT / name), f"{name} no longer reads work.*: drop it from NOT_YET"
