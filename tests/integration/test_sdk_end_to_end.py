@@ -11,22 +11,11 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from sdk.telemetry import TelemetryClient, correlation, emit_step_completed
+from tests.support.rows import rows_for_run
 from tests.support.servers import TEST_API_KEYS, ApiServer, free_port, run_api
-
-
-def rows_for_run(db_url: str, run_id: str) -> tuple[int, int]:
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "SELECT count(*), count(DISTINCT event_id) FROM telemetry.workflow_events "
-            "WHERE run_id = %s",
-            [run_id],
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
 
 
 def client_for(endpoint: str, spool: Path, **options: object) -> TelemetryClient:

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from sdk.telemetry import TelemetryClient, emit_step_completed
 from sdk.telemetry import journal as journal_module
 from sdk.telemetry.builders import emit_deferred
 from sdk.telemetry.events import StepCompleted
+from tests.support.rows import rows_for_run
 from tests.support.scripted_http import scripted_api
 from tests.support.servers import TEST_API_KEYS, ApiServer, free_port
 
@@ -54,17 +54,6 @@ def hung_api() -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-def rows_for_run(db_url: str, run_id: str) -> tuple[int, int]:
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "SELECT count(*), count(DISTINCT event_id) FROM telemetry.workflow_events "
-            "WHERE run_id = %s",
-            [run_id],
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
 
 
 def spooled_steps(spool: Path) -> list[int]:
