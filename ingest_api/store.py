@@ -10,6 +10,7 @@ It never issues UPDATE or DELETE: an id already stored is compared, not overwrit
 from __future__ import annotations
 
 import enum
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from sdk.db.errors import refused_by_check
 from sdk.db.partitions import PARTITION_TABLES_SQL, Month, month_of_table
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.values import ulid_datetime
+
+log = logging.getLogger(__name__)
 
 INSERT_SQL = """
 INSERT INTO telemetry.workflow_events
@@ -206,12 +209,35 @@ class EventStore:
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
 
-    async def ping(self) -> None:
+    async def write_isolating(self, rows: Sequence[EventRow]) -> list[WriteResult | Exception]:
+        """:meth:`write` ``rows`` together; if the database refuses the statement, write
+        them one by one so one bad row fails alone (its exception in its place).
+
+        Without this, one poisonous request would fail every request of its group commit,
+        and one bad event every event of its batch. A :class:`StoreUnavailable` (what
+        :func:`ingest_api.errors.database_error` makes of a database that is unavailable,
+        aborted the write or is not migrated) is about every row alike: it fails them all,
+        at once, and none is written one by one.
+        """
         try:
-            async with self._pool.connection() as conn:
-                await conn.execute("SELECT 1")
-        except psycopg.Error as exc:
-            raise database_error(exc) from exc
+            return list(await self.write(rows))
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if len(rows) == 1:
+                return [exc]
+            log.warning(
+                "a write of %d events failed (%s); retrying them one by one", len(rows), exc
+            )
+        outcomes: list[WriteResult | Exception] = []
+        for row in rows:
+            try:
+                outcomes.extend(await self.write([row]))
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
 
 
 def _columns(rows: Sequence[EventRow]) -> tuple[list[Any], ...]:
