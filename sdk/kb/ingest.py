@@ -30,6 +30,7 @@ from sdk.artifacts.errors import ArtifactIntegrityError, BlobNotFound
 from sdk.artifacts.reader import VerifiedReader
 from sdk.artifacts.stores.base import BlobStore
 from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe
+from sdk.db.locks import KB_LOCK_KEY
 from sdk.kb.embedders import Embedder, vector_literal
 from sdk.kb.errors import KbError
 
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
     from sdk.kb.chunking import Chunk
 
 log = logging.getLogger(__name__)
-
-# Held by each ingestion run (a session lock on a connection of its own).
-KB_LOCK_KEY = 0x77647003
 
 PENDING_SQL = sa.text("""
 SELECT v.artifact_id, v.version, v.mime_type, v.size_bytes, v.content_hash,
