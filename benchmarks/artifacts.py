@@ -36,15 +36,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `python benchmarks/artifacts.py` as well as `-m`
-    sys.path.insert(0, str(REPO_ROOT))
-
 # Only what the measured child process needs is imported here: rich, httpx, moto and
 # the benchmark harness are imported by the parent's code paths.
-from sdk.artifacts import ArtifactService  # noqa: E402
-from sdk.artifacts.stores import BlobStore, FileStore  # noqa: E402
-from sdk.db.engine import create_engine  # noqa: E402
+from sdk.artifacts import ArtifactService
+from sdk.artifacts.stores import BlobStore, FileStore
+from sdk.db.engine import create_engine
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 MiB = 1024 * 1024
 TARGET_RATIO = 0.7
@@ -234,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rich.console import Console
 
-    from benchmarks.ingest import fresh_database
+    from benchmarks.harness import fresh_database
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     results: dict[str, Any] = {
@@ -263,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
 
-        from tests.support.servers import free_port
+        from sdk.cli.launch import free_port
 
         port = free_port()
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

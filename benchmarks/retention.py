@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,15 +28,16 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.ingest import count_rows, fresh_database
+from benchmarks.harness import benchmark_api, count_rows, event_row, fresh_database
 from platform_defs.assets.aggregates import aggregate_day
+from sdk.cli.launch import ApiServer
 from sdk.db.engine import create_engine
 from sdk.db.partitions import PARENT, Month, create_missing_partitions
+from sdk.db.schema import WORKFLOW_EVENT_COLUMNS
 from sdk.telemetry.values import new_ulid
-from tests.support.servers import TEST_API_KEYS, run_api
 
 console = Console()
-COLUMNS = "event_id, event_time, event_name, ts, run_id, item_id, workflow_name, payload"
+COLUMNS = ", ".join(WORKFLOW_EVENT_COLUMNS)
 
 
 def load_month(url: str, month: Month, events: int) -> date:
@@ -61,15 +60,15 @@ def load_month(url: str, month: Month, events: int) -> date:
                     "cost_usd_est": (n % 100) / 10_000,
                 }
                 copy.write_row(
-                    (
+                    event_row(
                         new_ulid(ms),
-                        moment,
                         "workflow.step_completed",
                         moment,
-                        f"run-{n % 5000}",
-                        f"item-{n % 2000}",
-                        f"wf-{n % 4}",
                         json.dumps(payload),
+                        event_time=moment,
+                        run_id=f"run-{n % 5000}",
+                        item_id=f"item-{n % 2000}",
+                        workflow_name=f"wf-{n % 4}",
                     )
                 )
         conn.commit()
@@ -138,14 +137,14 @@ def _batches(run_id: str, events: int, size: int = 500) -> list[bytes]:
     return bodies
 
 
-def ingest(base_url: str, db_url: str, events: int) -> float:
+def ingest(api: ApiServer, db_url: str, events: int) -> float:
     """events/s posting 500-event batches from 2 threads; every row verified."""
     run_id = f"bench-ret-{uuid.uuid4().hex[:8]}"
     bodies = _batches(run_id, events)
-    headers = {"Authorization": f"Bearer {TEST_API_KEYS[0]}", "Content-Type": "application/json"}
+    headers = {**api.auth, "Content-Type": "application/json"}
 
     def worker(part: list[bytes]) -> None:
-        with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
+        with httpx.Client(base_url=api.base_url, headers=headers, timeout=120) as client:
             for body in part:
                 client.post("/telemetry/events/batch", content=body).raise_for_status()
 
@@ -186,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp, fresh_database(keep=False) as (url, _, _):
+    with fresh_database(keep=False) as (url, _, _):
         month = Month.current().plus(-4)
         engine = create_engine(url)
         with engine.begin() as conn:
@@ -201,16 +200,16 @@ def main(argv: list[str] | None = None) -> int:
         console.print("(a) DELETE vs detach + drop …")
         results["retention"] = drop_vs_delete(url, month)
         console.print("(c) ingestion with and without partition maintenance …")
-        with run_api(url, Path(tmp) / "api.log", workers=2) as server:
-            ingest(server.base_url, url, 5_000)  # warm-up
-            quiet = ingest(server.base_url, url, args.ingest_events)
+        with benchmark_api(url, workers=2) as server:
+            ingest(server, url, 5_000)  # warm-up
+            quiet = ingest(server, url, args.ingest_events)
             stop, cycles = threading.Event(), [0]
             maint = threading.Thread(target=maintenance_loop, args=(url, stop, cycles))
             maint.start()
-            busy = ingest(server.base_url, url, args.ingest_events)
+            busy = ingest(server, url, args.ingest_events)
             stop.set()
             maint.join()
-            quiet_again = ingest(server.base_url, url, args.ingest_events)
+            quiet_again = ingest(server, url, args.ingest_events)
         results["ingest"] = {
             "quiet": (quiet + quiet_again) / 2,
             "with_maintenance": busy,

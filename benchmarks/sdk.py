@@ -31,7 +31,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.ingest import count_rows, fresh_database
+from benchmarks.harness import benchmark_api, count_rows, fresh_database
+from sdk.cli.launch import ApiServer
 from sdk.telemetry import TelemetryClient, emit_step_completed
 from sdk.telemetry.builders import emit_deferred
 from sdk.telemetry.client import Durability
@@ -40,7 +41,6 @@ from sdk.telemetry.events import EventBase, StepCompleted
 from sdk.telemetry.modes import BatchMode
 from sdk.telemetry.values import new_ulid
 from sdk.telemetry.worker import BatchWorker
-from tests.support.servers import TEST_API_KEYS, run_api
 
 console = Console()
 
@@ -165,13 +165,13 @@ def durability_cost(samples: int, spool_root: Path, *, rounds: int = 40) -> dict
 
 
 def throughput(
-    server_url: str, db_url: str, events: int, spool: Path, *, batch_size: int
+    api: ApiServer, db_url: str, events: int, spool: Path, *, batch_size: int
 ) -> dict[str, float]:
     """Events/s through the SDK, and through plain batch POSTs, each verified in Postgres."""
     run_sdk = f"bench-sdk-{uuid.uuid4().hex[:8]}"
     client = TelemetryClient(
-        endpoint=server_url,
-        api_key=TEST_API_KEYS[0],
+        endpoint=api.base_url,
+        api_key=api.api_key,
         spool_dir=spool,
         batch_size=batch_size,
         queue_size=events + 1,
@@ -206,9 +206,9 @@ def throughput(
             for n in range(start, min(events, start + batch_size))
         ]
         bodies.append(json.dumps({"events": batch}).encode())
-    headers = {"Authorization": f"Bearer {TEST_API_KEYS[0]}", "Content-Type": "application/json"}
+    headers = {**api.auth, "Content-Type": "application/json"}
     started = time.perf_counter()
-    with httpx.Client(base_url=server_url, headers=headers, timeout=120) as http:
+    with httpx.Client(base_url=api.base_url, headers=headers, timeout=120) as http:
         for body in bodies:
             response = http.post("/telemetry/events/batch", content=body)
             response.raise_for_status()
@@ -260,10 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         with (
             tempfile.TemporaryDirectory() as tmp,
             fresh_database(keep=False) as (url, _, _),
-            run_api(url, Path(tmp) / "api.log", workers=args.workers) as server,
+            benchmark_api(url, workers=args.workers) as server,
         ):
             flow = results["throughput"] = throughput(
-                server.base_url, url, args.events, Path(tmp) / "spool", batch_size=args.batch_size
+                server, url, args.events, Path(tmp) / "spool", batch_size=args.batch_size
             )
         table.add_row(
             "throughput (events/s)",

@@ -36,7 +36,7 @@ from ingest_api.openapi import (
 )
 from ingest_api.parsing import Body, Checked, check_event, decode_body
 from ingest_api.store import EventStore, Outcome
-from ingest_api.writer import GroupCommitWriter, write_isolating
+from ingest_api.writer import GroupCommitWriter
 from sdk.db.engine import resolve_database_url
 from sdk.db.migrate import VERSION_TABLE, head_revision
 from sdk.errors import ConfigurationError
@@ -186,7 +186,7 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[Any]:
     services.metrics.batch_size.observe(len(events))
     checked = await _check_all(services, events, plain=body.plain)
     valid = [c for c in checked if c.row is not None]
-    outcomes = await write_isolating(services.store, [c.row for c in valid if c.row is not None])
+    outcomes = await services.store.write_isolating([c.row for c in valid if c.row is not None])
     results: list[dict[str, Any]] = []
     by_index = {c.index: r for c, r in zip(valid, outcomes, strict=True)}
     counts = {"created": 0, "duplicate": 0, "conflict": 0, "invalid": 0}
@@ -273,9 +273,11 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
-    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
-    if metrics is not None and exc.status_code != 401:
-        metrics.rejected.labels(exc.error).inc()
+    # The services exist from the lifespan's start on; a request answered before that
+    # (none is, under a server) goes uncounted rather than failing in its error handler.
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is not None and exc.status_code != 401:  # 401s: counted by the authenticator
+        services.metrics.rejected.labels(exc.error).inc()
     headers = dict(exc.headers)
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = "Bearer"
@@ -373,7 +375,6 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
-    app.state.metrics = metrics_
     return app
 
 

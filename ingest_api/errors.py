@@ -112,7 +112,7 @@ def database_error(exc: BaseException) -> ApiError:
     Unavailable and retryable (a deadlock, a lock or statement timeout) are the same to
     a client: nothing it sent was wrong, it retries after ``Retry-After``. A refusal is
     about this event (Postgres cannot store one of its values, or rejects the row): 422,
-    and :func:`ingest_api.writer.write_isolating` keeps it from failing its neighbours.
+    and :meth:`ingest_api.store.EventStore.write_isolating` keeps it from failing its neighbours.
     """
     failure = classify(exc)
     if failure is DbFailure.UNAVAILABLE:

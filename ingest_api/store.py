@@ -10,6 +10,7 @@ It never issues UPDATE or DELETE: an id already stored is compared, not overwrit
 from __future__ import annotations
 
 import enum
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,56 +18,70 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ingest_api.errors import StoreUnavailable, database_error
 from sdk.db.errors import refused_by_check
 from sdk.db.partitions import PARTITION_TABLES_SQL, Month, month_of_table
+from sdk.db.schema import TELEMETRY_SCHEMA, WORKFLOW_EVENT_COLUMNS, workflow_events
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.values import ulid_datetime
 
-INSERT_SQL = """
-INSERT INTO telemetry.workflow_events
-    (event_id, event_time, event_version, event_name, ts,
-     run_id, item_id, workflow_name, agent_role, payload)
-SELECT e.id, e.t, e.v, e.n, e.ts, e.r, e.i, e.w, e.a, e.p::jsonb
-FROM unnest(%b::text[], %b::timestamptz[], %b::int[], %b::text[], %b::timestamptz[],
-            %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
-     AS e(id, t, v, n, ts, r, i, w, a, p)
+log = logging.getLogger(__name__)
+
+TABLE = f"{TELEMETRY_SCHEMA}.{workflow_events.name}"
+COLUMNS = WORKFLOW_EVENT_COLUMNS
+_KEYS = tuple(c.name for c in workflow_events.primary_key.columns)
+# What a resend of an id must match to be a duplicate: every written column but the key.
+COMPARED = tuple(name for name in COLUMNS if name not in _KEYS)
+
+
+def _array_type(column: sa.Column[Any]) -> str:
+    """The element type of ``column``'s parameter array (JSON goes as text, cast in SQL)."""
+    kind = column.type
+    if isinstance(kind, sa.DateTime):
+        return "timestamptz"
+    if isinstance(kind, sa.Integer):
+        return "int"
+    if isinstance(kind, sa.String | JSONB):
+        return "text"
+    raise TypeError(f"no parameter type for {column.name} ({kind!r}): add it here")
+
+
+def _value(alias: str, name: str) -> str:
+    """``alias.name`` as the column's type: JSON arrives as text."""
+    cast = "::jsonb" if isinstance(workflow_events.c[name].type, JSONB) else ""
+    return f"{alias}.{name}{cast}"
+
+
+# Built once, at import, from the table (sdk.db.schema): the hot path only executes them.
+# One array parameter per column, unnested server-side into rows.
+_ARRAYS = ", ".join(f"%b::{_array_type(workflow_events.c[name])}[]" for name in COLUMNS)
+_NAMES = ", ".join(COLUMNS)
+
+INSERT_SQL = f"""
+INSERT INTO {TABLE} ({_NAMES})
+SELECT {", ".join(_value("e", name) for name in COLUMNS)}
+FROM unnest({_ARRAYS}) AS e({_NAMES})
 ON CONFLICT DO NOTHING
-RETURNING event_id
+RETURNING {_KEYS[0]}
 """
 
 # Compare in SQL, as jsonb and timestamptz: the stored payload is jsonb, whose numbers
 # are decimals (2.033294502061387e16 comes back as 20332945020613870), so an honest
 # resend must be compared the way it was stored, not as Python floats.
-EXISTING_SQL = """
-SELECT i.ord,
-       e.event_id IS NOT NULL AS found,
-       e.event_version IS NOT DISTINCT FROM i.v AS event_version,
-       e.event_name IS NOT DISTINCT FROM i.n AS event_name,
-       e.ts IS NOT DISTINCT FROM i.ts AS ts,
-       e.run_id IS NOT DISTINCT FROM i.r AS run_id,
-       e.item_id IS NOT DISTINCT FROM i.i AS item_id,
-       e.workflow_name IS NOT DISTINCT FROM i.w AS workflow_name,
-       e.agent_role IS NOT DISTINCT FROM i.a AS agent_role,
-       e.payload IS NOT DISTINCT FROM i.p::jsonb AS payload
-FROM unnest(%b::int[], %b::text[], %b::timestamptz[], %b::int[], %b::text[],
-            %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
-     AS i(ord, id, t, v, n, ts, r, i, w, a, p)
-LEFT JOIN telemetry.workflow_events e ON e.event_id = i.id AND e.event_time = i.t
-"""
-
-COMPARED = (
-    "event_version",
-    "event_name",
-    "ts",
-    "run_id",
-    "item_id",
-    "workflow_name",
-    "agent_role",
-    "payload",
+_SAME = ",\n       ".join(
+    f"e.{name} IS NOT DISTINCT FROM {_value('i', name)} AS {name}" for name in COMPARED
 )
+EXISTING_SQL = f"""
+SELECT i.ord,
+       e.{_KEYS[0]} IS NOT NULL AS found,
+       {_SAME}
+FROM unnest(%b::int[], {_ARRAYS}) AS i(ord, {_NAMES})
+LEFT JOIN {TABLE} e ON {" AND ".join(f"e.{key} = i.{key}" for key in _KEYS)}
+"""
 
 
 class Outcome(enum.StrEnum):
@@ -206,12 +221,35 @@ class EventStore:
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
 
-    async def ping(self) -> None:
+    async def write_isolating(self, rows: Sequence[EventRow]) -> list[WriteResult | Exception]:
+        """:meth:`write` ``rows`` together; if the database refuses the statement, write
+        them one by one so one bad row fails alone (its exception in its place).
+
+        Without this, one poisonous request would fail every request of its group commit,
+        and one bad event every event of its batch. A :class:`StoreUnavailable` (what
+        :func:`ingest_api.errors.database_error` makes of a database that is unavailable,
+        aborted the write or is not migrated) is about every row alike: it fails them all,
+        at once, and none is written one by one.
+        """
         try:
-            async with self._pool.connection() as conn:
-                await conn.execute("SELECT 1")
-        except psycopg.Error as exc:
-            raise database_error(exc) from exc
+            return list(await self.write(rows))
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if len(rows) == 1:
+                return [exc]
+            log.warning(
+                "a write of %d events failed (%s); retrying them one by one", len(rows), exc
+            )
+        outcomes: list[WriteResult | Exception] = []
+        for row in rows:
+            try:
+                outcomes.extend(await self.write([row]))
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
 
 
 def _columns(rows: Sequence[EventRow]) -> tuple[list[Any], ...]:

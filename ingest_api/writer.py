@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 
-from ingest_api.errors import StoreUnavailable
 from ingest_api.store import EventRow, EventStore, WriteResult
-
-log = logging.getLogger(__name__)
 
 
 class GroupCommitWriter:
@@ -59,7 +55,7 @@ class GroupCommitWriter:
                 group.append(self._queue.get_nowait())
             self.on_group(len(group))
             try:
-                outcomes = await write_isolating(self._store, [row for row, _ in group])
+                outcomes = await self._store.write_isolating([row for row, _ in group])
             except asyncio.CancelledError:
                 for _, future in group:
                     future.cancel()
@@ -73,32 +69,3 @@ class GroupCommitWriter:
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
-
-
-async def write_isolating(store: EventStore, rows: list[EventRow]) -> list[WriteResult | Exception]:
-    """Write ``rows`` together; if the database refuses the statement, write them one by
-    one so one bad row fails alone.
-
-    Without this, one poisonous request would fail every request of its group commit,
-    and one bad event every event of its batch. A :class:`StoreUnavailable` (what
-    :func:`ingest_api.errors.database_error` makes of a database that is unavailable,
-    aborted the write or is not migrated) is about every row alike: it fails them all,
-    at once, and none is written one by one.
-    """
-    try:
-        return list(await store.write(rows))
-    except StoreUnavailable:
-        raise
-    except Exception as exc:
-        if len(rows) == 1:
-            return [exc]
-        log.warning("a write of %d events failed (%s); retrying them one by one", len(rows), exc)
-    outcomes: list[WriteResult | Exception] = []
-    for row in rows:
-        try:
-            outcomes.extend(await store.write([row]))
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
-            outcomes.append(exc)
-    return outcomes

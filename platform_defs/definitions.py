@@ -1,7 +1,8 @@
 """The code location: ``dagster … -m platform_defs.definitions`` or ``workspace.yaml``.
 
-Loading it reads no environment and opens no connection: resources resolve the database
-from :mod:`sdk.settings` when a run starts.
+Loading it opens no connection and reads one setting, ``AGGREGATE_START_DATE`` (the
+daily partitions need their first day when they are defined); resources resolve the
+database and everything else from :mod:`sdk.settings` when a run starts.
 """
 
 from __future__ import annotations

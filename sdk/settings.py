@@ -4,12 +4,15 @@ Every component (SDK, ingest API, Dagster definitions, CLI, migrations) builds i
 configuration from :class:`WdpSettings`. Nothing reads ``os.environ`` at import time:
 settings are constructed on first use by :func:`get_settings`, so a test or a host
 application can set variables (or pass a settings object explicitly) before anything
-connects anywhere. Every field is documented in ``docs/configuration.md``; a unit test
+connects anywhere. The one exception is the Dagster code location, which reads
+``AGGREGATE_START_DATE`` when its definitions load: a partitions definition needs its
+first day when it is built. Every field is documented in ``docs/configuration.md``; a unit test
 keeps the two in step.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -56,6 +59,13 @@ class WdpSettings(BaseSettings):
         ge=0,
         le=60,
         description="Days before yesterday that the late-data schedule re-aggregates daily.",
+    )
+    aggregate_start_date: date = Field(
+        default=date(2026, 1, 1),
+        description=(
+            "First UTC day of the daily event aggregates (Dagster's daily partitions). "
+            "Read when the Dagster definitions load."
+        ),
     )
     wdp_log_format: Literal["text", "json"] | None = Field(
         default=None,

@@ -11,15 +11,32 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import sqlalchemy as sa
 
-from platform_defs.locks import RETENTION_LOCK_KEY
 from platform_defs.resources import PostgresResource
+from sdk.db.locks import RETENTION_LOCK_KEY
 from sdk.db.partitions import Month, list_partitions
+from sdk.settings import WdpSettings
 
 GROUP = "telemetry"
-# First day operators can backfill; earlier days never had raw partitions.
-AGGREGATES_START_DATE = "2026-01-01"
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=AGGREGATES_START_DATE, timezone="UTC")
+
+def daily_partitions_definition(
+    settings: WdpSettings | None = None,
+) -> dg.DailyPartitionsDefinition:
+    """The asset's daily partitions, from ``AGGREGATE_START_DATE`` (the first day operators
+    can backfill; earlier days never had raw partitions).
+
+    Dagster needs a partitions definition's first day when the asset is defined, so this
+    is the one setting read when the definitions load rather than when a run starts
+    (a fresh ``WdpSettings``, leaving the cached settings alone): change it, then reload
+    the code location.
+    """
+    start = (settings or WdpSettings()).aggregate_start_date
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC")
+
+
+daily_partitions = daily_partitions_definition()
+# The first aggregate day, as the partitions definition has it (retention needs it too).
+AGGREGATES_START: date = daily_partitions.start.date()
 
 
 def _num(key: str) -> str:

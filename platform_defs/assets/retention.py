@@ -30,19 +30,19 @@ no longer be aggregated; it stays raw until its own month expires.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import dagster as dg
 import sqlalchemy as sa
 
-from platform_defs.assets.aggregates import AGGREGATES_START_DATE
+from platform_defs.assets.aggregates import AGGREGATES_START
 from platform_defs.clock import ClockResource
-from platform_defs.locks import RETENTION_LOCK_KEY
 from platform_defs.resources import PostgresResource
 from platform_defs.window import is_expired
+from sdk.db.locks import RETENTION_LOCK_KEY
 from sdk.db.partitions import (
     PARENT,
-    PARTITION_NAME_SQL_PATTERN,
+    PARTITION_NAME_PATTERN,
     PARTITION_TABLES_SQL,
     Month,
     list_partitions,
@@ -59,7 +59,7 @@ SELECT c.oid::regclass::text FROM pg_class c
 WHERE c.relkind = 'r' AND c.oid <> CAST(:table AS regclass) AND (
   c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = '{PARENT}'::regclass)
   OR (c.relnamespace = '{TELEMETRY_SCHEMA}'::regnamespace
-      AND c.relname ~ '{PARTITION_NAME_SQL_PATTERN}'))
+      AND c.relname ~ '{PARTITION_NAME_PATTERN}'))
 ORDER BY 1
 """
 
@@ -134,9 +134,10 @@ def uncovered_days(conn: sa.Connection, candidate: Candidate) -> list[str]:
             {"days": days},
         ).scalars()
     )
-    start = date.fromisoformat(AGGREGATES_START_DATE)
     return [
-        str(day) for day in days if day >= start and Month.of(day) >= oldest and day not in dropped
+        str(day)
+        for day in days
+        if day >= AGGREGATES_START and Month.of(day) >= oldest and day not in dropped
     ]
 
 

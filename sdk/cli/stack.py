@@ -22,11 +22,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sdk.cli.launch import wait_until_ok
 from sdk.cli.relay import start_relay
 from sdk.db import embedded, migrate
 from sdk.db.engine import resolve_database_url
@@ -76,18 +75,9 @@ class Service:
         """Poll ``health_url`` until it answers 200; False if the process died or time ran out."""
         if self.health_url is None:
             return True
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not stop.is_set():
-            if self.process is not None and self.process.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(self.health_url, timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        return True
-            except OSError:
-                pass
-            stop.wait(0.3)
-        return False
+        return wait_until_ok(
+            self.health_url, timeout=timeout, process=self.process, stop=stop, interval=0.3
+        )
 
 
 API_PORT = 8000

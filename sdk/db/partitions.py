@@ -20,13 +20,17 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 
 from sdk.db.errors import DbFailure, classify
+from sdk.db.locks import PARTITION_LOCK_KEY
 from sdk.db.schema import TELEMETRY_SCHEMA, workflow_events
 
 PARENT = f"{TELEMETRY_SCHEMA}.{workflow_events.name}"
-PARTITION_LOCK_KEY = 0x77647001  # pg_advisory_xact_lock key for partition maintenance
-_NAME_RE = re.compile(r"^workflow_events_p(\d{4})_(\d{2})$")
-# The same names as a Postgres regular expression, for catalog queries.
-PARTITION_NAME_SQL_PATTERN = "^workflow_events_p[0-9]{4}_[0-9]{2}$"
+# A partition's table name: the parent's name, "_p", the year and the month. The one
+# spelling of it, written in the regular-expression syntax Python's ``re`` and Postgres's
+# ``~`` share (anchors, ``[0-9]``, ``{n}``, groups), so catalog queries and
+# :func:`month_of_table` can never disagree about which tables are partitions.
+PARTITION_PREFIX = f"{workflow_events.name}_p"
+PARTITION_NAME_PATTERN = f"^{PARTITION_PREFIX}([0-9]{{4}})_([0-9]{{2}})$"
+_NAME_RE = re.compile(PARTITION_NAME_PATTERN)
 
 
 @dataclass(frozen=True, order=True)
@@ -62,7 +66,7 @@ class Month:
 
     @property
     def table_name(self) -> str:
-        return f"workflow_events_p{self.year:04d}_{self.month:02d}"
+        return f"{PARTITION_PREFIX}{self.year:04d}_{self.month:02d}"
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
@@ -70,7 +74,7 @@ class Month:
 
 def month_of_table(name: str) -> Month | None:
     """Parse a partition's table name back into its month (None if not a partition name)."""
-    match = _NAME_RE.match(name)
+    match = _NAME_RE.fullmatch(name)  # fullmatch: Python's $ also matches before a final \n
     return Month(int(match[1]), int(match[2])) if match else None
 
 
@@ -93,7 +97,7 @@ SELECT c.relname, i.inhrelid IS NOT NULL AS attached, coalesce(i.inhdetachpendin
 FROM pg_class c
 LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = '{PARENT}'::regclass
 WHERE c.relnamespace = '{TELEMETRY_SCHEMA}'::regnamespace AND c.relkind = 'r'
-  AND c.relname ~ '{PARTITION_NAME_SQL_PATTERN}'
+  AND c.relname ~ '{PARTITION_NAME_PATTERN}'
 """
 
 

@@ -154,6 +154,13 @@ workflow_events = sa.Table(
     postgresql_partition_by="RANGE (event_time)",
 )
 
+# The columns an event is written with, in table order: all but received_at, which the
+# database stamps on arrival. The ingest store's SQL and the ingest benchmark's are built
+# from it, so a column added to the table cannot be left out of them.
+WORKFLOW_EVENT_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in workflow_events.columns if c.name != "received_at"
+)
+
 # --- telemetry: daily aggregates -----------------------------------------------------
 
 # What remains of raw events once retention drops their month: kept forever. The

@@ -32,6 +32,7 @@ from sdk.artifacts.kb_queue import PendingVersion
 from sdk.artifacts.reader import open_stored
 from sdk.artifacts.stores.base import BlobStore
 from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe
+from sdk.db.locks import KB_LOCK_KEY
 from sdk.kb.embedders import Embedder, vector_literal
 from sdk.kb.errors import KbError
 
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Held by each ingestion run (a session lock on a connection of its own).
-KB_LOCK_KEY = 0x77647003
 
 # A version taken again after `wdp kb reindex` or a manual flag reset replaces its
 # document instead of colliding with it.

@@ -350,6 +350,31 @@ def test_metrics_count_outcomes(client: httpx.Client, api_server: ApiServer) -> 
     assert created() == before + 1
 
 
+def test_metrics_count_rejections_by_error(client: httpx.Client, api_server: ApiServer) -> None:
+    """Every 4xx the error handler answers is counted under its error name (not 401s:
+    the authenticator counts those itself)."""
+
+    def rejected() -> dict[str, float]:
+        text = httpx.get(f"{api_server.base_url}/metrics").text
+        prefix = 'wdp_ingest_rejected_total{reason="'
+        return {
+            line[len(prefix) :].split('"', 1)[0]: float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith(prefix)
+        }
+
+    before = rejected()
+    assert client.post("/telemetry/events", json={"event_name": "nope"}).status_code == 422
+    malformed = client.post(
+        "/telemetry/events", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    assert client.get("/no-such-page").status_code == 404
+    after = rejected()
+    for error in ("invalid_event", "malformed_json", "not_found"):
+        assert after[error] == before.get(error, 0.0) + 1, error
+
+
 def test_openapi_and_docs_are_served(api_server: ApiServer) -> None:
     spec = httpx.get(f"{api_server.base_url}/docs/openapi.json").json()
     body = spec["paths"]["/telemetry/events"]["post"]["requestBody"]

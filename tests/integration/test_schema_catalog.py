@@ -340,3 +340,27 @@ def test_triggers(catalog: psycopg.Connection) -> None:
         for table, name, definition in rows
     }
     assert found == EXPECTED_TRIGGERS
+
+
+def test_postgres_and_python_agree_on_partition_names(catalog: psycopg.Connection) -> None:
+    """The one partition-name pattern means the same in a catalog query (``~``) as in
+    month_of_table, and the migrated database's partitions are exactly what it matches."""
+    from sdk.db.partitions import PARTITION_NAME_PATTERN, PARTITION_PREFIX, month_of_table
+
+    p = PARTITION_PREFIX
+    names = [f"{p}2026_01", f"{p}1999_12", f"{p}2026_1", f"{p}2026_001", f"x{p}2026_01",
+             f"{p}2026_01_old", f"{p}abcd_01", "workflow_events", f"{p}2026_01\n"]  # fmt: skip
+    for name in names:
+        (matched,) = catalog.execute("SELECT %s ~ %s", (name, PARTITION_NAME_PATTERN)).fetchone()
+        assert matched == (month_of_table(name) is not None), name
+    tables = catalog.execute(
+        "SELECT relname FROM pg_class WHERE relnamespace = 'telemetry'::regnamespace "
+        "AND relkind = 'r' AND relname ~ %s",
+        (PARTITION_NAME_PATTERN,),
+    ).fetchall()
+    attached = catalog.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'telemetry.workflow_events'::regclass"
+    ).fetchall()
+    assert tables
+    assert sorted(tables) == sorted(attached)

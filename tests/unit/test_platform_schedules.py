@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import pytest
@@ -11,7 +11,7 @@ from platform_defs.clock import ClockResource
 from platform_defs.schedules import daily_aggregates_lookback
 from platform_defs.window import is_expired, wanted_months
 from sdk.db.partitions import Month
-from sdk.settings import reset_settings_cache
+from sdk.settings import WdpSettings, reset_settings_cache
 
 
 def test_lookback_requests_the_days_before_yesterday(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,3 +45,22 @@ def test_clock_is_fixed_or_wall_and_refuses_naive_times() -> None:
     assert ClockResource().now().tzinfo is not None
     with pytest.raises(ValueError, match="UTC offset"):
         ClockResource(fixed_now="2026-06-15T12:00:00").now()
+
+
+def test_the_daily_partitions_start_at_aggregate_start_date(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from platform_defs.assets.aggregates import (
+        AGGREGATES_START,
+        daily_event_aggregates,
+        daily_partitions,
+        daily_partitions_definition,
+    )
+
+    explicit = daily_partitions_definition(WdpSettings(aggregate_start_date=date(2025, 6, 1)))
+    assert explicit.get_first_partition_key() == "2025-06-01"
+    monkeypatch.setenv("AGGREGATE_START_DATE", "2025-07-15")
+    assert daily_partitions_definition().get_first_partition_key() == "2025-07-15"
+    # The loaded asset, and retention's idea of the first day, follow the same definition.
+    assert daily_event_aggregates.partitions_def == daily_partitions
+    assert daily_partitions.get_first_partition_key() == AGGREGATES_START.isoformat()

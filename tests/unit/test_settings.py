@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,16 @@ def test_a_blank_database_url_means_unset(monkeypatch: pytest.MonkeyPatch) -> No
 def test_invalid_values_are_rejected_with_the_field_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENT_PARTITIONS_AHEAD", "0")
     with pytest.raises(ValidationError, match="event_partitions_ahead"):
+        WdpSettings()
+
+
+def test_the_first_aggregate_day_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGGREGATE_START_DATE", raising=False)
+    assert WdpSettings().aggregate_start_date == date(2026, 1, 1)
+    monkeypatch.setenv("AGGREGATE_START_DATE", "2025-06-01")
+    assert WdpSettings().aggregate_start_date == date(2025, 6, 1)
+    monkeypatch.setenv("AGGREGATE_START_DATE", "June")
+    with pytest.raises(ValidationError, match="aggregate_start_date"):
         WdpSettings()
 
 
