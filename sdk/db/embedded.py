@@ -78,6 +78,7 @@ def start(data_dir: Path) -> str:
     pgserver = _pgserver()
     _forget_stopped_server(pgserver, data_dir)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _let_the_server_user_in(pgdata)
     try:
         # cleanup_mode=None: the server stays up after this process exits, so the
         # API, Dagster and the CLI share one server instead of racing to own it.
@@ -93,6 +94,25 @@ def start(data_dir: Path) -> str:
             f"see {pgdata / 'log'} for the server log"
         ) from exc
     return str(server.get_uri())
+
+
+def _let_the_server_user_in(pgdata: Path) -> None:
+    """As root, make the folders above ``pgdata`` traversable by the 'pgserver' user.
+
+    pgserver does this only when it creates a data directory. Something may make a
+    parent private again later (pytest, for one, resets its temporary root to 0700 at
+    every session start), and then reusing or stopping the server as 'pgserver' fails
+    with "Permission denied". Doing it at every start and stop keeps both working.
+    """
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        return
+    target = pgdata if pgdata.exists() else pgdata.parent
+    try:
+        from pgserver.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(target)
+    except (ImportError, OSError):  # pgserver then says what it cannot reach
+        return
 
 
 def _forget_stopped_server(pgserver: Any, data_dir: Path) -> None:
@@ -116,6 +136,7 @@ def stop(data_dir: Path) -> bool:
     commands = _pgserver()._commands
     # pgserver runs the server as a dedicated 'pgserver' user when we are root.
     user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    _let_the_server_user_in(pgdata)
     try:
         commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
     except subprocess.CalledProcessError as exc:

@@ -52,6 +52,7 @@ class Replayer:
         """Send spooled segments oldest first; False if the endpoint is still unavailable."""
         self._spool.seal()  # our own open segment becomes replayable too
         retries = self._retries if urgent else 0
+        posted = False
         while (segment := self._spool.claim_oldest()) is not None:
             try:
                 pending: list[bytes] = []
@@ -59,15 +60,19 @@ class Replayer:
                     pending.append(event)
                     if len(pending) >= self._batch_size:
                         self._post(pending, retries)
-                        pending = []
+                        posted, pending = True, []
                 if pending:
                     self._post(pending, retries)
+                    posted = True
             except Unavailable as exc:
                 segment.release()
                 self._outage.failed(str(exc))
                 return False
             segment.delete()
-        self._outage.succeeded()
+        # Only an answer from the API ends an outage: finding nothing to claim (another
+        # process holds the segment, or it is still being written) says nothing of it.
+        if posted:
+            self._outage.succeeded()
         return True
 
     def park(self, batch: Sequence[EventBase]) -> None:
