@@ -10,10 +10,13 @@ Database failures reach HTTP through :func:`database_error` only, which maps
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from sdk.db.errors import DbFailure, classify, refused_value
+from sdk.db.errors import DbFailure, classify, refused_row, refused_value
 from sdk.errors import WdpError
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(WdpError):
@@ -132,6 +135,15 @@ def database_error(exc: BaseException) -> ApiError:
             f"Postgres cannot store a value in this event ({type(exc).__name__}); "
             "nothing was stored"
         )
-    return UnstorableEvent(
-        f"Postgres refused to store this event ({type(exc).__name__}); nothing was stored"
+    if refused_row(exc):
+        return UnstorableEvent(
+            f"Postgres refused to store this event ({type(exc).__name__}); nothing was stored"
+        )
+    # Refused for a reason not in the event (a bug, a server at another version): a 422
+    # would make the client drop a good event. 503: it keeps it and retries later.
+    log.error("the database refused a write for a reason not in the event: %s", type(exc).__name__)
+    return StoreUnavailable(
+        f"the database refused the write for a reason not in the event ({type(exc).__name__}); "
+        "nothing was stored, retry later",
+        retry_after_s=30,
     )

@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ingest_api.errors import StoreUnavailable, database_error
-from sdk.db.errors import refused_by_check
+from sdk.db.errors import no_partition_for_row
 from sdk.db.partitions import PARTITION_TABLES_SQL, Month, month_of_table
 from sdk.db.schema import TELEMETRY_SCHEMA, WORKFLOW_EVENT_COLUMNS, workflow_events
 from sdk.telemetry.events import EventBase
@@ -207,7 +207,7 @@ class EventStore:
                     for ordinal, found, *same in await cur.fetchall():
                         results[ordinal] = _judge(rows[ordinal], found, same)
         except psycopg.Error as exc:
-            if refused_by_check(exc):
+            if no_partition_for_row(exc):
                 # No partition took a row: one vanished between the window check and
                 # the insert (retention detached it). Nothing was written; the client
                 # retries, and gets 503 until retention drops the month (then 422) or

@@ -42,12 +42,16 @@ The four answers, and what maps to each:
 
 ``REFUSED`` - everything else: the database said no to this statement or its data,
     and saying it again gets the same answer. Class 22 (data exception: see
-    :func:`refused_value`), 23 (integrity constraint; :func:`refused_by_check` for
-    23514), 54 (program limit exceeded, e.g. a string too long for a tsvector), P0001
+    :func:`refused_value`), 23 (integrity constraint; :func:`no_partition_for_row`
+    tells a missing partition from a CHECK), 54 (program limit exceeded, e.g. a string
+    too long for a tsvector), P0001
     (a trigger's ``RAISE``), the rest of class 42 (syntax, operator does not exist,
     ...), 0A (feature not supported), XX (internal error), and
     driver-side errors without a SQLSTATE that are not about the connection (psycopg's
     ``DataError`` for a NUL in text, ``ProgrammingError`` for a parameter mismatch).
+    Only :func:`refused_row` refusals (22, 23, 54, P0001, a client-side DataError) are
+    blamed on the data: the others are bugs or server problems, so callers keep the
+    data (HTTP 503, a KB batch failed and retried) instead of refusing it for good.
     Callers isolate the offending row or report the refusal; they never retry it.
 """
 
@@ -136,10 +140,32 @@ def refused_value(exc: BaseException) -> bool:
     return isinstance(driver_error(exc), psycopg.DataError)
 
 
-def refused_by_check(exc: BaseException) -> bool:
-    """A check_violation (23514): a CHECK constraint, or - on a partitioned table without
-    a DEFAULT partition - a row that no partition accepts."""
-    return _sqlstate(exc) == _CHECK_VIOLATION
+def no_partition_for_row(exc: BaseException) -> bool:
+    """A row that no partition of a partitioned table accepts (23514 naming no
+    constraint). A real CHECK violation has the same SQLSTATE but names its constraint."""
+    if _sqlstate(exc) != _CHECK_VIOLATION:
+        return False
+    diag = getattr(driver_error(exc), "diag", None)
+    return getattr(diag, "constraint_name", None) is None
+
+
+# Refusals caused by the data in the statement: a value or type (22), an integrity
+# constraint (23), a program limit such as a row too large (54), a trigger's RAISE (P0001).
+# Any other refusal (a syntax error, an undefined function, an internal error) is a
+# problem of the code or the server, and must not be blamed on - and drop - the data.
+_ROW_REFUSAL_CLASSES = ("22", "23", "54")
+_RAISE_EXCEPTION = "P0001"
+
+
+def refused_row(exc: BaseException) -> bool:
+    """The database refused the statement because of the data in it (not a partition
+    that is missing: see :func:`no_partition_for_row`)."""
+    if classify(exc) is not DbFailure.REFUSED or no_partition_for_row(exc):
+        return False
+    state = _sqlstate(exc)
+    if state:
+        return state.startswith(_ROW_REFUSAL_CLASSES) or state == _RAISE_EXCEPTION
+    return isinstance(driver_error(exc), psycopg.DataError)
 
 
 def describe(exc: BaseException) -> str:

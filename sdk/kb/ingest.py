@@ -31,7 +31,7 @@ from sdk.artifacts.errors import ArtifactIntegrityError, StoreMismatch
 from sdk.artifacts.kb_queue import PendingVersion
 from sdk.artifacts.reader import open_stored
 from sdk.artifacts.stores.base import BlobStore
-from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe
+from sdk.db.errors import DATABASE_ERRORS, describe, refused_row
 from sdk.db.locks import KB_LOCK_KEY
 from sdk.kb.embedders import Embedder, vector_literal
 from sdk.kb.errors import KbError
@@ -194,7 +194,7 @@ def write_batch(
         with conn.begin_nested():
             _write_all(conn, todo, model)
     except DATABASE_ERRORS as exc:
-        if classify(exc) is not DbFailure.REFUSED:  # down, busy or unmigrated: not the data
+        if not refused_row(exc):  # down, busy, unmigrated or our bug: not the data
             raise
         log.info("kb: batch refused (%s); writing it version by version", describe(exc))
         for item, item_vectors in todo:
@@ -235,7 +235,7 @@ def _write_version(
         with conn.begin_nested():
             _write_all(conn, [(item, vectors)], model)
     except DATABASE_ERRORS as exc:
-        if classify(exc) is not DbFailure.REFUSED:  # down, busy or unmigrated: not the data
+        if not refused_row(exc):  # down, busy, unmigrated or our bug: not the data
             raise
         log.warning(
             "kb: artifact %s v%s could not be stored: %s",

@@ -296,3 +296,26 @@ def test_every_package_derives_its_answer_from_the_same_class(
         assert "wdp migrate" in str(artifacts_translate(exc))
         assert "wdp migrate" in str(kb_translate(exc))
         assert "wdp migrate" in http.detail
+
+
+def test_a_missing_partition_and_a_check_violation_are_told_apart(migrated_db_url: str) -> None:
+    """Both are SQLSTATE 23514; only the first is the month's (503, retry), the second
+    the row's (refused)."""
+    from sdk.db.errors import no_partition_for_row, refused_row
+
+    conninfo = migrated_db_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE probe (t int, CONSTRAINT small CHECK (t < 5)) PARTITION BY RANGE (t);"
+            "CREATE TABLE probe_1 PARTITION OF probe FOR VALUES FROM (0) TO (10)"
+        )
+        errors = []
+        for value in (20, 7):
+            with pytest.raises(psycopg.errors.CheckViolation) as info:
+                conn.execute("INSERT INTO probe VALUES (%s)", [value])
+            errors.append(info.value)
+    no_partition, check = errors
+    assert no_partition_for_row(no_partition)
+    assert not refused_row(no_partition)
+    assert not no_partition_for_row(check)
+    assert refused_row(check)

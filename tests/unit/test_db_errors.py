@@ -16,7 +16,14 @@ import psycopg_pool
 import pytest
 import sqlalchemy as sa
 
-from sdk.db.errors import DbFailure, classify, describe, refused_by_check, refused_value
+from sdk.db.errors import (
+    DbFailure,
+    classify,
+    describe,
+    no_partition_for_row,
+    refused_row,
+    refused_value,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 U, R, M, X = (
@@ -126,9 +133,28 @@ def test_refusal_details() -> None:
     assert refused_value(_wrapped(_raw("22P02")))
     assert not refused_value(_raw("23505"))
     assert not refused_value(_raw("57014"))
-    assert refused_by_check(_raw("23514"))
-    assert refused_by_check(_wrapped(_raw("23514")))
-    assert not refused_by_check(_raw("23505"))
+    # Built here, the error names no constraint: as when no partition takes a row.
+    assert no_partition_for_row(_raw("23514"))
+    assert no_partition_for_row(_wrapped(_raw("23514")))
+    assert not no_partition_for_row(_raw("23505"))
+
+
+@pytest.mark.parametrize("code", ["22001", "22P02", "23505", "23503", "54000", "P0001"])
+def test_refusals_caused_by_the_data_are_row_refusals(code: str) -> None:
+    assert refused_row(_raw(code))
+    assert refused_row(_wrapped(_raw(code)))
+
+
+@pytest.mark.parametrize("code", ["XX000", "42883", "42601", "0A000", "25P02", "57014", "08006"])
+def test_refusals_not_caused_by_the_data_are_not_row_refusals(code: str) -> None:
+    """A bug or a server problem must never be blamed on the event (and drop it)."""
+    assert not refused_row(_raw(code))
+
+
+def test_driver_side_row_refusals() -> None:
+    assert refused_row(psycopg.DataError("PostgreSQL text fields cannot contain NUL"))
+    assert not refused_row(psycopg.ProgrammingError("1 placeholder but 2 parameters"))
+    assert not refused_row(_raw("23514"))  # no partition: the month, not the row
 
 
 def test_anything_else_is_not_a_database_error() -> None:
