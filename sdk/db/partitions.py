@@ -10,7 +10,6 @@ so ingestion keeps writing while partitions are added.
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -19,6 +18,7 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
+from sdk.backoff import backoff_delay
 from sdk.db.errors import DbFailure, classify
 from sdk.db.locks import PARTITION_LOCK_KEY
 from sdk.db.schema import TELEMETRY_SCHEMA, workflow_events
@@ -158,7 +158,7 @@ def ensure_partitions(
                 # held the parent; anything else will not get better by waiting.
                 if attempt == attempts or classify(exc) is not DbFailure.RETRYABLE:
                     raise
-                time.sleep(0.1 * 2**attempt + random.random() * 0.1)  # noqa: S311
+                time.sleep(backoff_delay(attempt, base_s=0.1, cap_s=5.0))
     return created
 
 
