@@ -230,8 +230,15 @@ class BatchWorker(Generic[Q, T]):
             # Workers stuck in an export: their batches are left over too. If such an
             # export did land, delivering it again must be harmless to the owner.
             leftover = [item for batch in self._batches.values() for item in batch]
-        leftover += self._prepare(list(self._queue))
-        self._queue.clear()
+        # popleft until empty, not copy-then-clear: an item put meanwhile (an emit that
+        # passed refusal() just before the state moved) is taken, never cleared unseen.
+        taken: list[Q] = []
+        while True:
+            try:
+                taken.append(self._queue.popleft())
+            except IndexError:
+                break
+        leftover += self._prepare(taken)
         finish(leftover)
 
     def _drained(self) -> bool:
@@ -288,7 +295,9 @@ class BatchWorker(Generic[Q, T]):
         ):
             self._park_queue(backlog)  # still unavailable
             return
-        while batch := self._take_batch():
+        # Stopped: what is still queued is the shutdown's to hand over, not ours to send
+        # (a worker that outlived its join would race the leftover hand-over).
+        while not self._stop.is_set() and (batch := self._take_batch()):
             try:
                 if not self._exporter.export(batch):
                     return
@@ -323,7 +332,9 @@ class BatchWorker(Generic[Q, T]):
             self._in_flight -= len(batch)
 
     def _park_queue(self, backlog: Backlog[T]) -> None:
-        while batch := self._take_batch():
+        # Stopped: what is still queued is the shutdown's to hand over, not ours to send
+        # (a worker that outlived its join would race the leftover hand-over).
+        while not self._stop.is_set() and (batch := self._take_batch()):
             try:
                 backlog.park(batch)
             finally:
