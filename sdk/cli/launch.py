@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sdk.errors import WdpError
@@ -89,6 +89,7 @@ class ApiServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     api_key: str | None = None
+    _group_killed: bool = field(default=False, init=False, repr=False)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -120,7 +121,10 @@ class ApiServer:
             except subprocess.TimeoutExpired:
                 _kill_group(self.process)
                 self.process.wait()
-        _kill_group(self.process)
+        if not self._group_killed:
+            # Once only: later the group id may belong to an unrelated process.
+            self._group_killed = True
+            _kill_group(self.process)
         return self.process.returncode
 
     def __enter__(self) -> ApiServer:
