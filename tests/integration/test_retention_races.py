@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,14 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from platform_defs.assets.retention import Candidate, RetentionBlocked, apply_retention
-from sdk.db import migrate
-from sdk.db.engine import create_engine
-from sdk.db.partitions import Month, ensure_partitions, list_partitions
+from sdk.db.partitions import Month, list_partitions
 from sdk.telemetry.values import new_ulid
-from tests.integration.test_dagster_assets import aggregate
+from tests.integration.test_dagster_assets import JAN, aggregate
+from tests.integration.test_dagster_assets import db as db  # the same fixture: a migrated db
 from tests.support.servers import run_api
 
-JAN, FEB, MAR = Month(2026, 1), Month(2026, 2), Month(2026, 3)
+FEB, MAR = Month(2026, 2), Month(2026, 3)
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)  # January and February are past 90 days
 JANUARY = "telemetry.workflow_events_p2026_01"
 
@@ -37,16 +36,6 @@ INSERT = (
     "(CAST(:id AS text), telemetry.ulid_time(CAST(:id AS text)), 'workflow.run_started', "
     ":ts, :run)"
 )
-
-
-@pytest.fixture
-def db(database_factory: Callable[[], str]) -> Iterator[tuple[str, sa.Engine]]:
-    url = database_factory()
-    migrate.upgrade(url)
-    eng = create_engine(url)
-    ensure_partitions(eng, [JAN, FEB, MAR])
-    yield url, eng
-    eng.dispose()
 
 
 def insert(
