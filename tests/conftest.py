@@ -8,6 +8,8 @@ temporary directory and stopped at the end. Tests get their own databases from i
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,18 +24,22 @@ from sdk.db.url import with_database
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """libpq URI of a Postgres server the tests may create databases on."""
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         yield external
         return
-    data_dir = tmp_path_factory.mktemp("wdp-data")
+    # Not under pytest's temporary root: every pytest session that starts resets that
+    # folder to 0700, and a server running as the 'pgserver' user under it (as root)
+    # then PANICs at its next checkpoint. A folder of our own is not touched.
+    data_dir = Path(tempfile.mkdtemp(prefix="wdp-test-pg-"))
     url = embedded.start(data_dir)
     try:
         yield url
     finally:
         embedded.stop(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
