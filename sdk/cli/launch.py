@@ -119,12 +119,12 @@ class ApiServer:
             try:
                 self.process.wait(grace)
             except subprocess.TimeoutExpired:
-                _kill_group(self.process)
+                signal_group(self.process, signal.SIGKILL)
                 self.process.wait()
         if not self._group_killed:
             # Once only: later the group id may belong to an unrelated process.
             self._group_killed = True
-            _kill_group(self.process)
+            signal_group(self.process, signal.SIGKILL)
         return self.process.returncode
 
     def __enter__(self) -> ApiServer:
@@ -134,10 +134,11 @@ class ApiServer:
         self.stop()
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    # The server runs in a session of its own, whose id is its pid.
+def signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal ``process``'s process group (it runs in a session of its own, whose id is
+    its pid): the server and whatever it started (workers)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, sig)
 
 
 def run_api(

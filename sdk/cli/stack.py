@@ -14,7 +14,6 @@ stack quiet; see :func:`services`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
@@ -25,7 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdk.cli.launch import wait_until_ok
+from sdk.cli.launch import signal_group, wait_until_ok
 from sdk.cli.relay import start_relay
 from sdk.db import embedded, migrate
 from sdk.db.engine import resolve_database_url
@@ -236,26 +235,21 @@ def _terminate(children: list[Service]) -> None:
     running = [s for s in children if s.process is not None and s.process.poll() is None]
     for svc in running:
         assert svc.process is not None
-        _signal_group(svc.process, signal.SIGTERM)
+        signal_group(svc.process, signal.SIGTERM)
     for svc in running:
         assert svc.process is not None
         try:
             svc.process.wait(GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             log.warning("%s did not stop in %.0fs; killing it", svc.name, GRACE_SECONDS)
-            _signal_group(svc.process, signal.SIGKILL)
+            signal_group(svc.process, signal.SIGKILL)
             svc.process.wait()
-        _signal_group(svc.process, signal.SIGKILL)  # what it left behind in its group goes too
+        signal_group(svc.process, signal.SIGKILL)  # what it left behind in its group goes too
         for thread in svc.relays:  # its last lines (the pipe closes with the group)
             thread.join(RELAY_DRAIN_SECONDS)
         log.info("stopped %s", svc.name)
     for svc in children:  # a service that had already exited, and its group
         if svc.process is not None:
-            _signal_group(svc.process, signal.SIGKILL)
+            signal_group(svc.process, signal.SIGKILL)
         for thread in svc.relays:
             thread.join(RELAY_DRAIN_SECONDS)
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
