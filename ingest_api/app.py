@@ -223,13 +223,8 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     services = _services(request)
-    # Anyone may probe readiness; only a caller with a valid key learns the revisions.
-    # A key that is sent is checked (and its failures counted) like anywhere else.
-    # With INGEST_AUTH_DISABLED every endpoint is open, and so are the revisions.
-    if Scope.INGEST in services.auth.open_scopes:
-        detailed = True
-    else:
-        detailed = "authorization" in request.headers and bool(services.auth.check(request, None))
+    # Anyone may probe readiness; only a caller it knows learns the revisions.
+    detailed = services.auth.knows_caller(request)
     try:
         async with services.pool.connection(timeout=2) as conn:
             row = None

@@ -200,6 +200,14 @@ class Authenticator:
             raise Unauthorized("invalid API key")
         return granted
 
+    def knows_caller(self, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+        """Whether the caller may see details of an open endpoint: ingestion is open
+        (INGEST_AUTH_DISABLED), or it sent a valid key. A key that is sent is checked,
+        and its failure counted, like anywhere else."""
+        if Scope.INGEST in self.open_scopes:
+            return True
+        return "authorization" in connection.headers and bool(self.check(connection, None))
+
     def _failed(self, client: str) -> None:
         self.metrics.rejected.labels("unauthorized").inc()
         self.limiter.record_failure(client)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sdk.db.errors import DbFailure, classify, refused_row, refused_value
+from sdk.db.errors import DbFailure, classify, refused_row
 from sdk.errors import WdpError
 
 log = logging.getLogger(__name__)
@@ -129,11 +129,6 @@ def database_error(exc: BaseException) -> ApiError:
         return DatabaseNotMigrated(
             "the database lacks the telemetry tables this server writes "
             "(not migrated to its revision): run `wdp migrate`"
-        )
-    if refused_value(exc):
-        return UnstorableEvent(
-            f"Postgres cannot store a value in this event ({type(exc).__name__}); "
-            "nothing was stored"
         )
     if refused_row(exc):
         return UnstorableEvent(
