@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from sdk.backoff import MAX_EXPONENT, Timer, backoff_delay
+from sdk.backoff import Timer, backoff_delay
 
 __all__ = ["Outage"]
 
@@ -36,8 +36,7 @@ class Outage:
         self._next_attempt = 0.0
 
     def failed(self, problem: str) -> None:
-        # Only the count's exponent matters; saturating it keeps the number small too.
-        self.failures = min(self.failures + 1, MAX_EXPONENT)
+        self.failures += 1  # backoff_delay clamps the exponent itself
         delay = backoff_delay(self.failures, base_s=self._base, cap_s=self._cap)
         self._next_attempt = self._timer.monotonic() + delay
         if self.failures == 1:
