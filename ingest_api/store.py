@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ingest_api.errors import StoreUnavailable, database_error
 from sdk.db.errors import no_partition_for_row
-from sdk.db.partitions import PARTITION_TABLES_SQL, Month, month_of_table
+from sdk.db.partitions import PARTITION_TABLES_SQL, Month, partition_tables
 from sdk.db.schema import TELEMETRY_SCHEMA, WORKFLOW_EVENT_COLUMNS, workflow_events
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.values import ulid_datetime
@@ -147,21 +147,19 @@ class EventStore:
         per request; a write that still misses a partition refreshes it.
         """
         if refresh or time.monotonic() - self._months_at > self._window_ttl_s:
-            live, changing = [], set()
+            live: list[Month] = []
+            changing: set[Month] = set()
             try:
                 async with self._pool.connection() as conn:
                     cur = await conn.execute(PARTITION_TABLES_SQL)
-                    for name, attached, pending in await cur.fetchall():
-                        month = month_of_table(name)
-                        if month is None:
-                            continue
-                        if attached and not pending:
-                            live.append(month)
+                    for table in partition_tables(await cur.fetchall()):
+                        if table.live:
+                            live.append(table.month)
                         else:
-                            changing.add(month)
+                            changing.add(table.month)
             except psycopg.Error as exc:
                 raise database_error(exc) from exc
-            self._months, self._changing = sorted(live), frozenset(changing)
+            self._months, self._changing = live, frozenset(changing)
             self._months_at = time.monotonic()
         return self._months
 

@@ -46,7 +46,7 @@ from sdk.db.partitions import (
     PARTITION_TABLES_SQL,
     Month,
     list_partitions,
-    month_of_table,
+    partition_tables,
 )
 from sdk.db.schema import TELEMETRY_SCHEMA
 from sdk.settings import get_settings
@@ -105,12 +105,11 @@ Pause = Callable[[str, Candidate], None]
 
 def expired_partitions(conn: sa.Connection, now: datetime, retention_days: int) -> list[Candidate]:
     """Partition tables whose month is wholly past retention, oldest first."""
-    found = []
-    for name, attached, pending in conn.exec_driver_sql(PARTITION_TABLES_SQL):
-        month = month_of_table(name)
-        if month is not None and is_expired(month, now, retention_days):
-            found.append(Candidate(name, month, bool(attached), bool(pending)))
-    return sorted(found, key=lambda c: c.month)
+    return [
+        Candidate(t.name, t.month, t.attached, t.detach_pending)
+        for t in partition_tables(conn.exec_driver_sql(PARTITION_TABLES_SQL))
+        if is_expired(t.month, now, retention_days)
+    ]
 
 
 def uncovered_days(conn: sa.Connection, candidate: Candidate) -> list[str]:

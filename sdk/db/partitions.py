@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -99,6 +100,31 @@ LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = '{PARENT}'::regc
 WHERE c.relnamespace = '{TELEMETRY_SCHEMA}'::regnamespace AND c.relkind = 'r'
   AND c.relname ~ '{PARTITION_NAME_PATTERN}'
 """
+
+
+@dataclass(frozen=True)
+class PartitionTable:
+    """A row of :data:`PARTITION_TABLES_SQL`: a partition table and whether it is live."""
+
+    name: str
+    month: Month
+    attached: bool
+    detach_pending: bool
+
+    @property
+    def live(self) -> bool:
+        """Attached and not being detached: it takes the month's rows."""
+        return self.attached and not self.detach_pending
+
+
+def partition_tables(rows: Iterable[Sequence[Any]]) -> list[PartitionTable]:
+    """The rows of :data:`PARTITION_TABLES_SQL`, oldest month first (other names skipped)."""
+    found = [
+        PartitionTable(name, month, bool(attached), bool(pending))
+        for name, attached, pending in rows
+        if (month := month_of_table(name)) is not None
+    ]
+    return sorted(found, key=lambda t: t.month)
 
 
 def months_of_tables(names: Iterable[str]) -> list[Month]:
