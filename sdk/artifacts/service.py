@@ -51,7 +51,7 @@ from sdk.artifacts.models import (
 )
 from sdk.artifacts.reader import VerifiedReader, open_stored
 from sdk.artifacts.stores import BlobStore, build_store
-from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe, refused_value
+from sdk.db.errors import DATABASE_ERRORS, describe, refused_value, unavailable_reason
 from sdk.db.lifecycle import EngineHolder
 from sdk.settings import WdpSettings, get_settings
 
@@ -75,19 +75,8 @@ def _found(row: repo.AnyRow | None, artifact_id: str, version: int | None) -> re
 
 def _translate(exc: BaseException) -> ArtifactError:
     """Driver error -> artifact error, by :func:`sdk.db.errors.classify`'s answer."""
-    failure = classify(exc)
-    if failure is DbFailure.UNAVAILABLE:
-        return DatabaseUnavailable(f"cannot use the database: {describe(exc)}")
-    if failure is DbFailure.RETRYABLE:
-        # deadlock / serialization failure / lock or statement timeout: the database
-        # is fine, this attempt lost a race or waited too long.
-        return DatabaseUnavailable(
-            f"the database aborted the operation ({describe(exc)}); retry it"
-        )
-    if failure is DbFailure.NOT_MIGRATED:
-        return DatabaseUnavailable(
-            f"the artifact tables are missing ({describe(exc)}): run `wdp migrate`"
-        )
+    if (reason := unavailable_reason(exc, tables="artifact tables")) is not None:
+        return DatabaseUnavailable(reason)
     if refused_value(exc):
         return InvalidArtifact(f"the database refused a value: {describe(exc)}")
     return ArtifactError(f"the database refused the operation: {describe(exc)}")

@@ -168,6 +168,22 @@ def refused_row(exc: BaseException) -> bool:
     return isinstance(driver_error(exc), psycopg.DataError)
 
 
+def unavailable_reason(exc: BaseException, *, tables: str) -> str | None:
+    """The message for a failure that is not the statement's fault (unavailable,
+    retryable, or ``tables`` missing: not migrated), or None for a refusal. One wording
+    for every package that maps these to its own "unavailable" error."""
+    failure = classify(exc)
+    if failure is DbFailure.UNAVAILABLE:
+        return f"the database is unavailable: {describe(exc)}"
+    if failure is DbFailure.RETRYABLE:
+        # deadlock / serialization failure / lock or statement timeout: the database
+        # is fine, this attempt lost a race or waited too long.
+        return f"the database aborted the operation ({describe(exc)}); retry it"
+    if failure is DbFailure.NOT_MIGRATED:
+        return f"the {tables} are missing ({describe(exc)}): run `wdp migrate`"
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """The first line of the driver's message (or the exception's type), for logs and
     error messages; never parsed."""

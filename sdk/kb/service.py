@@ -22,7 +22,7 @@ from sdk.artifacts import kb_queue
 from sdk.artifacts.stores import build_store
 from sdk.artifacts.stores.base import BlobStore
 from sdk.db.engine import create_engine
-from sdk.db.errors import DATABASE_ERRORS, DbFailure, classify, describe
+from sdk.db.errors import DATABASE_ERRORS, describe, unavailable_reason
 from sdk.db.lifecycle import EngineHolder
 from sdk.db.schema import KB_EMBEDDING_COLUMN, KB_SCHEMA
 from sdk.kb.embedders import Embedder, build_embedder
@@ -252,15 +252,8 @@ def _translated(doing: str = "the database refused the request") -> Iterator[Non
 
 def _translate(exc: BaseException, doing: str = "the database refused the request") -> KbError:
     """Driver error -> domain error, by :func:`sdk.db.errors.classify`'s answer."""
-    failure = classify(exc)
-    if failure is DbFailure.UNAVAILABLE:
-        return KbUnavailable(f"the database is unavailable: {describe(exc)}")
-    if failure is DbFailure.RETRYABLE:
-        return KbUnavailable(f"the database aborted the operation ({describe(exc)}); retry it")
-    if failure is DbFailure.NOT_MIGRATED:
-        return KbUnavailable(
-            f"the knowledge-base tables are missing ({describe(exc)}): run `wdp migrate`"
-        )
+    if (reason := unavailable_reason(exc, tables="knowledge-base tables")) is not None:
+        return KbUnavailable(reason)
     return KbError(f"{doing}: {describe(exc)}")
 
 

@@ -172,7 +172,7 @@ def test_a_source_that_fails_midway_leaves_nothing(
 def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     engine = create_engine(f"postgresql://wdp@127.0.0.1:{free_port()}/wdp")
     service = ArtifactService(engine=engine, store=FileStore(tmp_path))
-    with pytest.raises(DatabaseUnavailable, match="cannot use the database"):
+    with pytest.raises(DatabaseUnavailable, match="the database is unavailable"):
         service.read_artifact("01J00000000000000000000000")
     engine.dispose()
 
