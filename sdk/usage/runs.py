@@ -70,6 +70,7 @@ SELECT s.run_id, s.workflow_name, s.item_id, s.ts AS started_at,
        t.steps, t.errors, t.tokens_in, t.tokens_out, t.cost_usd, t.cost_unknown_steps
 """
 
+# Sums stay numeric, never bigint: each token count is below 2**63, their sum need not be.
 _SUMMARY_JOINS = f"""
 LEFT JOIN LATERAL (
   SELECT e.ts, e.payload->>'status' AS status, {num("e", "duration_ms")} AS duration_ms,
@@ -82,8 +83,8 @@ LEFT JOIN LATERAL (
 CROSS JOIN LATERAL (
   SELECT count(*) AS steps,
          count(*) FILTER (WHERE st.status = 'error') AS errors,
-         coalesce(sum(st.tokens_in), 0)::bigint AS tokens_in,
-         coalesce(sum(st.tokens_out), 0)::bigint AS tokens_out,
+         coalesce(sum(st.tokens_in), 0) AS tokens_in,
+         coalesce(sum(st.tokens_out), 0) AS tokens_out,
          coalesce(sum(st.cost) FILTER (WHERE NOT st.unknown), 0) AS cost_usd,
          count(*) FILTER (WHERE st.unknown) AS cost_unknown_steps
   FROM (
@@ -336,8 +337,12 @@ def shape_events(
 
 
 def run_detail(run_id: str, *, max_events: int = MAX_RUN_EVENTS) -> Query[RunDetail]:
-    """Everything about one run; raises :class:`~sdk.usage.errors.RunNotFound`."""
-    run_id = run_id_param(run_id)
+    """Everything about one run. Checks ``run_id`` at once (InvalidQuery); running the
+    query raises :class:`~sdk.usage.errors.RunNotFound` for a run without events."""
+    return _run_detail(run_id_param(run_id), max_events)
+
+
+def _run_detail(run_id: str, max_events: int) -> Query[RunDetail]:
     summary_rows = yield Statement(_SUMMARY_OF_ONE, {"run_id": run_id})
     if not summary_rows:
         raise RunNotFound(run_id)
