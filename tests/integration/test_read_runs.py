@@ -11,10 +11,12 @@ import math
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from sdk.artifacts import ArtifactService
@@ -22,6 +24,7 @@ from sdk.artifacts.stores.file import FileStore
 from sdk.db.engine import create_engine
 from sdk.langgraph import instrument
 from sdk.telemetry import TelemetryClient
+from sdk.usage.aggregation import GROUPED_SQL, STEP_EVENT, day_bounds
 from tests.integration.read_support import INGEST, READ, event, get, post, read_server, step
 from tests.support.langgraph_graphs import (
     PIPELINE_ROLES,
@@ -455,3 +458,35 @@ def test_a_read_key_cannot_write(server: ApiServer) -> None:
         assert response.status_code == 403, response.text
         assert "'ingest' scope (INGEST_API_KEYS)" in response.json()["detail"]
     assert get(server, f"/telemetry/runs/{one['run_id']}").status_code == 404  # not stored
+
+
+def test_run_totals_count_unknown_costs_exactly_as_the_aggregates_do(
+    server: ApiServer, migrated_db_url: str
+) -> None:
+    """A run's totals and the daily aggregates are two SQL texts: both must call the
+    same steps' costs unknown (it says so, or gives no number) and sum the rest."""
+    wf = unique("wf")
+    ids = {"run_id": "edge-" + wf, "workflow_name": wf}
+    day = datetime(2026, 6, 3, tzinfo=UTC)
+    post(
+        server,
+        [
+            event("workflow.run_started", day, **ids),
+            step(day, node="a", step=1, cost=0.5, **ids),  # known
+            step(day, node="a", step=2, cost=0.25, unknown=True, **ids),  # says unknown
+            step(day, node="a", step=3, cost=None, unknown=False, **ids),  # gives none
+            step(day, node="a", step=4, cost=0.0, **ids),  # free, and known
+        ],
+    )
+    totals = get(server, "/telemetry/runs", workflow_name=wf).json()["runs"][0]["totals"]
+    lo, hi = day_bounds(day.date())
+    with psycopg.connect(migrated_db_url) as conn:
+        rows = conn.execute(
+            f"SELECT sum(cost_usd), sum(cost_unknown_steps), sum(events), sum(tokens_in) "
+            f"FROM ({GROUPED_SQL}) g WHERE workflow_name = %(wf)s AND event_name = %(step)s",
+            {"day": day.date(), "lo": lo, "hi": hi, "wf": wf, "step": STEP_EVENT},
+        ).fetchone()
+    assert rows is not None
+    assert (totals["cost_usd"], totals["cost_unknown_steps"]) == (0.5, 2)
+    assert (Decimal(str(totals["cost_usd"])), totals["cost_unknown_steps"]) == rows[:2]
+    assert (totals["steps"], totals["tokens_in"]) == rows[2:]
