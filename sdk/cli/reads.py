@@ -17,18 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
-from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
-from rich.measure import Measurement
-from rich.table import Table
 from rich.text import Text
 
 from sdk import logs
@@ -38,12 +34,10 @@ if TYPE_CHECKING:
     from sdk.usage.errors import InvalidQuery
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 EXIT_NOT_FOUND = 1
 EXIT_REFUSED = 2
 CONNECT_TIMEOUT_S = 10
-ID_WIDTH = 26  # a ULID; longer ids get the room they need
 # C0 and C1 controls (tabs and newlines included: a cell or a line is one line).
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -180,74 +174,3 @@ def when(value: datetime | None, *, seconds: bool = False) -> str:
     if value is None:
         return ""
     return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-
-
-# --- tables that fit the terminal ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column(Generic[R]):
-    """A table column: its header, its cell for a row, its rank (0: always shown; then
-    lower ranks first while they fit), rich column options, and ``squeeze``: for free
-    text, the width it needs when folded over several lines (0: its widest cell)."""
-
-    name: str
-    cell: Callable[[R], str | Text]
-    rank: int = 0
-    options: Mapping[str, Any] = field(default_factory=dict)
-    squeeze: int = 0
-
-
-def id_column(name: str, cell: Callable[[R], str], ids: Sequence[str]) -> Column[R]:
-    """A column of ids shown whole: it never wraps (other columns fold first)."""
-    width = max([ID_WIDTH, *(len(i) for i in ids)])
-    return Column(name, cell, 0, {"no_wrap": True, "min_width": width})
-
-
-def _width(console: Console, column: Column[Any], cells: list[str | Text]) -> int:
-    """The column's width with padding: its widest cell, or its ``squeeze`` if smaller."""
-    widest = max(
-        [cell_len(column.name)]
-        + [Measurement.get(console, console.options, c).maximum for c in cells]
-    )
-    return min(widest, column.squeeze or widest) + 2
-
-
-def fitted_table(
-    console: Console, columns: Sequence[Column[R]], rows: Sequence[R], **options: Any
-) -> tuple[Table, list[str]]:
-    """The table with the columns that fit ``console`` unfolded, and the names of those
-    left out. Rank-0 columns are always there; then, by rank, each one that still fits.
-
-    Each cell is rendered and measured once (a run may have thousands of steps); a
-    column takes its widest cell or header plus one space of padding each side.
-    """
-    cells = [[column.cell(row) for column in columns] for row in rows]
-    widths = [
-        _width(console, column, [row[i] for row in cells]) for i, column in enumerate(columns)
-    ]
-    kept = {i for i, column in enumerate(columns) if column.rank == 0}
-    used = sum(widths[i] for i in kept)
-    for i in sorted(set(range(len(columns))) - kept, key=lambda i: (columns[i].rank, i)):
-        if used + widths[i] <= console.width:
-            kept.add(i)
-            used += widths[i]
-    table = Table(box=None, header_style="bold", **options)
-    for i in sorted(kept):
-        table.add_column(columns[i].name, **({"overflow": "fold"} | dict(columns[i].options)))
-    for row in cells:
-        table.add_row(*(row[i] for i in sorted(kept)))
-    return table, [c.name for i, c in enumerate(columns) if i not in kept]
-
-
-def print_table(
-    console: Console, columns: Sequence[Column[R]], rows: Sequence[R], **options: Any
-) -> None:
-    """Print :func:`fitted_table`, and say which columns a narrow terminal left out."""
-    table, hidden = fitted_table(console, columns, rows, **options)
-    console.print(table)
-    if hidden:
-        console.print(
-            f"[dim](not shown: {escape(', '.join(hidden))}; a wider terminal or --json)[/dim]",
-            highlight=False,
-        )

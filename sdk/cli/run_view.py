@@ -1,5 +1,5 @@
 """How ``wdp runs show`` draws a run: summary lines, then steps, state changes, learning
-events and artifacts, each a table that fits the terminal (:func:`sdk.cli.reads.print_table`).
+events and artifacts, each a table that fits the terminal (:func:`sdk.cli.tables.print_table`).
 
 The summary is key-value lines rather than a table, so the run id, the item id and
 error messages are printed whole and unwrapped. Times in the tables are offsets from
@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.text import Text
 
-from sdk.cli import reads, timeline
-from sdk.cli.reads import Column, shown
+from sdk.cli import reads, tables, timeline
+from sdk.cli.reads import shown
+from sdk.cli.tables import Column
 
 if TYPE_CHECKING:
     from sdk.artifacts.links import RunArtifact
@@ -70,13 +71,13 @@ def print_run(console: Console, detail: RunDetail) -> None:
     _steps(console, detail)
     if detail.state_changes:
         console.print("\n[bold]State changes[/bold]")
-        reads.print_table(console, _change_columns(start), detail.state_changes)
+        tables.print_table(console, _change_columns(start), detail.state_changes)
     if detail.learning_events:
         console.print("\n[bold]Learning events[/bold]")
-        reads.print_table(console, _learning_columns(start), detail.learning_events)
+        tables.print_table(console, _learning_columns(start), detail.learning_events)
     if detail.artifacts:
         console.print("\n[bold]Artifacts[/bold]")
-        reads.print_table(console, _artifact_columns(detail.artifacts), detail.artifacts)
+        tables.print_table(console, _artifact_columns(detail.artifacts), detail.artifacts)
         console.print(
             Text(f"  content: wdp artifacts get {detail.artifacts[0].artifact_id}", style="dim"),
             soft_wrap=True,
@@ -131,7 +132,7 @@ def _steps(console: Console, detail: RunDetail) -> None:
         for step, span in zip(detail.steps, spans, strict=True)
     ]
     console.print(f"\n[bold]Steps[/bold] ({len(rows):,})", highlight=False)
-    reads.print_table(console, _step_columns(total), rows)
+    tables.print_table(console, _step_columns(total), rows)
     for row in rows:
         if row.step.status == "error" or row.step.error_type:
             console.print(
@@ -187,7 +188,7 @@ def _learning_columns(start: datetime) -> list[Column[LearningEvent]]:
 
 def _artifact_columns(links: list[RunArtifact]) -> list[Column[RunArtifact]]:
     return [
-        reads.id_column("artifact_id", lambda a: a.artifact_id, [a.artifact_id for a in links]),
+        tables.id_column("artifact_id", lambda a: a.artifact_id, [a.artifact_id for a in links]),
         Column("v", lambda a: str(a.version), 0, {"justify": "right"}),
         Column("type", lambda a: shown(a.type), 1),
         Column("link", lambda a: shown(a.link_type), 2),

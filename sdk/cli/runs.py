@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from sdk.cli import reads
+from sdk.cli import reads, tables
 from sdk.cli.help import Typer
 from sdk.cli.reads import shown
 
@@ -78,7 +78,7 @@ def ls(
     if not page.runs:
         err.print("no runs" + (" on this page" if cursor else " match"), highlight=False)
     else:
-        reads.print_table(Console(), run_columns(page.runs), page.runs)
+        tables.print_table(Console(), run_columns(page.runs), page.runs)
     if page.next_cursor:
         again = ["wdp", "runs", "ls"]
         for option, value in (("--workflow", workflow), ("--item", item), ("--status", status)):
@@ -92,10 +92,10 @@ def ls(
         )
 
 
-def run_columns(runs: list[RunSummary]) -> list[reads.Column[RunSummary]]:
-    C = reads.Column
+def run_columns(runs: list[RunSummary]) -> list[tables.Column[RunSummary]]:
+    C = tables.Column
     return [
-        reads.id_column("run_id", lambda r: r.run_id, [r.run_id for r in runs]),
+        tables.id_column("run_id", lambda r: r.run_id, [r.run_id for r in runs]),
         C("status", lambda r: reads.status_text(r.status)),
         C("started (UTC)", lambda r: reads.when(r.started_at), 1),
         C("took", lambda r: reads.duration(r.duration_ms), 3, {"justify": "right"}),

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from rich.console import Console
 
-from sdk.cli import reads, timeline
-from sdk.cli.reads import Column
+from sdk.cli import reads, tables, timeline
+from sdk.cli.tables import Column
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_a_step_before_the_run_start_is_drawn_at_the_start() -> None:
 
 def _render(width: int, columns: list[Column[str]], rows: list[str]) -> tuple[str, list[str]]:
     console = Console(width=width, file=io.StringIO(), color_system=None)
-    table, hidden = reads.fitted_table(console, columns, rows)
+    table, hidden = tables.fitted_table(console, columns, rows)
     console.print(table)
     return console.file.getvalue(), hidden  # type: ignore[attr-defined]
 
@@ -102,7 +102,7 @@ ID = "01J9Z8Y7X6W5V4T3S2R1Q0P9N8"
 
 def _columns() -> list[Column[str]]:
     return [
-        reads.id_column("id", lambda r: r, [ID]),
+        tables.id_column("id", lambda r: r, [ID]),
         Column("a", lambda r: "a" * 20, 2),
         Column("b", lambda r: "b" * 20, 1),
         Column("c", lambda r: "c" * 5, 3),
