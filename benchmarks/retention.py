@@ -6,7 +6,7 @@ In one run, on a fresh database:
 (a) drop a month partition of N events (DETACH PARTITION CONCURRENTLY + DROP TABLE) vs
     DELETE of the same N rows from an identical table (same columns, same indexes);
     targets: drop >= 100x faster than DELETE, and under 1 s;
-(b) aggregate one day holding all N events (platform_defs' aggregate_day); target < 10 s;
+(b) aggregate one day holding all N events (sdk.usage.aggregation.aggregate_day); target < 10 s;
 (c) batch ingestion through the live API with and without partition maintenance
     (create + attach, detach + drop of a future month, in a loop) running beside it;
     target: throughput reduced by at most 10 %.
@@ -29,12 +29,12 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.harness import benchmark_api, count_rows, event_row, fresh_database
-from platform_defs.assets.aggregates import aggregate_day
 from sdk.cli.launch import ApiServer
 from sdk.db.engine import create_engine
 from sdk.db.partitions import PARENT, Month, create_missing_partitions
 from sdk.db.schema import WORKFLOW_EVENT_COLUMNS
 from sdk.telemetry.values import new_ulid
+from sdk.usage.aggregation import aggregate_day
 
 console = Console()
 COLUMNS = ", ".join(WORKFLOW_EVENT_COLUMNS)
@@ -113,8 +113,9 @@ def aggregate(url: str, day: date) -> dict[str, float]:
     try:
         started = time.perf_counter()
         with engine.begin() as conn:
-            written, events = aggregate_day(conn, day)
-        return {"seconds": time.perf_counter() - started, "rows": written, "events": events}
+            written = aggregate_day(conn, day)
+        seconds = time.perf_counter() - started
+        return {"seconds": seconds, "rows": written.rows, "events": written.events}
     finally:
         engine.dispose()
 

@@ -35,6 +35,7 @@ from ingest_api.openapi import (
     openapi_components,
 )
 from ingest_api.parsing import Body, Checked, check_event, decode_body
+from ingest_api.read import READ_HANDLERS
 from ingest_api.store import EventStore, Outcome
 from ingest_api.writer import GroupCommitWriter
 from sdk.db.engine import resolve_database_url
@@ -348,7 +349,15 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             await pool.close()
 
     app = Litestar(
-        route_handlers=[post_event, post_batch, healthz, readyz, metrics, docs_asset],
+        route_handlers=[
+            post_event,
+            post_batch,
+            *READ_HANDLERS,
+            healthz,
+            readyz,
+            metrics,
+            docs_asset,
+        ],
         lifespan=[lifespan],
         on_startup=[add_event_schemas],
         exception_handlers={
@@ -360,7 +369,9 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             title="wdp ingest API",
             version="1",
             description=(
-                "Workflow telemetry ingestion. Authenticate with `Authorization: Bearer <key>`."
+                "Workflow telemetry ingestion, and reading back runs and usage. Authenticate "
+                "with `Authorization: Bearer <key>`: an ingest key to post events, a read key "
+                "to read (docs/read-api.md)."
             ),
             path="/docs",
             render_plugins=[swagger_plugin()],

@@ -1,9 +1,11 @@
 """The one place the ingest API checks keys: scopes per key, and a limit on failures.
 
-Every key check of every endpoint goes through :meth:`Authenticator.check`, so adding
-per-key scopes later (an issue plans it) changes :class:`KeyRing` only. Keys are
-compared in constant time (SHA-256 digests, so not even their lengths leak), against
-every key, always.
+Every key check of every endpoint goes through :meth:`Authenticator.check`. Each key
+grants scopes (:class:`Scope`): ingest keys (what agents hold) post events, read keys
+read runs and usage, the metrics key reads /metrics; a key is refused with 403, naming
+the scope needed, on an endpoint of another scope, and a string that is no key with 401.
+Keys are compared in constant time (SHA-256 digests, so not even their lengths leak),
+against every key, always.
 
 A client address that fails too many checks within a sliding window is refused with
 429 and ``Retry-After`` before its key is even looked at, so a blocked client learns
@@ -27,7 +29,7 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
-from ingest_api.errors import TooManyFailedAttempts, Unauthorized
+from ingest_api.errors import Forbidden, TooManyFailedAttempts, Unauthorized
 from ingest_api.metrics import Metrics
 from sdk.settings import WdpSettings
 
@@ -36,7 +38,16 @@ class Scope(enum.StrEnum):
     """What a key may do."""
 
     INGEST = "ingest"  # POST /telemetry/events*: INGEST_API_KEYS
+    READ = "read"  # GET /telemetry/runs*, /telemetry/usage: READ_API_KEYS
     METRICS = "metrics"  # GET /metrics: METRICS_API_KEY
+
+
+# Where the keys of each scope are configured: what a 403 tells the caller to get.
+SCOPE_SETTING = {
+    Scope.INGEST: "INGEST_API_KEYS",
+    Scope.READ: "READ_API_KEYS",
+    Scope.METRICS: "METRICS_API_KEY",
+}
 
 
 def _digest(secret: bytes) -> bytes:
@@ -54,6 +65,8 @@ class KeyRing:
         scopes: dict[bytes, set[Scope]] = {}
         for key in settings.api_keys:
             scopes.setdefault(_digest(key.encode()), set()).add(Scope.INGEST)
+        for key in settings.read_keys:
+            scopes.setdefault(_digest(key.encode()), set()).add(Scope.READ)
         if settings.metrics_api_key is not None:
             metrics_key = settings.metrics_api_key.get_secret_value().strip().encode()
             scopes.setdefault(_digest(metrics_key), set()).add(Scope.METRICS)
@@ -161,6 +174,8 @@ class Authenticator:
         open_scopes = set()
         if settings.ingest_auth_disabled:
             open_scopes.add(Scope.INGEST)
+            if not settings.read_keys:  # configured read keys keep reads closed
+                open_scopes.add(Scope.READ)
         if settings.metrics_api_key is None:
             open_scopes.add(Scope.METRICS)
         limiter = FailureLimiter(
@@ -177,7 +192,10 @@ class Authenticator:
 
         ``scope`` None: any valid key will do (for optional details on open endpoints).
         An open scope needs no key, and its key is not looked at. Raises
-        :class:`Unauthorized` (401) or :class:`TooManyFailedAttempts` (429).
+        :class:`Unauthorized` (401: no key, or a string that is no key; counted as a
+        failure), :class:`Forbidden` (403: a valid key without ``scope``; not a failure,
+        the key is right, only used on the wrong endpoint) or
+        :class:`TooManyFailedAttempts` (429).
         """
         if scope is not None and scope in self.open_scopes:
             return self.open_scopes
@@ -194,10 +212,15 @@ class Authenticator:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
         # Headers arrive decoded as latin-1: recover the bytes the client sent.
         granted = self.keys.scopes_of(token.strip().encode("latin-1", "replace"))
-        if not granted or (scope is not None and scope not in granted):
-            # A valid key of another scope is as wrong here as any other string.
+        if not granted:
             self._failed(client)
             raise Unauthorized("invalid API key")
+        if scope is not None and scope not in granted:
+            names = ", ".join(repr(s.value) for s in sorted(granted))
+            raise Forbidden(
+                f"this endpoint needs a key with the {scope.value!r} scope "
+                f"({SCOPE_SETTING[scope]}); the key sent has only: {names}"
+            )
         return granted
 
     def knows_caller(self, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:

@@ -4,8 +4,10 @@ Handlers raise :class:`ApiError` subclasses (or let a domain error escape); the
 exception handlers registered in :mod:`ingest_api.app` turn each into a JSON body
 ``{"status", "error", "detail", "errors"?}``. Nothing else reaches the client: an
 unexpected exception is logged with its traceback and answered with a bare 500.
-Database failures reach HTTP through :func:`database_error` only, which maps
-:func:`sdk.db.errors.classify`'s answer to a status.
+Database failures reach HTTP through :func:`database_error` (writes) and
+:func:`read_database_error` (reads) only, which map :func:`sdk.db.errors.classify`'s
+answer to a status; refusals of the read queries (:mod:`sdk.usage`) through
+:func:`usage_error`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sdk.db.errors import DbFailure, classify, refused_row
+from sdk.db.errors import DbFailure, classify, describe, refused_row
 from sdk.errors import WdpError
+from sdk.usage.errors import InvalidQuery, RunNotFound, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,18 @@ class Unauthorized(ApiError):
     error = "unauthorized"
 
 
+class Forbidden(ApiError):
+    """A valid key without the scope the endpoint needs (the body names the scope)."""
+
+    status_code = 403
+    error = "forbidden"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    error = "not_found"
+
+
 class EventConflict(ApiError):
     status_code = 409
     error = "conflict"
@@ -74,6 +89,13 @@ class UnsupportedMediaType(ApiError):
 class InvalidEvent(ApiError):
     status_code = 422
     error = "invalid_event"
+
+
+class InvalidParameters(ApiError):
+    """Query or path parameters of a read endpoint that cannot be answered."""
+
+    status_code = 422
+    error = "invalid_parameters"
 
 
 class UnstorableEvent(InvalidEvent):
@@ -140,5 +162,51 @@ def database_error(exc: BaseException) -> ApiError:
     return StoreUnavailable(
         f"the database refused the write for a reason not in the event ({type(exc).__name__}); "
         "nothing was stored, retry later",
+        retry_after_s=30,
+    )
+
+
+def usage_error(exc: UsageError, *, path_params: frozenset[str] = frozenset()) -> ApiError:
+    """The HTTP answer to a refusal of :mod:`sdk.usage`: 422 with one field error per bad
+    parameter (the body shape of the ingest endpoints' validation errors), 404 for a run
+    without events. ``path_params``: the parameters that are in the path, not the query."""
+    if isinstance(exc, InvalidQuery):
+        errors: list[dict[str, Any]] = [
+            {
+                "loc": ["path" if name in path_params else "query", name],
+                "msg": message,
+                "type": "invalid_parameter",
+            }
+            for name, message in exc.field_errors.items()
+        ]
+        return InvalidParameters("invalid parameters", errors=errors)
+    if isinstance(exc, RunNotFound):
+        return NotFound(f"no run {exc.run_id!r}: no stored event carries this run_id")
+    log.error("unmapped usage error: %r", exc)
+    return StoreUnavailable(
+        f"the read failed ({type(exc).__name__}); retry later", retry_after_s=30
+    )
+
+
+def read_database_error(exc: BaseException) -> ApiError:
+    """The HTTP answer to a database failure of a read: always 503, nothing the caller
+    sent was wrong (read parameters are checked before any SQL runs)."""
+    failure = classify(exc)
+    if failure is DbFailure.UNAVAILABLE:
+        return StoreUnavailable("database unavailable; retry later")
+    if failure is DbFailure.RETRYABLE:
+        return StoreUnavailable(
+            f"the database aborted the read ({type(exc).__name__}: a lock or statement "
+            "timeout, or a conflict); retry"
+        )
+    if failure is DbFailure.NOT_MIGRATED:
+        return DatabaseNotMigrated(
+            "the database lacks the telemetry tables this server reads "
+            "(not migrated to its revision): run `wdp migrate`"
+        )
+    log.error("the database refused a read query: %s", describe(exc))
+    return StoreUnavailable(
+        f"the database refused the read ({type(exc).__name__}); this is a bug of the "
+        "server, reported in its log; retry later",
         retry_after_s=30,
     )

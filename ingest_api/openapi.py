@@ -83,14 +83,15 @@ BATCH_RESULT_SCHEMA: dict[str, Any] = {
 }
 
 
-def _json(schema: dict[str, Any]) -> dict[str, OpenAPIMediaType]:
+def json_content(schema: dict[str, Any]) -> dict[str, OpenAPIMediaType]:
     return {"application/json": OpenAPIMediaType(schema=schema)}  # type: ignore[arg-type]
 
 
-def _errors(*codes: int) -> dict[str, OpenAPIResponse]:
+def error_responses(*codes: int) -> dict[str, OpenAPIResponse]:
     text = {
         400: "Body is not valid JSON",
         401: "Missing or invalid API key",
+        403: "A valid key without this endpoint's scope (the body names the scope needed)",
         409: "Same event_id already stored with different content",
         413: "Body over the size limit",
         415: "Content-Type is not application/json (or unsupported Content-Encoding)",
@@ -105,7 +106,8 @@ def _errors(*codes: int) -> dict[str, OpenAPIResponse]:
         ),
     }
     return {
-        str(c): OpenAPIResponse(description=text[c], content=_json(ERROR_SCHEMA)) for c in codes
+        str(c): OpenAPIResponse(description=text[c], content=json_content(ERROR_SCHEMA))
+        for c in codes
     }
 
 
@@ -122,7 +124,15 @@ def add_event_schemas(app: Litestar) -> None:
 def openapi_components() -> Components:
     return Components(
         security_schemes={
-            "bearer": SecurityScheme(type="http", scheme="bearer", description="An ingest API key")
+            "bearer": SecurityScheme(
+                type="http",
+                scheme="bearer",
+                description=(
+                    "An API key: INGEST_API_KEYS for posting events, READ_API_KEYS for the "
+                    "read endpoints, METRICS_API_KEY for /metrics. A valid key of another "
+                    "scope gets 403."
+                ),
+            )
         },
     )
 
@@ -131,14 +141,14 @@ def openapi_components() -> Components:
 class SingleEventOperation(Operation):
     def __post_init__(self) -> None:
         schema, _ = _event_schema()
-        self.request_body = RequestBody(content=_json(schema), required=True)
+        self.request_body = RequestBody(content=json_content(schema), required=True)
         self.security = [{"bearer": []}]
         self.responses = {
-            "201": OpenAPIResponse(description="Stored", content=_json(RESULT_SCHEMA)),
+            "201": OpenAPIResponse(description="Stored", content=json_content(RESULT_SCHEMA)),
             "200": OpenAPIResponse(
-                description="Exact duplicate of a stored event", content=_json(RESULT_SCHEMA)
+                description="Exact duplicate of a stored event", content=json_content(RESULT_SCHEMA)
             ),
-            **_errors(400, 401, 409, 413, 415, 422, 429, 503),
+            **error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
         }
 
 
@@ -153,18 +163,20 @@ class BatchOperation(Operation):
                 "events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": schema}
             },
         }
-        self.request_body = RequestBody(content=_json(body), required=True)
+        self.request_body = RequestBody(content=json_content(body), required=True)
         self.security = [{"bearer": []}]
         self.responses = {
             "200": OpenAPIResponse(
-                description="Nothing rejected", content=_json(BATCH_RESULT_SCHEMA)
+                description="Nothing rejected", content=json_content(BATCH_RESULT_SCHEMA)
             ),
-            "207": OpenAPIResponse(description="Some rejected", content=_json(BATCH_RESULT_SCHEMA)),
+            "207": OpenAPIResponse(
+                description="Some rejected", content=json_content(BATCH_RESULT_SCHEMA)
+            ),
             "422": OpenAPIResponse(
                 description="All rejected, or the batch itself is invalid",
-                content=_json(BATCH_RESULT_SCHEMA),
+                content=json_content(BATCH_RESULT_SCHEMA),
             ),
-            **_errors(400, 401, 413, 415, 429, 503),
+            **error_responses(400, 401, 403, 413, 415, 429, 503),
         }
 
 
@@ -189,16 +201,16 @@ class ReadyOperation(Operation):
         self.responses = {
             "200": OpenAPIResponse(
                 description="Ready; with a valid key, the migration revision too",
-                content=_json(READY_SCHEMA),
+                content=json_content(READY_SCHEMA),
             ),
             "503": OpenAPIResponse(
                 description="Database unreachable or not migrated to the expected revision",
-                content=_json(READY_SCHEMA),
+                content=json_content(READY_SCHEMA),
             ),
-            **_errors(429),
+            **error_responses(429),
             "401": OpenAPIResponse(
                 description="A key was sent and it is not valid (send none to probe)",
-                content=_json(ERROR_SCHEMA),
+                content=json_content(ERROR_SCHEMA),
             ),
         }
 
@@ -213,8 +225,13 @@ class MetricsOperation(Operation):
                 content={"text/plain": OpenAPIMediaType(schema={"type": "string"})},  # type: ignore[arg-type]
             ),
             "401": OpenAPIResponse(
-                description="METRICS_API_KEY is set and the request lacks that key",
-                content=_json(ERROR_SCHEMA),
+                description="METRICS_API_KEY is set and the request lacks a valid key",
+                content=json_content(ERROR_SCHEMA),
             ),
-            **_errors(429),
+            "403": OpenAPIResponse(
+                description="METRICS_API_KEY is set and the key sent is another (an ingest "
+                "or read key)",
+                content=json_content(ERROR_SCHEMA),
+            ),
+            **error_responses(429),
         }

@@ -167,9 +167,20 @@ class WdpSettings(BaseSettings):
         default=None,
         description="Comma-separated API keys accepted by POST /telemetry/events*.",
     )
+    read_api_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Comma-separated API keys accepted by the read endpoints (GET /telemetry/runs*, "
+            "/telemetry/usage); ingest keys do not grant reading, read keys do not grant "
+            "ingestion."
+        ),
+    )
     ingest_auth_disabled: bool = Field(
         default=False,
-        description="Run the ingest API without authentication (must be set explicitly).",
+        description=(
+            "Run the ingest API without authentication (must be set explicitly); reads too, "
+            "unless READ_API_KEYS is set."
+        ),
     )
     ingest_max_event_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest body of POST /telemetry/events."
@@ -282,9 +293,18 @@ class WdpSettings(BaseSettings):
         raw = self.ingest_api_keys.get_secret_value()
         return tuple(k.strip() for k in raw.split(",") if k.strip())
 
+    @property
+    def read_keys(self) -> tuple[str, ...]:
+        """The accepted read API keys, blanks removed."""
+        if self.read_api_keys is None:
+            return ()
+        raw = self.read_api_keys.get_secret_value()
+        return tuple(k.strip() for k in raw.split(",") if k.strip())
+
     @field_validator(
         "database_url",
         "ingest_api_keys",
+        "read_api_keys",
         "metrics_api_key",
         "telemetry_api_key",
         "s3_endpoint_url",

@@ -144,19 +144,34 @@ def services(
     return found
 
 
-def local_api_key(data_dir: Path) -> str:
-    """The ingest API key of the local stack, generated once into ``WDP_DATA_DIR``.
+INGEST_KEY_FILE = "ingest-api-key"
+READ_KEY_FILE = "read-api-key"
 
-    Only used when INGEST_API_KEYS is unset, so ``make run`` works on a fresh machine
-    without running the API unauthenticated. The file is readable by its owner only.
+
+def local_api_key(data_dir: Path, name: str = INGEST_KEY_FILE) -> str:
+    """An API key of the local stack, generated once into ``WDP_DATA_DIR/name``.
+
+    Only used when INGEST_API_KEYS (READ_API_KEYS for the read key) is unset, so
+    ``make run`` works on a fresh machine without running the API unauthenticated.
+    The ingest key is what the local SDK and ``wdp demo`` send; the read key is a key
+    of its own, as in production, for curl or a dashboard reading runs and usage. The
+    file is readable by its owner only.
     """
-    path = data_dir / "ingest-api-key"
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def _announce_key(data_dir: Path, name: str, scope: str) -> str:
+    key = local_api_key(data_dir, name)
+    # Shown on an interactive terminal only, never into a captured log.
+    shown = f"{key} (also in {data_dir / name})" if sys.stderr.isatty() else f"in {data_dir / name}"
+    log.info("%s API key (local): %s", scope, shown)
+    return key
 
 
 def run_stack(
@@ -189,16 +204,11 @@ def run_stack(
         log.info("migrations at %s", migrate.current_revision(url))
         # The services log JSON, which the relay parses; PYTHONUNBUFFERED: lines as they happen.
         env = {**os.environ, "DATABASE_URL": url, "WDP_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
-        if not settings.api_keys and not settings.ingest_auth_disabled:
-            env["INGEST_API_KEYS"] = local_api_key(data_dir)
-            key_file = data_dir / "ingest-api-key"
-            # Shown on an interactive terminal only, never into a captured log.
-            shown = (
-                f"{env['INGEST_API_KEYS']} (also in {key_file})"
-                if sys.stderr.isatty()
-                else f"in {key_file}"
-            )
-            log.info("ingest API key (local): %s", shown)
+        if not settings.ingest_auth_disabled:
+            if not settings.api_keys:
+                env["INGEST_API_KEYS"] = _announce_key(data_dir, INGEST_KEY_FILE, "ingest")
+            if not settings.read_keys:
+                env["READ_API_KEYS"] = _announce_key(data_dir, READ_KEY_FILE, "read")
         if any(svc.name.startswith("Dagster") for svc in children):
             from sdk.cli import dagster_home
 

@@ -166,8 +166,14 @@ WORKFLOW_EVENT_COLUMNS: tuple[str, ...] = tuple(
 # What remains of raw events once retention drops their month: kept forever. The
 # grouping columns use '' for "none" so they can be part of the primary key, whose
 # leading `day` column also serves every per-day lookup (no separate index needed).
+# Written only by sdk/usage/aggregation.py. Tokens, cost and the unknown-cost count are
+# those of step events (other rows carry 0), so a sum over rows never counts a run twice.
+# `aggregate_version` says which aggregation wrote a row: 1 before migration 0005 (no
+# node; NULL unknown-cost count, cached tokens and max duration: "not recorded", never
+# zero), 2 since. A v1 row whose raw month is gone stays v1 forever.
 _empty = sa.text("''")
 _zero = sa.text("0")
+AGGREGATE_VERSION = 2
 
 daily_event_aggregates = sa.Table(
     "daily_event_aggregates",
@@ -177,16 +183,26 @@ daily_event_aggregates = sa.Table(
     sa.Column("workflow_name", sa.Text, primary_key=True, server_default=_empty),
     sa.Column("agent_role", sa.Text, primary_key=True, server_default=_empty),
     sa.Column("model", sa.Text, primary_key=True, server_default=_empty),
+    sa.Column("node", sa.Text, primary_key=True, server_default=_empty),
     sa.Column("events", sa.BigInteger, nullable=False),
     sa.Column("distinct_runs", sa.BigInteger, nullable=False),
     sa.Column("distinct_items", sa.BigInteger, nullable=False),
     sa.Column("tokens_in", sa.BigInteger, nullable=False, server_default=_zero),
     sa.Column("tokens_out", sa.BigInteger, nullable=False, server_default=_zero),
+    sa.Column("tokens_cached_in", sa.BigInteger),
     sa.Column("cost_usd", sa.Numeric, nullable=False, server_default=_zero),
+    sa.Column("cost_unknown_steps", sa.BigInteger),
     sa.Column("errors", sa.BigInteger, nullable=False, server_default=_zero),
     sa.Column("duration_p50_ms", sa.Double),
     sa.Column("duration_p95_ms", sa.Double),
+    sa.Column("duration_max_ms", sa.Double),
+    sa.Column("aggregate_version", sa.SmallInteger, nullable=False),
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.CheckConstraint(
+        "aggregate_version = 1 "
+        "OR (cost_unknown_steps IS NOT NULL AND tokens_cached_in IS NOT NULL)",
+        name="current_rows_complete",
+    ),
     schema=TELEMETRY_SCHEMA,
 )
 

@@ -141,6 +141,8 @@ class CallTracking:
                 node.models.append(model)
                 node.tokens_in += usage.tokens_in
                 node.tokens_out += usage.tokens_out
+                if usage.cache_reported:
+                    node.tokens_cached_in = (node.tokens_cached_in or 0) + usage.cached_in
                 if cost is None:
                     node.cost_unknown = True
                 else:

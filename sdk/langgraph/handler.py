@@ -225,14 +225,21 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             or as_name(metadata.get("agent_role"))
         )
         step = metadata.get("langgraph_step")
+        step = step if isinstance(step, int) and step >= 0 else 0
+        # A retry (RetryPolicy) runs the same task again, under the same checkpoint
+        # namespace (it names the task); fan-out branches of one node are other tasks.
+        task = str(metadata.get("langgraph_checkpoint_ns") or qualified)
+        attempt = run.attempts.get((task, step), 0) + 1
+        run.attempts[(task, step)] = attempt
         return NodeState(
             run=run,
             name=qualified[:200],
-            step=step if isinstance(step, int) and step >= 0 else 0,
+            step=step,
             started=time.perf_counter(),
             agent_role=role,
             state_before=before,
             foreign=foreign,
+            attempt=attempt,
         )
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -317,11 +324,13 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         payload: payloads.StepCompletedPayloadDict = {
             "node": node.name,
             "step": node.step,
+            "attempt": node.attempt,
             "status": "error" if error is not None else "ok",
             "duration_ms": round(node.duration_ms(), 3),
             "model": clip(",".join(dict.fromkeys(node.models)), 200) or None,
             "tokens_in": node.tokens_in,
             "tokens_out": node.tokens_out,
+            "tokens_cached_in": node.tokens_cached_in,
             "cost_usd_est": None if node.cost_unknown else round(node.cost, 10),
             "cost_unknown": node.cost_unknown,
             "error_type": type(error).__name__[:200] if error is not None else None,

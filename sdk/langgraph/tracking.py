@@ -41,6 +41,8 @@ class RunState:
     cost_unknown: bool = False
     interrupted: bool = False
     live: int = 0  # callback runs of this invocation still tracked
+    # Executions started per (task, step): a retried task's next attempt number.
+    attempts: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class EventIds(TypedDict):
@@ -70,8 +72,10 @@ class NodeState:
     models: list[str] = field(default_factory=list)
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cached_in: int | None = None  # None until a call reports its cache reads
     cost: float = 0.0
     cost_unknown: bool = False
+    attempt: int = 1
 
     def duration_ms(self) -> float:
         return max(0.0, (time.perf_counter() - self.started) * 1000)
@@ -88,6 +92,7 @@ class Usage:
     served_model: str | None = None
     known: bool = True
     cache_written: int = 0
+    cache_reported: bool = False  # the call said how many prompt tokens it read from cache
 
 
 def is_node_run(tags: list[str] | None, metadata: dict[str, Any] | None) -> bool:
@@ -175,7 +180,7 @@ def usage_of(response: Any) -> Usage:
         return Usage(known=False)
     tokens_in = tokens_out = cached = written = 0
     served: str | None = None
-    found = False
+    found = cache_reported = False
     for generations in getattr(response, "generations", None) or []:
         for generation in generations:
             message = getattr(generation, "message", None)
@@ -187,7 +192,9 @@ def usage_of(response: Any) -> Usage:
                 tokens_in += int(usage.get("input_tokens") or 0)
                 tokens_out += int(usage.get("output_tokens") or 0)
                 details = usage.get("input_token_details") or {}
-                cached += int(details.get("cache_read") or 0)
+                if "cache_read" in details:
+                    cache_reported = True
+                    cached += int(details.get("cache_read") or 0)
                 written += int(details.get("cache_creation") or 0)
     output = getattr(response, "llm_output", None) or {}
     served = served or output.get("model_name")
@@ -197,4 +204,11 @@ def usage_of(response: Any) -> Usage:
             return Usage(served_model=served, known=False)
         tokens_in = int(legacy.get("prompt_tokens") or legacy.get("input_tokens") or 0)
         tokens_out = int(legacy.get("completion_tokens") or legacy.get("output_tokens") or 0)
-    return Usage(tokens_in, tokens_out, cached, served, cache_written=written)
+    return Usage(
+        tokens_in,
+        tokens_out,
+        cached,
+        served,
+        cache_written=written,
+        cache_reported=cache_reported,
+    )

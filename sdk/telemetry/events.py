@@ -111,11 +111,21 @@ class StepCompletedPayload(_Model):
 
     node: Name
     step: int = Field(ge=0, le=2**31 - 1, description="The orchestrator's step number.")
+    attempt: int = Field(
+        1, ge=1, le=10_000, description="1 for the first execution of this node at this step."
+    )
     status: StepStatus
     duration_ms: DurationMs
     model: Name | None = Field(None, description="Model(s) called in the step, comma-separated.")
     tokens_in: NonNegInt = 0
     tokens_out: NonNegInt = 0
+    tokens_cached_in: NonNegInt | None = Field(
+        None,
+        description=(
+            "Of tokens_in, those read from the provider's prompt cache; None when no call "
+            "reported it."
+        ),
+    )
     cost_usd_est: Usd | None = Field(None, description="None when the price is unknown.")
     cost_unknown: bool = Field(False, description="A model without a price was called.")
     error_type: Name | None = None

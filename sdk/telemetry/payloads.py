@@ -32,11 +32,13 @@ class StepCompletedPayloadDict(TypedDict):
 
     node: str
     step: int
+    attempt: NotRequired[int]
     status: StepStatus
     duration_ms: float
     model: NotRequired[str | None]
     tokens_in: NotRequired[int]
     tokens_out: NotRequired[int]
+    tokens_cached_in: NotRequired[int | None]
     cost_usd_est: NotRequired[float | None]
     cost_unknown: NotRequired[bool]
     error_type: NotRequired[str | None]

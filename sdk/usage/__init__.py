@@ -1,6 +1,7 @@
-"""What agents did and cost: runs, their steps, and usage by day, workflow, node and model.
+"""What the agents did and what it cost: runs, steps and usage, read back out of Postgres.
 
-Reads only: the events come from ``telemetry.workflow_events`` and the daily figures from
-``telemetry.daily_event_aggregates``. Every query is sans-IO (``sdk.db.queries``), so the
-read API and the CLI answer with the same SQL and refuse the same inputs.
+``aggregation`` writes the daily aggregates (kept forever); the read side answers the
+read API (``ingest_api``), the ``wdp usage`` / ``wdp runs`` commands and the Dagster
+asset's metadata with the same SQL. Importing :mod:`sdk.telemetry` never imports this
+package: it needs SQLAlchemy.
 """

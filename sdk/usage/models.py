@@ -30,6 +30,7 @@ class RunTotals:
     errors: int
     tokens_in: int
     tokens_out: int
+    tokens_cached_in: int  # of tokens_in; steps that did not report it count 0
     cost_usd: Decimal  # known costs only
     cost_unknown_steps: int  # steps without a price: not in cost_usd
 
@@ -39,6 +40,7 @@ class RunTotals:
             "errors": self.errors,
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
+            "tokens_cached_in": self.tokens_cached_in,
             "cost_usd": _money(self.cost_usd),
             "cost_unknown_steps": self.cost_unknown_steps,
         }
@@ -106,12 +108,14 @@ class Step:
     ts: datetime
     node: str | None
     step: int | None
+    attempt: int | None  # 1 for a node's first execution at this step; None: not recorded
     agent_role: str | None
     status: str | None
     duration_ms: float | None
     models: list[str]
     tokens_in: int
     tokens_out: int
+    tokens_cached_in: int | None  # None: the step did not report it
     cost_usd: Decimal | None  # None when unknown
     cost_unknown: bool
     error_type: str | None
@@ -123,12 +127,14 @@ class Step:
             "ts": _iso(self.ts),
             "node": self.node,
             "step": self.step,
+            "attempt": self.attempt,
             "agent_role": self.agent_role,
             "status": self.status,
             "duration_ms": self.duration_ms,
             "models": self.models,
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
+            "tokens_cached_in": self.tokens_cached_in,
             "cost_usd": _money(self.cost_usd),
             "cost_unknown": self.cost_unknown,
             "error_type": self.error_type,
@@ -213,7 +219,8 @@ class UsageFigures:
     Step figures come from ``workflow.step_completed`` events only. ``cost_usd`` is the
     sum of known costs and ``cost_unknown_steps`` the steps without one; the latter is
     None when some of the group's rows were aggregated before unknown costs were counted
-    (``legacy_rows``), because a partial count would read as "none unknown". Percentiles
+    (``legacy_rows``), because a partial count would read as "none unknown" (so are
+    ``tokens_cached_in`` and ``duration_max_ms``, not recorded then either). Percentiles
     cannot be merged: p50/p95 are set only when the group is a single aggregate row.
     ``runs`` and ``runs_failed`` count ``workflow.run_started`` / failed
     ``workflow.run_completed`` events; None when grouped by node, model or agent role,
@@ -224,7 +231,7 @@ class UsageFigures:
     errors: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    tokens_cached_in: int = 0
+    tokens_cached_in: int | None = 0
     cost_usd: Decimal = Decimal(0)
     cost_unknown_steps: int | None = 0
     duration_max_ms: float | None = None

@@ -67,9 +67,11 @@ _SUMMARY_SELECT = f"""
 SELECT s.run_id, s.workflow_name, s.item_id, s.ts AS started_at,
        s.event_name = '{RUN_STARTED}' AS start_recorded,
        c.ts AS ended_at, c.status, c.duration_ms, c.error_type, c.error_message,
-       t.steps, t.errors, t.tokens_in, t.tokens_out, t.cost_usd, t.cost_unknown_steps
+       t.steps, t.errors, t.tokens_in, t.tokens_out, t.tokens_cached_in, t.cost_usd,
+       t.cost_unknown_steps
 """
 
+# Sums stay numeric, never bigint: each token count is below 2**63, their sum need not be.
 _SUMMARY_JOINS = f"""
 LEFT JOIN LATERAL (
   SELECT e.ts, e.payload->>'status' AS status, {num("e", "duration_ms")} AS duration_ms,
@@ -82,13 +84,15 @@ LEFT JOIN LATERAL (
 CROSS JOIN LATERAL (
   SELECT count(*) AS steps,
          count(*) FILTER (WHERE st.status = 'error') AS errors,
-         coalesce(sum(st.tokens_in), 0)::bigint AS tokens_in,
-         coalesce(sum(st.tokens_out), 0)::bigint AS tokens_out,
+         coalesce(sum(st.tokens_in), 0) AS tokens_in,
+         coalesce(sum(st.tokens_out), 0) AS tokens_out,
+         coalesce(sum(st.tokens_cached_in), 0) AS tokens_cached_in,
          coalesce(sum(st.cost) FILTER (WHERE NOT st.unknown), 0) AS cost_usd,
          count(*) FILTER (WHERE st.unknown) AS cost_unknown_steps
   FROM (
     SELECT e.payload->>'status' AS status,
            {num("e", "tokens_in")} AS tokens_in, {num("e", "tokens_out")} AS tokens_out,
+           {num("e", "tokens_cached_in")} AS tokens_cached_in,
            {num("e", "cost_usd_est")} AS cost, {cost_unknown("e")} AS unknown
     FROM {EVENTS} e
     WHERE e.run_id = s.run_id AND e.event_name = '{STEP_COMPLETED}'
@@ -128,6 +132,7 @@ def shape_summary(row: Row) -> RunSummary:
             errors=_int(row["errors"]),
             tokens_in=_int(row["tokens_in"]),
             tokens_out=_int(row["tokens_out"]),
+            tokens_cached_in=_int(row["tokens_cached_in"]),
             cost_usd=Decimal(row["cost_usd"] or 0),
             cost_unknown_steps=_int(row["cost_unknown_steps"]),
         ),
@@ -284,7 +289,7 @@ def _count(payload: dict[str, Any], key: str) -> int:
 
 def shape_step(row: Row) -> Step:
     p: dict[str, Any] = row["payload"] if isinstance(row["payload"], dict) else {}
-    step = p.get("step")
+    step, attempt = p.get("step"), p.get("attempt")
     models = _str(p, "model")
     unknown = bool(row["cost_unknown"])
     return Step(
@@ -292,12 +297,16 @@ def shape_step(row: Row) -> Step:
         ts=row["ts"],
         node=_str(p, "node"),
         step=step if isinstance(step, int) and not isinstance(step, bool) else None,
+        attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
         agent_role=row["agent_role"],
         status=_str(p, "status"),
         duration_ms=_number(p, "duration_ms"),
         models=[m.strip() for m in models.split(",") if m.strip()] if models else [],
         tokens_in=_count(p, "tokens_in"),
         tokens_out=_count(p, "tokens_out"),
+        tokens_cached_in=_count(p, "tokens_cached_in")
+        if p.get("tokens_cached_in") is not None
+        else None,
         cost_usd=None if unknown or row["cost"] is None else Decimal(row["cost"]),
         cost_unknown=unknown,
         error_type=_str(p, "error_type"),
@@ -336,8 +345,12 @@ def shape_events(
 
 
 def run_detail(run_id: str, *, max_events: int = MAX_RUN_EVENTS) -> Query[RunDetail]:
-    """Everything about one run; raises :class:`~sdk.usage.errors.RunNotFound`."""
-    run_id = run_id_param(run_id)
+    """Everything about one run. Checks ``run_id`` at once (InvalidQuery); running the
+    query raises :class:`~sdk.usage.errors.RunNotFound` for a run without events."""
+    return _run_detail(run_id_param(run_id), max_events)
+
+
+def _run_detail(run_id: str, max_events: int) -> Query[RunDetail]:
     summary_rows = yield Statement(_SUMMARY_OF_ONE, {"run_id": run_id})
     if not summary_rows:
         raise RunNotFound(run_id)

@@ -66,3 +66,35 @@ def test_only_the_pages_own_assets_are_served(api_server: ApiServer) -> None:
     for name in ("index.html", "..%2Fpyproject.toml", "swagger-ui.js.map", "nope.js"):
         response = httpx.get(f"{api_server.base_url}/docs/assets/{name}")
         assert response.status_code == 404, name
+
+
+READ_PARAMETERS = {
+    "/telemetry/runs": {"workflow_name", "item_id", "status", "since", "until", "limit", "cursor"},
+    "/telemetry/runs/{run_id}": {"run_id"},
+    "/telemetry/usage": {"from", "to", "group_by"},
+}
+
+
+@pytest.mark.parametrize("path", sorted(READ_PARAMETERS))
+def test_the_read_endpoints_are_documented_with_their_parameters_and_answers(
+    spec: dict, path: str
+) -> None:
+    operation = spec["paths"][path]["get"]
+    assert {p["name"] for p in operation["parameters"]} == READ_PARAMETERS[path]
+    assert all(p.get("description") for p in operation["parameters"])
+    assert {"200", "401", "403", "422", "429", "503"} <= operation["responses"].keys()
+    assert operation["security"] == [{"bearer": []}]
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["type"] == "object"
+    assert answer["properties"]
+
+
+def test_the_documented_figures_say_unknown_costs_are_counted(spec: dict) -> None:
+    runs = spec["paths"]["/telemetry/runs"]["get"]["responses"]["200"]["content"]
+    totals = runs["application/json"]["schema"]["properties"]["runs"]["items"]["properties"]
+    assert "cost_unknown_steps" in totals["totals"]["properties"]
+    usage = spec["paths"]["/telemetry/usage"]["get"]["responses"]["200"]["content"]
+    figures = usage["application/json"]["schema"]["properties"]["totals"]["properties"]
+    assert "unknown" in figures["cost_unknown_steps"]["description"]
+    assert "one aggregate row" in figures["duration_p50_ms"]["description"]
+    assert "404" in spec["paths"]["/telemetry/runs/{run_id}"]["get"]["responses"]

@@ -178,8 +178,8 @@ def test_the_limit_is_on_by_default(api_server: ApiServer) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TEST_API_KEYS[0]}"}],
-    ids=["no-key", "wrong-key", "ingest-key"],
+    [{}, {"Authorization": "Bearer wrong"}],
+    ids=["no-key", "wrong-key"],
 )
 def test_metrics_need_the_metrics_key_when_one_is_set(
     guarded: ApiServer, headers: dict[str, str]
@@ -191,13 +191,29 @@ def test_metrics_need_the_metrics_key_when_one_is_set(
     assert "wdp_ingest" not in response.text
 
 
+def test_an_ingest_key_on_metrics_is_403_naming_the_scope_and_not_a_failure(
+    guarded: ApiServer,
+) -> None:
+    auth = {"Authorization": f"Bearer {TEST_API_KEYS[0]}"}
+    with client_from(guarded, "127.0.0.9") as client:
+        statuses = [client.get("/metrics", headers=auth).status_code for _ in range(7)]
+        response = client.get("/metrics", headers=auth)
+    # More than INGEST_AUTH_FAILURE_LIMIT (5) times, and never 429: the key is valid.
+    assert statuses == [403] * 7
+    assert response.json()["error"] == "forbidden"
+    assert "'metrics' scope (METRICS_API_KEY)" in response.json()["detail"]
+    assert "wdp_ingest" not in response.text
+
+
 def test_the_metrics_key_reads_metrics_and_nothing_else(guarded: ApiServer) -> None:
     auth = {"Authorization": f"Bearer {METRICS_KEY}"}
     with client_from(guarded, "127.0.0.6") as client:
         response = client.get("/metrics", headers=auth)
         assert response.status_code == 200
         assert "wdp_ingest_events_total" in response.text
-        assert client.post(EVENTS, json=event(), headers=auth).status_code == 401
+        refused = client.post(EVENTS, json=event(), headers=auth)
+        assert refused.status_code == 403
+        assert "'ingest' scope (INGEST_API_KEYS)" in refused.json()["detail"]
 
 
 def test_readiness_shows_the_revision_only_to_a_valid_key(guarded: ApiServer) -> None:

@@ -115,6 +115,17 @@ def test_run_starts_the_stack_and_shuts_down_cleanly(tmp_path: Path, sig: signal
             f"{base}/telemetry/events", json={}, headers={"Authorization": f"Bearer {key}"}
         )
         assert allowed.status_code == 422
+        # And a read key of its own: the ingest key cannot read, the read key cannot write.
+        read_key = (data_dir / "read-api-key").read_text().strip()
+        assert oct((data_dir / "read-api-key").stat().st_mode & 0o777) == "0o600"
+        assert read_key != key
+        assert read_key not in log.read_text()
+        assert f"read API key (local): in {data_dir / 'read-api-key'}" in log.read_text()
+        runs = httpx.get(f"{base}/telemetry/runs", headers={"Authorization": f"Bearer {read_key}"})
+        assert runs.status_code == 200, runs.text
+        assert runs.json()["runs"] == []
+        as_ingest = httpx.get(f"{base}/telemetry/runs", headers={"Authorization": f"Bearer {key}"})
+        assert as_ingest.status_code == 403
         proc.send_signal(sig)
         assert proc.wait(timeout=60) == 0
     finally:

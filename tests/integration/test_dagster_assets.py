@@ -184,16 +184,49 @@ def seed_three_months(eng: sa.Engine) -> None:
     )
 
 
+# (event, workflow, role, model, node) -> (events, runs, items, tokens in, out, known cost,
+# unknown-cost steps, errors, step p50, p95, max). Tokens and cost are the steps' only: the
+# runs' own totals repeat them. A step without a cost is unknown, never $0.
 EXPECTED = {
-    "2026-01-30": {(RUN_START, "", "", ""): (1, 1, 0, 0, 0, Decimal("0"), 0, None, None)},
-    "2026-01-31": {
-        (STEP, "triage", "planner", "gpt-x"): (3, 2, 2, 60, 12, Decimal("0.03"), 1, 200.0, 290.0),
-        (STEP, "triage", "planner", "other"): (1, 1, 1, 1, 1, Decimal("0.5"), 0, 50.0, 50.0),
-        (RUN_DONE, "triage", "", ""): (2, 2, 0, 91, 13, Decimal("0.03"), 1, None, None),
-        (RUN_START, "", "", ""): (1, 1, 0, 0, 0, Decimal("0"), 0, None, None),
+    "2026-01-30": {
+        (RUN_START, "", "", "", ""): (1, 1, 0, 0, 0, Decimal("0"), 0, 0, None, None, None)
     },
-    "2026-02-01": {(RUN_START, "triage", "", ""): (1, 1, 0, 0, 0, Decimal("0"), 0, None, None)},
-    "2026-03-10": {(STEP, "w2", "critic", ""): (2, 1, 1, 2, 3, Decimal("0.1"), 0, 15.0, 19.5)},
+    "2026-01-31": {
+        (STEP, "triage", "planner", "gpt-x", "n"): (
+            3,
+            2,
+            2,
+            60,
+            12,
+            Decimal("0.03"),
+            1,
+            1,
+            200.0,
+            290.0,
+            300.0,
+        ),
+        (STEP, "triage", "planner", "other", "n"): (
+            1,
+            1,
+            1,
+            1,
+            1,
+            Decimal("0.5"),
+            0,
+            0,
+            50.0,
+            50.0,
+            50.0,
+        ),
+        (RUN_DONE, "triage", "", "", ""): (2, 2, 0, 0, 0, Decimal("0"), 0, 1, None, None, None),
+        (RUN_START, "", "", "", ""): (1, 1, 0, 0, 0, Decimal("0"), 0, 0, None, None, None),
+    },
+    "2026-02-01": {
+        (RUN_START, "triage", "", "", ""): (1, 1, 0, 0, 0, Decimal("0"), 0, 0, None, None, None)
+    },
+    "2026-03-10": {
+        (STEP, "w2", "critic", "", "n"): (2, 1, 1, 2, 3, Decimal("0.1"), 1, 0, 15.0, 19.5, 20.0)
+    },
 }
 
 
@@ -201,13 +234,14 @@ def aggregates(eng: sa.Engine, day: str) -> dict[tuple[str, ...], tuple[Any, ...
     with eng.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT event_name, workflow_name, agent_role, model, events, distinct_runs, "
-                "distinct_items, tokens_in, tokens_out, cost_usd, errors, duration_p50_ms, "
-                "duration_p95_ms FROM telemetry.daily_event_aggregates WHERE day = :d"
+                "SELECT event_name, workflow_name, agent_role, model, node, events, "
+                "distinct_runs, distinct_items, tokens_in, tokens_out, cost_usd, "
+                "cost_unknown_steps, errors, duration_p50_ms, duration_p95_ms, duration_max_ms "
+                "FROM telemetry.daily_event_aggregates WHERE day = :d"
             ),
             {"d": datetime.fromisoformat(day).date()},
         ).all()
-    return {tuple(r[:4]): tuple(r[4:]) for r in rows}
+    return {tuple(r[:5]): tuple(r[5:]) for r in rows}
 
 
 def aggregate(url: str, day: str, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
@@ -363,7 +397,7 @@ def test_late_event_changes_the_aggregate_after_rematerialisation(
     url, eng = db
     seed_three_months(eng)
     aggregate(url, "2026-03-10")
-    before = aggregates(eng, "2026-03-10")[(STEP, "w2", "critic", "")]
+    before = aggregates(eng, "2026-03-10")[(STEP, "w2", "critic", "", "n")]
     insert(
         eng,
         STEP,
@@ -386,9 +420,9 @@ def test_late_event_changes_the_aggregate_after_rematerialisation(
     assert evaluation.metadata["mismatched"].value == {"2026-03-10": {"raw": 3, "aggregated": 2}}
 
     aggregate(url, "2026-03-10")
-    after = aggregates(eng, "2026-03-10")[(STEP, "w2", "critic", "")]
-    assert before == (2, 1, 1, 2, 3, Decimal("0.1"), 0, 15.0, 19.5)
-    assert after == (3, 2, 1, 7, 8, Decimal("1.1"), 1, 20.0, 29.0)
+    after = aggregates(eng, "2026-03-10")[(STEP, "w2", "critic", "", "n")]
+    assert before == (2, 1, 1, 2, 3, Decimal("0.1"), 1, 0, 15.0, 19.5, 20.0)
+    assert after == (3, 2, 1, 7, 8, Decimal("1.1"), 1, 1, 20.0, 29.0, 30.0)
     check = dg.materialize(
         [aggregates_reconcile],
         instance=dg.DagsterInstance.ephemeral(),

@@ -472,6 +472,9 @@ def test_send_fan_out_charges_each_worker_its_own_call() -> None:
     research = [r for r in step_rows(client) if r[0] == "research"]
     assert sorted(r[2:4] for r in research) == [(1 + n, 2 + n) for n in range(1, 7)]
     assert_pipeline_run(client, only_run(client), "ITEM-1", topics=topics, rounds=1)
+    # Six branches of one step are six first attempts, not one node retried five times.
+    payloads = client.payloads("step_completed")
+    assert [p["attempt"] for p in payloads if p["node"] == "research"] == [1] * 6
 
 
 # --- interrupts, errors, retries, cancellation -------------------------------------------
@@ -599,10 +602,10 @@ def test_each_retry_attempt_is_a_step_and_failed_attempts_are_errors() -> None:
     graph = instrumented(build_retrying(failures=2), client)
     assert graph.invoke({"item_id": "R-1", "status": "new"})["status"] == "fetched"
     steps = client.payloads("step_completed")
-    assert [(s["node"], s["step"], s["status"], s["error_type"]) for s in steps] == [
-        ("flaky", 1, "error", "ConnectionError"),
-        ("flaky", 1, "error", "ConnectionError"),
-        ("flaky", 1, "ok", None),
+    assert [(s["node"], s["step"], s["attempt"], s["status"], s["error_type"]) for s in steps] == [
+        ("flaky", 1, 1, "error", "ConnectionError"),
+        ("flaky", 1, 2, "error", "ConnectionError"),
+        ("flaky", 1, 3, "ok", None),
     ]
     assert [s["error_message"] for s in steps] == ["attempt 1 failed", "attempt 2 failed", None]
     assert [(s["tokens_in"], s["tokens_out"]) for s in steps] == [(4, 1)] * 3

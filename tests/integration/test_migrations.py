@@ -136,3 +136,58 @@ def test_0004_latest_version_guard_downgrades_and_upgrades(empty_db_url: str) ->
     migrate.upgrade(empty_db_url)
     assert _latest_version_guard(empty_db_url) == (2, 1)
     command.check(migrate.alembic_config(empty_db_url))
+
+
+AGG = "telemetry.daily_event_aggregates"
+
+
+def test_0005_marks_existing_aggregates_as_unrecorded_and_downgrade_folds_nodes(
+    empty_db_url: str,
+) -> None:
+    migrate.upgrade(empty_db_url, "0004")
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute(
+            f"INSERT INTO {AGG} (day, event_name, workflow_name, events, distinct_runs, "
+            "distinct_items, tokens_in, cost_usd) "
+            "VALUES ('2026-08-01', 'workflow.step_completed', 'w', 4, 2, 1, 100, 0.5)"
+        )
+    migrate.upgrade(empty_db_url)
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        old = conn.execute(
+            f"SELECT node, aggregate_version, cost_unknown_steps, tokens_cached_in, "
+            f"duration_max_ms, tokens_in FROM {AGG}"
+        ).fetchall()
+        # Not recorded before 0005: NULL, never 0.
+        assert old == [("", 1, None, None, None, 100)]
+        # A current row must say what it counted, and must say it is current.
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(
+                f"INSERT INTO {AGG} (day, event_name, node, events, distinct_runs, "
+                "distinct_items, aggregate_version) "
+                "VALUES ('2026-08-02', 'workflow.step_completed', 'a', 1, 1, 1, 2)"
+            )
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            conn.execute(
+                f"INSERT INTO {AGG} (day, event_name, events, distinct_runs, distinct_items) "
+                "VALUES ('2026-08-02', 'x', 1, 1, 1)"
+            )
+        for node, events, runs in (("a", 3, 2), ("b", 5, 1)):
+            conn.execute(
+                f"INSERT INTO {AGG} (day, event_name, node, events, distinct_runs, "
+                "distinct_items, tokens_in, tokens_cached_in, cost_usd, cost_unknown_steps, "
+                "aggregate_version) VALUES ('2026-08-02', 'workflow.step_completed', "
+                "%s, %s, %s, 1, 10, 0, 0.25, 1, 2)",
+                (node, events, runs),
+            )
+    migrate.downgrade(empty_db_url, "0004")
+    with psycopg.connect(empty_db_url) as conn:
+        folded = conn.execute(
+            f"SELECT day::text, events, distinct_runs, tokens_in, cost_usd FROM {AGG} ORDER BY 1"
+        ).fetchall()
+    # Sums stay exact; a distinct count folds to its maximum (a lower bound).
+    assert [(d, e, r, t, float(c)) for d, e, r, t, c in folded] == [
+        ("2026-08-01", 4, 2, 100, 0.5),
+        ("2026-08-02", 8, 2, 20, 0.5),
+    ]
+    migrate.upgrade(empty_db_url)
+    command.check(migrate.alembic_config(empty_db_url))

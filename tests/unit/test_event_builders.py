@@ -222,8 +222,9 @@ FULL: dict[str, dict[str, Any]] = {
         "metadata": {"k": "v"},
     },
     "workflow.step_completed": {
-        "node": "plan", "step": 3, "status": "error", "duration_ms": 1.5, "model": "m",
-        "tokens_in": 10, "tokens_out": 2, "cost_usd_est": 0.01, "cost_unknown": True,
+        "node": "plan", "step": 3, "attempt": 2, "status": "error", "duration_ms": 1.5,
+        "model": "m", "tokens_in": 10, "tokens_out": 2, "tokens_cached_in": 4,
+        "cost_usd_est": 0.01, "cost_unknown": True,
         "error_type": "ValueError", "error_message": "boom",
     },
     "workflow.item_state_changed": {

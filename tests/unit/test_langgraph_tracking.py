@@ -205,7 +205,20 @@ def test_usage_of_reads_cached_input_tokens() -> None:
             "input_token_details": {"cache_read": 6},
         },
     )
-    assert usage_of(chat_result(message)) == Usage(10, 2, 6, None)
+    assert usage_of(chat_result(message)) == Usage(10, 2, 6, None, cache_reported=True)
+
+
+def test_usage_of_tells_no_cache_report_from_zero_cache_reads() -> None:
+    def usage(details: dict[str, int] | None) -> Usage:
+        metadata: dict[str, Any] = {"input_tokens": 4, "output_tokens": 1, "total_tokens": 5}
+        if details is not None:
+            metadata["input_token_details"] = details
+        return usage_of(chat_result(AIMessage(content="x", usage_metadata=metadata)))
+
+    assert usage(None).cache_reported is False
+    assert usage({"audio": 1}).cache_reported is False
+    zero = usage({"cache_read": 0})
+    assert (zero.cache_reported, zero.cached_in) == (True, 0)
 
 
 def test_usage_of_sums_every_generation() -> None:

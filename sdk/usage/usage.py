@@ -1,0 +1,298 @@
+"""Usage over a range of days, grouped by day, workflow, agent role, model and node.
+
+A day is answered from ``telemetry.daily_event_aggregates`` when it has rows there
+(kept forever, so this answers after retention too), and from the raw events - with
+:data:`sdk.usage.aggregation.GROUPED_SQL`, the very SELECT the stored rows were written
+with - when it is today (its rows, if any, are stale by design) or has raw events but
+no rows yet. Both kinds of rows are rolled up by the same SQL (:func:`rollup_sql`), so a
+live day and the stored day it becomes report the same figures.
+
+Rows are merged per group in Python across the stored part and each live day: sums
+add up, ``duration_max_ms`` is the max, and percentiles, which cannot be merged, are
+kept only for a group that is a single aggregate row. Rows written before migration
+0005 (``aggregate_version`` 1) did not record unknown costs, cached tokens or the max
+duration: a group with such a row reports those as None (never a partial count that
+would read as "none unknown") and counts the rows in ``legacy_rows``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sdk.db.queries import Query, Row, Statement
+from sdk.db.schema import TELEMETRY_SCHEMA, daily_event_aggregates, workflow_events
+from sdk.usage import params
+from sdk.usage.aggregation import GROUPED_SQL, STEP_EVENT, day_bounds
+from sdk.usage.models import UsageFigures, UsageGroup, UsageReport
+from sdk.usage.runs import RUN_COMPLETED, RUN_STARTED
+
+AGGREGATES = f"{TELEMETRY_SCHEMA}.{daily_event_aggregates.name}"
+EVENTS = f"{TELEMETRY_SCHEMA}.{workflow_events.name}"
+# A run has no single node, model or agent role: grouped by one, runs are not counted.
+RUNLESS_KEYS = frozenset({"node", "model", "agent_role"})
+STORED, LIVE, MIXED = "stored", "live", "mixed"
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """Checked parameters of the usage report (build with :func:`usage_query`)."""
+
+    from_day: date
+    to_day: date
+    group_by: tuple[str, ...]
+    today: date
+
+    @property
+    def counts_runs(self) -> bool:
+        return not RUNLESS_KEYS & set(self.group_by)
+
+    @property
+    def days(self) -> list[date]:
+        return [
+            self.from_day + timedelta(days=i) for i in range((self.to_day - self.from_day).days + 1)
+        ]
+
+
+def usage_query(
+    *,
+    from_day: date | str | None = None,
+    to_day: date | str | None = None,
+    group_by: str | list[str] | tuple[str, ...] | None = None,
+    today: date,
+) -> UsageQuery:
+    """Check the parameters; unset ``to_day`` is ``today``, unset ``from_day`` the
+    sixth day before ``to_day`` (a week). Raises InvalidQuery naming every bad one."""
+    problems = params.Problems()
+    lo = params.day(problems, "from", from_day)
+    hi = params.day(problems, "to", to_day)
+    keys = params.group_by(problems, "group_by", group_by)
+    problems.check()
+    hi = hi if hi is not None else min(today, params.LAST_DAY)
+    if lo is None:
+        first = date.min + timedelta(days=params.DEFAULT_USAGE_DAYS - 1)
+        lo = hi - timedelta(days=params.DEFAULT_USAGE_DAYS - 1) if hi >= first else date.min
+    if lo > hi:
+        problems.add("from", f"is after to ({hi.isoformat()})")
+    elif (hi - lo).days + 1 > params.MAX_USAGE_DAYS:
+        problems.add(
+            "to",
+            f"the range covers {(hi - lo).days + 1} days; at most {params.MAX_USAGE_DAYS} "
+            "are answered at once",
+        )
+    problems.check()
+    return UsageQuery(from_day=lo, to_day=hi, group_by=keys, today=today)
+
+
+# --- SQL --------------------------------------------------------------------------------
+
+_STEP = f"a.event_name = '{STEP_EVENT}'"
+_FIGURES = f"""
+  count(*) FILTER (WHERE {_STEP}) AS step_rows,
+  coalesce(sum(a.events) FILTER (WHERE {_STEP}), 0) AS steps,
+  coalesce(sum(a.errors) FILTER (WHERE {_STEP}), 0) AS errors,
+  coalesce(sum(a.tokens_in) FILTER (WHERE {_STEP}), 0) AS tokens_in,
+  coalesce(sum(a.tokens_out) FILTER (WHERE {_STEP}), 0) AS tokens_out,
+  coalesce(sum(a.tokens_cached_in) FILTER (WHERE {_STEP}), 0) AS tokens_cached_in,
+  coalesce(sum(a.cost_usd) FILTER (WHERE {_STEP}), 0) AS cost_usd,
+  coalesce(sum(a.cost_unknown_steps) FILTER (WHERE {_STEP}), 0) AS cost_unknown_steps,
+  max(a.duration_max_ms) FILTER (WHERE {_STEP}) AS duration_max_ms,
+  max(a.duration_p50_ms) FILTER (WHERE {_STEP}) AS duration_p50_ms,
+  max(a.duration_p95_ms) FILTER (WHERE {_STEP}) AS duration_p95_ms,
+  count(*) FILTER (WHERE {_STEP} AND a.aggregate_version = 1) AS legacy_rows,
+  coalesce(sum(a.events) FILTER (WHERE a.event_name = '{RUN_STARTED}'), 0) AS runs,
+  coalesce(sum(a.errors) FILTER (WHERE a.event_name = '{RUN_COMPLETED}'), 0) AS runs_failed"""
+
+
+def rollup_sql(source: str, query: UsageQuery, *, where: str = "") -> str:
+    """Roll aggregate-shaped rows (``source``, aliased ``a``: the stored table or
+    GROUPED_SQL's output) up to the query's groups. Step figures from step rows only;
+    ``where``: a further condition on ``a``."""
+    keys = ", ".join(f"a.{k}" for k in query.group_by)
+    names = [STEP_EVENT, RUN_STARTED, RUN_COMPLETED] if query.counts_runs else [STEP_EVENT]
+    listed = ", ".join(f"'{n}'" for n in names)
+    conditions = [f"a.event_name IN ({listed})", *([where] if where else [])]
+    return (
+        f"SELECT {keys + ',' if keys else ''}{_FIGURES}\nFROM {source}"
+        f"\nWHERE {' AND '.join(conditions)}" + (f"\nGROUP BY {keys}" if keys else "")
+    )
+
+
+# Which days have stored rows, and which have raw events to compute from (asked only
+# for the days that would be computed live: today and the days without stored rows).
+CENSUS_SQL = f"""
+SELECT d.day, d.stored,
+       CASE WHEN d.day = %(today)s OR NOT d.stored THEN EXISTS (
+         SELECT 1 FROM {EVENTS} e
+         WHERE e.event_name IN ('{STEP_EVENT}', '{RUN_STARTED}', '{RUN_COMPLETED}')
+           AND e.ts >= d.lo AND e.ts < d.hi) END AS raw
+FROM (
+  SELECT u.day, u.lo, u.hi, EXISTS (SELECT 1 FROM {AGGREGATES} s WHERE s.day = u.day) AS stored
+  FROM unnest(%(days)s::date[], %(los)s::timestamptz[], %(his)s::timestamptz[]) AS u(day, lo, hi)
+) d
+ORDER BY d.day
+"""
+
+
+def census_statement(query: UsageQuery) -> Statement:
+    days = query.days
+    bounds = [day_bounds(d) for d in days]
+    return Statement(
+        CENSUS_SQL,
+        {
+            "today": query.today,
+            "days": days,
+            "los": [lo for lo, _ in bounds],
+            "his": [hi for _, hi in bounds],
+        },
+    )
+
+
+def stored_statement(query: UsageQuery, days: Sequence[date]) -> Statement:
+    sql = rollup_sql(f"{AGGREGATES} a", query, where="a.day = ANY(%(stored_days)s::date[])")
+    return Statement(sql, {"stored_days": list(days)})
+
+
+def live_statement(query: UsageQuery, day: date) -> Statement:
+    lo, hi = day_bounds(day)
+    return Statement(rollup_sql(f"({GROUPED_SQL}) a", query), {"day": day, "lo": lo, "hi": hi})
+
+
+# --- merging ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Acc:
+    """A group's figures while rows are added (see the module docstring for the rules)."""
+
+    sources: set[str]
+    step_rows: int = 0
+    steps: int = 0
+    errors: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached_in: int = 0
+    cost_usd: Decimal = Decimal(0)
+    cost_unknown_steps: int = 0
+    duration_max_ms: float | None = None
+    duration_p50_ms: float | None = None
+    duration_p95_ms: float | None = None
+    legacy_rows: int = 0
+    runs: int = 0
+    runs_failed: int = 0
+
+    def add(self, row: Row | _Acc, source: str | set[str]) -> None:
+        get = row.get if isinstance(row, dict) else row.__dict__.get
+        step_rows = int(get("step_rows") or 0)
+        if step_rows:  # the single row's percentiles survive only if it stays single
+            self.duration_p50_ms = _float(get("duration_p50_ms"))
+            self.duration_p95_ms = _float(get("duration_p95_ms"))
+        self.step_rows += step_rows
+        self.sources |= {source} if isinstance(source, str) else source
+        for name in ("steps", "errors", "tokens_in", "tokens_out", "tokens_cached_in"):
+            setattr(self, name, getattr(self, name) + int(get(name) or 0))
+        for name in ("cost_unknown_steps", "legacy_rows", "runs", "runs_failed"):
+            setattr(self, name, getattr(self, name) + int(get(name) or 0))
+        self.cost_usd += Decimal(get("cost_usd") or 0)
+        longest = _float(get("duration_max_ms"))
+        if longest is not None:
+            current = self.duration_max_ms
+            self.duration_max_ms = longest if current is None else max(current, longest)
+
+    def figures(self, *, counts_runs: bool) -> UsageFigures:
+        single = self.step_rows == 1
+        complete = self.legacy_rows == 0  # else: not recorded by some row
+        return UsageFigures(
+            steps=self.steps,
+            errors=self.errors,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            tokens_cached_in=self.tokens_cached_in if complete else None,
+            cost_usd=self.cost_usd,
+            cost_unknown_steps=self.cost_unknown_steps if complete else None,
+            duration_max_ms=self.duration_max_ms if complete else None,
+            duration_p50_ms=self.duration_p50_ms if single else None,
+            duration_p95_ms=self.duration_p95_ms if single else None,
+            runs=self.runs if counts_runs else None,
+            runs_failed=self.runs_failed if counts_runs else None,
+            legacy_rows=self.legacy_rows,
+        )
+
+    def source(self) -> str:
+        return next(iter(self.sources)) if len(self.sources) == 1 else MIXED
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def _key(query: UsageQuery, row: Row) -> tuple[Any, ...]:
+    # '' is the aggregates' "none" (it can be part of their key): None to readers.
+    return tuple(row[k] if row[k] != "" else None for k in query.group_by)
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
+    return tuple((part is None, part if part is not None else "") for part in key)
+
+
+def shape_report(
+    query: UsageQuery,
+    parts: Sequence[tuple[str, Sequence[Row]]],
+    stored_days: list[date],
+    live_days: list[date],
+) -> UsageReport:
+    """Merge the rolled-up rows of each part (source name, rows) into the report."""
+    groups: dict[tuple[Any, ...], _Acc] = {}
+    for source, rows in parts:
+        for row in rows:
+            if not row["step_rows"] and not row["runs"] and not row["runs_failed"]:
+                continue  # an empty rollup (no grouping keys, no rows)
+            groups.setdefault(_key(query, row), _Acc(set())).add(row, source)
+    total = _Acc(set())
+    for acc in groups.values():
+        total.add(acc, acc.sources)
+    report_groups = [
+        UsageGroup(
+            key=dict(zip(query.group_by, key, strict=True)),
+            figures=acc.figures(counts_runs=query.counts_runs),
+            source=acc.source(),
+        )
+        for key, acc in sorted(groups.items(), key=lambda item: _sort_key(item[0]))
+    ]
+    totals = total.figures(counts_runs=query.counts_runs)
+    notes = []
+    if totals.legacy_rows:
+        notes.append(
+            f"{totals.legacy_rows} aggregate rows were written before migration 0005 "
+            "(aggregate_version 1): they recorded no node (their steps are under node "
+            "null), no unknown-cost count, no cached tokens and no max duration, so those "
+            "figures are null wherever such a row is included."
+        )
+    return UsageReport(
+        from_day=query.from_day,
+        to_day=query.to_day,
+        group_by=query.group_by,
+        groups=report_groups,
+        totals=totals,
+        stored_days=stored_days,
+        live_days=live_days,
+        notes=notes,
+    )
+
+
+def usage_report(query: UsageQuery) -> Query[UsageReport]:
+    """The report: a census of the days, the stored part, then each live day."""
+    census = yield census_statement(query)
+    stored = [r["day"] for r in census if r["stored"] and r["day"] != query.today]
+    live = [r["day"] for r in census if r["raw"] and (r["day"] == query.today or not r["stored"])]
+    parts: list[tuple[str, Sequence[Row]]] = []
+    if stored:
+        parts.append((STORED, (yield stored_statement(query, stored))))
+    for day in live:
+        parts.append((LIVE, (yield live_statement(query, day))))
+    if query.from_day <= query.today <= query.to_day:
+        live = sorted({*live, query.today})  # live even without events: never stale rows
+    return shape_report(query, parts, stored, live)

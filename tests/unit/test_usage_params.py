@@ -1,0 +1,209 @@
+"""The read queries' parameter checks and their sans-IO driving, without a database."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from sdk.db.queries import Statement
+from sdk.usage import params
+from sdk.usage.errors import InvalidQuery
+from sdk.usage.runs import list_runs, run_detail, runs_query
+from sdk.usage.usage import usage_query, usage_report
+
+TODAY = date(2026, 12, 2)
+
+
+def refused(call: Any, **kwargs: Any) -> dict[str, str]:
+    with pytest.raises(InvalidQuery) as info:
+        call(**kwargs)
+    return info.value.field_errors
+
+
+# --- values --------------------------------------------------------------------------------
+
+
+def test_instants_are_rfc3339_with_a_zone_or_days_and_come_back_in_utc() -> None:
+    assert runs_query(since="2026-03-01T12:00:00+02:00").since == datetime(
+        2026, 3, 1, 10, tzinfo=UTC
+    )
+    assert runs_query(since="2026-03-01t12:00:00.5z").since == datetime(
+        2026, 3, 1, 12, 0, 0, 500_000, tzinfo=UTC
+    )
+    assert runs_query(until="2026-03-01").until == datetime(2026, 3, 1, tzinfo=UTC)
+    for bad in (
+        "2026-03-01T12:00:00",
+        "1614600000",
+        "2026-03-01 12:00:00Z",
+        "0001-01-01T00:00:00+01:00",  # before year 1 once in UTC
+        "9999-12-31T23:00:00-05:00",  # after 9999 once in UTC
+        "2026-02-30",
+    ):
+        assert set(refused(runs_query, since=bad)) == {"since"}, bad
+
+
+def test_limits_and_statuses() -> None:
+    assert runs_query().limit == params.DEFAULT_PAGE
+    assert runs_query(limit="500").limit == 500
+    assert runs_query(limit=" ").limit == params.DEFAULT_PAGE  # blank: unset
+    for bad in ("0", "501", "-1", "1e3", "\uff11\uff10", "9" * 20):
+        assert "limit" in refused(runs_query, limit=bad), bad
+    assert runs_query(status="running").status == "running"
+    assert "status" in refused(runs_query, status="completed")
+
+
+def test_text_filters_refuse_what_no_event_can_carry() -> None:
+    assert runs_query(workflow_name="triage").workflow_name == "triage"
+    assert "workflow_name" in refused(runs_query, workflow_name="x" * 201)
+    assert "item_id" in refused(runs_query, item_id="a\x00b")
+    assert "item_id" in refused(runs_query, item_id="\ud800")
+
+
+def test_every_bad_parameter_is_named() -> None:
+    errors = refused(runs_query, limit="0", status="x", since="now", cursor="!!")
+    assert set(errors) == {"limit", "status", "since", "cursor"}
+
+
+def test_since_after_until_is_refused() -> None:
+    assert "since" in refused(runs_query, since="2026-03-02", until="2026-03-01")
+
+
+# --- the cursor ----------------------------------------------------------------------------
+
+
+def test_a_cursor_round_trips_and_nothing_else_is_one() -> None:
+    cursor = params.Cursor(datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), "run-é-1")
+    assert runs_query(cursor=cursor.encode()).cursor == cursor
+    assert "=" not in cursor.encode()
+
+    def b64(value: Any) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    for bad in (
+        "not base64!",
+        "abc",  # base64 of bytes that are no JSON
+        b64([]),
+        b64({"started_at": "2026-03-01T00:00:00Z"}),
+        b64(["2026-03-01T00:00:00Z"]),
+        b64(["2026-03-01T00:00:00", "run"]),  # no zone
+        b64(["2026-03-01T00:00:00Z", ""]),
+        b64(["2026-03-01T00:00:00Z", "r" * 201]),
+        b64([1, "run"]),
+        "A" * (params.MAX_CURSOR + 1),
+    ):
+        assert "cursor" in refused(runs_query, cursor=bad), bad
+
+
+# --- usage ---------------------------------------------------------------------------------
+
+
+def test_usage_defaults_to_the_week_up_to_today_by_day() -> None:
+    query = usage_query(today=TODAY)
+    assert (query.from_day, query.to_day, query.group_by) == (
+        TODAY - timedelta(days=6),
+        TODAY,
+        ("day",),
+    )
+    assert usage_query(to_day="0001-01-03", today=TODAY).from_day == date.min
+    assert usage_query(group_by="", today=TODAY).group_by == ()
+    assert usage_query(group_by=["node", "model"], today=TODAY).group_by == ("node", "model")
+    assert usage_query(group_by=" node , day ", today=TODAY).group_by == ("node", "day")
+
+
+def test_usage_ranges_and_groupings_are_checked() -> None:
+    assert "from" in refused(usage_query, from_day="2026-03-02", to_day="2026-03-01", today=TODAY)
+    assert "to" in refused(usage_query, from_day="2016-01-01", to_day="2026-01-01", today=TODAY)
+    whole_year = usage_query(from_day="2024-01-01", to_day="2024-12-31", today=TODAY)
+    assert len(whole_year.days) == 366
+    assert "group_by" in refused(usage_query, group_by="day,team", today=TODAY)
+    assert "group_by" in refused(usage_query, group_by="day,day", today=TODAY)
+    assert "group_by" in refused(usage_query, group_by="day,", today=TODAY)
+    for bad in ("2026-1-5", "20260105", "2026-W01-1", "9999-12-31"):
+        assert "from" in refused(usage_query, from_day=bad, today=TODAY), bad
+
+
+# --- sans-IO: the queries are driven with rows of our own --------------------------------
+
+
+def summary_row(run_id: str, started_at: datetime) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "workflow_name": "wf",
+        "item_id": None,
+        "started_at": started_at,
+        "start_recorded": True,
+        "ended_at": None,
+        "status": None,
+        "duration_ms": None,
+        "error_type": None,
+        "error_message": None,
+        "steps": 1,
+        "errors": 0,
+        "tokens_in": Decimal(3),
+        "tokens_out": Decimal(4),
+        "tokens_cached_in": Decimal(0),
+        "cost_usd": Decimal("0.5"),
+        "cost_unknown_steps": 0,
+    }
+
+
+def drive(query: Any, answers: list[list[dict[str, Any]]]) -> tuple[list[Statement], Any]:
+    """Run a query generator, answering its statements in turn."""
+    statements = [next(query)]
+    try:
+        for rows in answers:
+            statements.append(query.send(rows))
+    except StopIteration as done:
+        return statements, done.value
+    raise AssertionError(f"the query asked for more: {statements[-1].sql[:200]}")
+
+
+def test_a_page_asks_one_more_row_than_it_shows_for_its_cursor() -> None:
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [summary_row(f"r{n}", t - timedelta(seconds=n)) for n in range(3)]
+    statements, page = drive(list_runs(runs_query(limit=2)), [rows])
+    assert statements[0].params["limit"] == 3
+    assert [r.run_id for r in page.runs] == ["r0", "r1"]
+    assert page.runs[0].status == "running"
+    assert page.runs[0].totals.tokens_in == 3
+    assert runs_query(cursor=page.next_cursor).cursor == params.Cursor(rows[1]["started_at"], "r1")
+    _, last = drive(list_runs(runs_query(limit=2)), [rows[:2]])
+    assert last.next_cursor is None
+
+
+def test_only_the_filters_given_are_in_the_sql() -> None:
+    (statement,), _ = drive(list_runs(runs_query()), [[]])
+    assert "workflow_name = %(" not in statement.sql
+    (statement,), _ = drive(list_runs(runs_query(workflow_name="wf", status="running")), [[]])
+    assert "s.workflow_name = %(workflow_name)s" in statement.sql
+    assert "c.ts IS NULL" in statement.sql
+
+
+def test_a_bad_run_id_is_refused_before_any_sql() -> None:
+    # run_detail checks when called, not when its generator is first driven.
+    for bad in ("", "r" * 201, "a\x00"):
+        assert set(refused(run_detail, run_id=bad)) == {"run_id"}, bad
+
+
+def test_usage_reads_stored_days_once_and_computes_today_and_unaggregated_days_live() -> None:
+    query = usage_query(from_day="2026-11-29", to_day="2026-12-02", group_by="day", today=TODAY)
+    census = [
+        {"day": date(2026, 11, 29), "stored": True, "raw": None},
+        {"day": date(2026, 11, 30), "stored": False, "raw": False},  # nothing at all
+        {"day": date(2026, 12, 1), "stored": False, "raw": True},  # not aggregated yet
+        {"day": TODAY, "stored": True, "raw": True},  # stored rows of today are stale
+    ]
+    statements, report = drive(usage_report(query), [census, [], [], []])
+    assert statements[0].params["days"] == [
+        date(2026, 11, 29) + timedelta(days=n) for n in range(4)
+    ]
+    assert statements[1].params == {"stored_days": [date(2026, 11, 29)]}
+    assert [s.params["day"] for s in statements[2:]] == [date(2026, 12, 1), TODAY]
+    assert "GROUP BY a.day" in statements[2].sql
+    assert report.stored_days == [date(2026, 11, 29)]
+    assert report.live_days == [date(2026, 12, 1), TODAY]
