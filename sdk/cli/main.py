@@ -20,6 +20,7 @@ from sdk.cli.demo import demo
 from sdk.cli.help import Typer
 from sdk.cli.kb import kb_app
 from sdk.cli.runs import runs_app
+from sdk.cli.usage import usage
 from sdk.errors import WdpError
 
 app = Typer(
@@ -173,6 +174,7 @@ def run(
 
 app.command("dev", help="Run the local stack in the foreground until Ctrl-C (same as run).")(run)
 app.command("demo")(demo)
+app.command("usage")(usage)
 
 
 def main() -> None:

@@ -60,7 +60,7 @@ def stop(message: str, code: int = EXIT_REFUSED) -> NoReturn:
 
 def refuse(exc: InvalidQuery, options: Mapping[str, str]) -> NoReturn:
     """Every refused parameter on one line, each named as the user typed it."""
-    stop("; ".join(f"{options.get(name, name)} {why}" for name, why in exc.field_errors.items()))
+    stop("; ".join(f"{options.get(name, name)}: {why}" for name, why in exc.field_errors.items()))
 
 
 def answer(query: Query[T], *, tables: str) -> T:

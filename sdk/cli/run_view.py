@@ -100,6 +100,13 @@ def _step_cost(row: _StepRow) -> str:
     return "unknown" if s.cost_unknown or s.cost_usd is None else reads.money(s.cost_usd)
 
 
+def _step_number(row: _StepRow) -> str:
+    """The step's number, and which attempt it was when it was a retry."""
+    s = row.step
+    number = "" if s.step is None else str(s.step)
+    return f"{number} (try {s.attempt})" if s.attempt and s.attempt > 1 else number
+
+
 def _step_columns(total_ms: float) -> list[Column[_StepRow]]:
     right = {"justify": "right"}
     return [
@@ -113,7 +120,7 @@ def _step_columns(total_ms: float) -> list[Column[_StepRow]]:
             "tokens in/out", lambda r: f"{r.step.tokens_in:,} / {r.step.tokens_out:,}", 4, right
         ),
         Column("model", lambda r: shown(", ".join(r.step.models)), 5),
-        Column("step", lambda r: "" if r.step.step is None else str(r.step.step), 6, right),
+        Column("step", _step_number, 6, right),
         Column("role", lambda r: shown(r.step.agent_role), 7),
     ]
 

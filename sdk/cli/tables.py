@@ -64,6 +64,7 @@ def fitted_table(
     rows: Sequence[R],
     *,
     box: Box | None = None,
+    row_style: Callable[[R], str] | None = None,
     **options: Any,
 ) -> tuple[Table, list[str]]:
     """The table with the columns that fit ``console`` unfolded, and the names of those
@@ -71,7 +72,7 @@ def fitted_table(
 
     Each cell is rendered and measured once (a run may have thousands of steps); a
     column takes its widest cell or header plus one space of padding each side, and
-    a box (if any) one more for its line.
+    a box (if any) one more for its line. ``row_style`` styles a whole row (a total).
     """
     # Text, never markup: cells hold what agents wrote ("[red]" is a node name too).
     cells = [[_text(column.cell(row)) for column in columns] for row in rows]
@@ -89,8 +90,9 @@ def fitted_table(
     table = Table(box=box, header_style="bold", **options)
     for i in sorted(kept):
         table.add_column(columns[i].name, **({"overflow": "fold"} | dict(columns[i].options)))
-    for row in cells:
-        table.add_row(*(row[i] for i in sorted(kept)))
+    for row, source in zip(cells, rows, strict=True):
+        style = row_style(source) if row_style is not None else None
+        table.add_row(*(row[i] for i in sorted(kept)), style=style)
     return table, [c.name for i, c in enumerate(columns) if i not in kept]
 
 

@@ -20,6 +20,7 @@ from sdk.artifacts.stores import FileStore
 from sdk.cli.main import app
 from sdk.settings import reset_settings_cache
 from sdk.telemetry.values import new_ulid
+from tests.integration.read_support import get, read_server
 from tests.support.cli import run_wdp
 from tests.support.run_events import STORY, client_for, plain_run, recent, story_run
 from tests.support.servers import ApiServer
@@ -37,11 +38,18 @@ class Stored:
 
 
 @pytest.fixture(scope="module")
+def server(migrated_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The API with a read key too, to compare ``--json`` with its answers."""
+    with read_server(migrated_db_url, tmp_path_factory.mktemp("api") / "api.log") as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
 def stored(
-    api_server: ApiServer, engine: sa.Engine, tmp_path_factory: pytest.TempPathFactory
+    server: ApiServer, engine: sa.Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> Stored:
     tmp = tmp_path_factory.mktemp("runs")
-    client = client_for(api_server.base_url, tmp / "spool")
+    client = client_for(server.base_url, tmp / "spool")
     story = story_run(client, workflow="story", item="item-story", start=recent(0))
     paged = [
         plain_run(client, workflow="paged", item=f"item-{n}", start=recent(10 + n))
@@ -113,6 +121,7 @@ def test_ls_lists_newest_first_with_the_api_fields(stored: Stored, cli_env: obje
         "errors": STORY.errors,
         "tokens_in": STORY.tokens_in,
         "tokens_out": STORY.tokens_out,
+        "tokens_cached_in": 0,
         "cost_usd": float(STORY.cost_usd),
         "cost_unknown_steps": STORY.cost_unknown_steps,
     }
@@ -222,6 +231,33 @@ def test_show_json_is_the_run_with_its_steps_events_and_artifacts(
     assert detail["truncated"] is False
 
 
+@pytest.mark.parametrize(
+    ("args", "api"),
+    [
+        ((), {}),
+        (("--workflow", "paged", "--limit", "3"), {"workflow_name": "paged", "limit": "3"}),
+        (
+            ("--item", "item-0", "--status", "cancelled"),
+            {"item_id": "item-0", "status": "cancelled"},
+        ),
+    ],
+)
+def test_ls_json_is_what_the_read_api_answers(
+    server: ApiServer, stored: Stored, cli_env: object, args: tuple[str, ...], api: dict[str, str]
+) -> None:
+    answered = get(server, "/telemetry/runs", **api)
+    assert answered.status_code == 200, answered.text
+    assert ls_json(*args) == answered.json()
+
+
+def test_show_json_is_what_the_read_api_answers(
+    server: ApiServer, stored: Stored, cli_env: object
+) -> None:
+    answered = get(server, f"/telemetry/runs/{stored.story}")
+    assert answered.status_code == 200, answered.text
+    assert json.loads(wdp("runs", "show", stored.story, "--json").stdout) == answered.json()
+
+
 def _rows(out: str, section: str) -> list[str]:
     """The table lines of one section of ``runs show`` (after its header line)."""
     lines = out.splitlines()
@@ -265,6 +301,7 @@ def test_show_draws_steps_on_a_time_line(stored: Stored, cli_env: object) -> Non
     assert filled[0] < filled[4] < filled[5] < filled[1]  # 100 < 400 < 900 < 1000 ms
     assert steps[4].split()[1:4] == ["error", "+1.1s", "400ms"]
     assert "unknown" in steps[5]
+    assert "4 (try 2)" in steps[5]
     assert "$0.0020" in steps[1]
     assert "failed: draft at +1.1s: ValueError: the outline is empty" in out
     changes = _rows(out, "State changes")
@@ -318,13 +355,13 @@ def test_ids_are_whole_in_a_real_narrow_terminal_process(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--limit", "0"), "--limit must be from 1 to 500 (got 0)"),
-        (("--limit", "501"), "--limit must be from 1 to 500 (got 501)"),
-        (("--limit", "ten"), "--limit must be a whole number from 1 to 500"),
-        (("--status", "done"), "--status must be one of running, succeeded, failed"),
-        (("--cursor", "not a cursor"), "--cursor is not a cursor printed by `wdp runs ls`"),
-        (("--cursor", "WyJ4Il0"), "--cursor is not a cursor printed by `wdp runs ls`"),
-        (("--workflow", "w" * 201), "--workflow is longer than 200 characters"),
+        (("--limit", "0"), "--limit: must be from 1 to 500 (got 0)"),
+        (("--limit", "501"), "--limit: must be from 1 to 500 (got 501)"),
+        (("--limit", "ten"), "--limit: must be a whole number from 1 to 500"),
+        (("--status", "done"), "--status: must be one of running, succeeded, failed"),
+        (("--cursor", "not a cursor"), "--cursor: is not a cursor printed by `wdp runs ls`"),
+        (("--cursor", "WyJ4Il0"), "--cursor: is not a cursor printed by `wdp runs ls`"),
+        (("--workflow", "w" * 201), "--workflow: is longer than 200 characters"),
     ],
 )
 def test_ls_bad_input_is_one_red_line_and_exit_2(
@@ -339,13 +376,13 @@ def test_ls_bad_input_is_one_red_line_and_exit_2(
 
 def test_show_refuses_an_id_no_event_can_carry(cli_env: object) -> None:
     result = wdp("runs", "show", "r" * 201, code=2)
-    assert result.stderr.startswith("error: RUN_ID is longer than 200 characters")
+    assert result.stderr.startswith("error: RUN_ID: is longer than 200 characters")
 
 
 def test_several_bad_options_are_named_on_one_line(cli_env: object) -> None:
     result = wdp("runs", "ls", "--limit", "0", "--status", "x", code=2)
-    assert "--limit must be" in result.stderr
-    assert "--status must be" in result.stderr
+    assert "--limit: must be" in result.stderr
+    assert "--status: must be" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
@@ -370,10 +407,10 @@ def test_a_database_without_the_tables_says_to_migrate(empty_db_url: str, tmp_pa
 
 
 def test_runs_started_within_the_same_second_page_in_a_stable_order(
-    api_server: ApiServer, cli_env: object, tmp_path: Path
+    server: ApiServer, cli_env: object, tmp_path: Path
 ) -> None:
     """Runs that share a start time are ordered by id, and no page repeats or skips one."""
-    client = client_for(api_server.base_url, tmp_path / "spool")
+    client = client_for(server.base_url, tmp_path / "spool")
     start = recent(120)
     runs = [plain_run(client, workflow="same-second", item="x", start=start) for _ in range(5)]
     late = plain_run(client, workflow="same-second", item="x", start=start + timedelta(seconds=1))

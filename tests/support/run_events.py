@@ -49,7 +49,7 @@ def recent(minutes_ago: float = 0) -> datetime:
 class Story:
     """The figures of :func:`story_run`, by hand."""
 
-    steps: int = 6  # triage, research x3, draft (fails), review (no price)
+    steps: int = 6  # triage, research x3, draft (fails), review (no price, a 2nd attempt)
     errors: int = 1
     tokens_in: int = 100 + 3 * 200 + 50 + 70
     tokens_out: int = 10 + 3 * 40 + 0 + 7
@@ -95,7 +95,7 @@ def story_run(
             ts=at(1500), client=client,
         )  # fmt: skip
         emit_step_completed(
-            node="review", step=4, status="ok", duration_ms=900, model="m-unpriced",
+            node="review", step=4, attempt=2, status="ok", duration_ms=900, model="m-unpriced",
             tokens_in=70, tokens_out=7, cost_unknown=True, agent_role="reviewer",
             ts=at(2400), client=client,
         )  # fmt: skip
