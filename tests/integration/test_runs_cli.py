@@ -419,3 +419,25 @@ def test_runs_started_within_the_same_second_page_in_a_stable_order(
     first = ls_json("--workflow", "same-second", "--limit", "2")
     rest = ls_json("--workflow", "same-second", "--limit", "10", "--cursor", first["next_cursor"])  # type: ignore[arg-type]
     assert ids(first) + ids(rest) == [late, *sorted(runs, reverse=True)]
+
+
+def test_text_from_events_is_shown_as_text_never_as_markup(
+    server: ApiServer, cli_env: object, tmp_path: Path
+) -> None:
+    from sdk.telemetry import correlation, emit_run_started, emit_step_completed
+
+    client = client_for(server.base_url, tmp_path / "spool")
+    run_id = new_ulid()
+    with correlation(run_id=run_id, item_id="[link=http://x]item[/link]", workflow_name="hostile"):
+        emit_run_started(ts=recent(200), client=client)
+        emit_step_completed(
+            node="[bold red]boom[/]", step=1, status="error", duration_ms=5,
+            error_type="E", error_message="[blink]no[/blink]", ts=recent(200), client=client,
+        )  # fmt: skip
+    assert client.flush(timeout=30)
+    client.shutdown()
+    listed = wdp("runs", "ls", "--workflow", "hostile").stdout
+    assert "[link=http://x]item[/link]" in listed
+    shown = wdp("runs", "show", run_id).stdout
+    assert "[bold red]boom[/]" in shown
+    assert "E: [blink]no[/blink]" in shown

@@ -275,3 +275,11 @@ def test_a_database_that_is_down_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: the database is unavailable: ")
     assert "Traceback" not in result.stderr
+
+
+def test_days_without_anything_say_so(cli_env: object) -> None:
+    result = wdp("--from", "2001-01-01", "--to", "2001-01-07")
+    assert result.stdout.splitlines() == [
+        "Usage 2001-01-01 to 2001-01-07 (7 days, UTC), by day",
+        "no steps or runs recorded in these days",
+    ]
