@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.box import HEAVY_HEAD
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sdk.cli.tables import Column, id_column, print_table
+
 if TYPE_CHECKING:
-    from examples.orchestrator.run import RunSummary
+    from examples.orchestrator.run import ItemResult, RunSummary
     from sdk.settings import WdpSettings
 
 err = Console(stderr=True)
@@ -282,19 +285,26 @@ def _report(summary: RunSummary) -> bool:
     from sdk.db import schema
     from sdk.db.engine import create_engine
 
-    items = Table(title=f"Work items ({summary.workflow_name})")
-    for name in ("item", "title", "status", "drafts", "score", "draft artifact"):
-        items.add_column(name, justify="right" if name in ("drafts", "score") else "left")
-    for i in summary.items:
-        items.add_row(
-            i.item_id,
-            i.title,
-            i.status,
-            str(i.drafts),
-            f"{i.score:.2f}" if i.score is not None else "",
-            f"{i.artifact_id} v{i.artifact_version}" if i.artifact_id else "",
-        )
-    out.print(items)
+    # Ids whole (they are what the user copies): a narrow terminal loses columns instead.
+    item_columns: list[Column[ItemResult]] = [
+        id_column("item", lambda i: i.item_id, [i.item_id for i in summary.items]),
+        Column("title", lambda i: i.title, 3, squeeze=16),
+        Column("status", lambda i: i.status, 1),
+        Column("score", lambda i: f"{i.score:.2f}" if i.score is not None else "", 2,
+               {"justify": "right"}),
+        id_column("draft artifact", lambda i: i.artifact_id or "",
+                  [i.artifact_id for i in summary.items if i.artifact_id]),
+        Column("v", lambda i: str(i.artifact_version) if i.artifact_id else "", 0,
+               {"justify": "right"}),
+    ]  # fmt: skip
+    print_table(
+        out,
+        item_columns,
+        summary.items,
+        elsewhere="",
+        box=HEAVY_HEAD,
+        title=f"Work items ({summary.workflow_name})",
+    )
 
     ev = schema.workflow_events
     engine = create_engine()
@@ -449,7 +459,11 @@ def _where_to_look(summary: RunSummary, port: int, *, dagster: bool) -> None:
             f"Knowledge base asset:  {base}/assets/kb_ingestion",
             f"Daily aggregates:      {base}/assets/daily_event_aggregates",
         ]
+    # Item 1 is the longest run: parallel research, a rejected draft, a second one.
     lines += [
+        f"Its runs:              wdp runs ls --workflow {summary.workflow_name}",
+        f"One run, step by step: wdp runs show {summary.items[0].run_id}",
+        "Cost and tokens:       wdp usage   (by node: wdp usage --by node)",
         f'Events:                psql "$(wdp db url)" -c "{sql}"',
         f'Knowledge base search: wdp kb search "{script.search_word(1)}" --type draft',
     ]

@@ -19,6 +19,8 @@ from sdk.cli.artifacts import artifacts_app
 from sdk.cli.demo import demo
 from sdk.cli.help import Typer
 from sdk.cli.kb import kb_app
+from sdk.cli.runs import runs_app
+from sdk.cli.usage import usage
 from sdk.errors import WdpError
 
 app = Typer(
@@ -31,6 +33,7 @@ db_app = Typer(help="The database (embedded Postgres unless DATABASE_URL is set)
 app.add_typer(db_app, name="db")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(kb_app, name="kb")
+app.add_typer(runs_app, name="runs")
 
 err = Console(stderr=True)
 log = logging.getLogger("wdp")
@@ -171,6 +174,7 @@ def run(
 
 app.command("dev", help="Run the local stack in the foreground until Ctrl-C (same as run).")(run)
 app.command("demo")(demo)
+app.command("usage")(usage)
 
 
 def main() -> None:

@@ -269,3 +269,39 @@ def test_run_items_in_process(artifacts: ArtifactService, engine: sa.Engine) -> 
     # Deterministic: the same item number writes the same draft again.
     again = asyncio.run(run_items(2, artifacts=artifacts, client=RecordingClient(), batch="t2"))
     assert artifacts.read_content(again.items[1].artifact_id).decode() == texts[2]  # type: ignore[arg-type]
+
+
+def test_wdp_demo_prints_whole_ids_and_the_commands_to_look_further(
+    api_server: ApiServer, migrated_db_url: str, tmp_path: Path
+) -> None:
+    """At 80 columns (a default terminal) nothing the user copies is cut."""
+    env = demo_env(tmp_path, migrated_db_url, api_server.base_url) | {"COLUMNS": "80"}
+    result = demo(env, "--items", "3", "--no-dagster")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines[: lines.index("Where to look")])
+    show = [line.split("wdp ", 1)[1] for line in lines if "wdp runs show " in line]
+    (command,) = show
+    run_id = command.removeprefix("runs show ")
+    with psycopg.connect(migrated_db_url) as conn:
+        item = conn.execute(
+            "SELECT item_id FROM telemetry.workflow_events WHERE run_id = %s LIMIT 1", [run_id]
+        ).fetchone()
+        assert item is not None
+        assert item[0].endswith("-001")  # item 1: parallel research, two drafts
+        batch = conn.execute(
+            "SELECT artifact_id FROM work.artifacts WHERE owner_item_id LIKE %s",
+            [item[0].removesuffix("001") + "%"],
+        ).fetchall()
+    assert len(batch) == 3
+    for (artifact_id,) in batch:
+        assert any(artifact_id in line for line in lines), result.stdout
+    assert any(line.strip().endswith(f"wdp runs ls --workflow {WORKFLOW_NAME}") for line in lines)
+    assert any(
+        line.strip().startswith("Cost and tokens:") and "wdp usage" in line for line in lines
+    )
+    # The printed command works, and shows item 1's nine steps.
+    shown = run_wdp(env, *command.split())
+    assert shown.returncode == 0, shown.stderr
+    assert f"Run {run_id}" in shown.stdout
+    assert f"Steps ({NODES_PER_ITEM[1]})" in shown.stdout

@@ -1,0 +1,176 @@
+"""What the read commands (``wdp runs``, ``wdp usage``) share: a connection, errors, figures.
+
+The commands answer with the same sans-IO queries as the read API (:mod:`sdk.usage`), on
+one short read-only connection, so the CLI refuses and answers exactly what the API does.
+Every failure is one red line on stderr and a non-zero exit, never a traceback:
+
+* exit 2: bad input (:class:`~sdk.usage.errors.InvalidQuery`, named by the option the user
+  typed), or a database that is unavailable, not migrated, or refused the query;
+* exit 1: nothing to show (an unknown run id).
+
+Values that come from events (node names, error messages) are written by agents: they
+are shown as text, never as rich markup, and without terminal control sequences.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from sdk import logs
+
+if TYPE_CHECKING:
+    from sdk.db.queries import Query
+    from sdk.usage.errors import InvalidQuery
+
+T = TypeVar("T")
+
+EXIT_NOT_FOUND = 1
+EXIT_REFUSED = 2
+CONNECT_TIMEOUT_S = 10
+# C0 and C1 controls (tabs and newlines included: a cell or a line is one line).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+log = logging.getLogger("wdp")
+
+
+def fail(message: str) -> None:
+    """Report an error on stderr: a log record in JSON mode, else one red line."""
+    if logs.configured_format() == "json":
+        log.error(message)
+    else:
+        Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+
+
+def stop(message: str, code: int = EXIT_REFUSED) -> NoReturn:
+    """:func:`fail` with ``message``, then exit with ``code``."""
+    fail(message)
+    raise typer.Exit(code)
+
+
+def refuse(exc: InvalidQuery, options: Mapping[str, str]) -> NoReturn:
+    """Every refused parameter on one line, each named as the user typed it."""
+    stop("; ".join(f"{options.get(name, name)}: {why}" for name, why in exc.field_errors.items()))
+
+
+def answer(query: Query[T], *, tables: str) -> T:
+    """Run ``query`` on the configured database (``DATABASE_URL`` or the embedded one)
+    in one read-only snapshot; database failures end the command with their reason."""
+    import psycopg
+
+    from sdk.db.engine import resolve_database_url
+    from sdk.db.errors import DATABASE_ERRORS, describe, unavailable_reason
+    from sdk.db.queries import run_sync
+
+    dsn = resolve_database_url()
+    try:
+        with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+            # One snapshot for every statement of the query (a run and its events agree).
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            return run_sync(conn, query)
+    except DATABASE_ERRORS as exc:
+        reason = unavailable_reason(exc, tables=tables)
+        stop(reason or f"the database refused the query: {describe(exc)}")
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on stdout, as the read API would answer it."""
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+# --- how figures look ------------------------------------------------------------------
+
+
+def shown(value: object) -> str:
+    """Text from an event, safe to print: no control characters, no markup."""
+    if value is None:
+        return ""
+    return _CONTROLS.sub(" ", logs.strip_ansi(str(value)))
+
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "ok": "green",
+    "failed": "red",
+    "error": "red",
+    "running": "yellow",
+    "cancelled": "yellow",
+    "interrupted": "yellow",
+}
+
+
+def status_style(status: str | None) -> str:
+    """The colour of a run's or a step's status."""
+    return STATUS_STYLE.get(status or "", "")
+
+
+def status_text(status: str | None) -> Text:
+    return Text(shown(status), style=status_style(status))
+
+
+def money(value: Decimal) -> str:
+    """Dollars: cents from $1 up, else four decimals or up to three significant digits
+    ($0.0123, $0.0075, $0.00012); the JSON output has the exact sum."""
+    if value == 0:
+        return "$0"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    places = min(max(4, 2 - value.adjusted()), 12)
+    digits = f"{value:.{places}f}"
+    while places > 4 and digits.endswith("0"):
+        digits, places = digits[:-1], places - 1
+    return f"${digits}"
+
+
+def cost(known: Decimal, unknown_steps: int | None) -> str:
+    """Known cost and the steps without a price: never a silent $0.
+
+    ``unknown_steps`` None means it was not counted (version-1 aggregates): "+ ?".
+    """
+    if unknown_steps is None:
+        return f"{money(known)} + ? unknown"
+    if unknown_steps:
+        return f"{money(known)} + {unknown_steps:,} unknown"
+    return money(known)
+
+
+def duration(ms: float | None) -> str:
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms:.0f}ms" if ms >= 10 or ms == 0 else f"{ms:.1f}ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def offset(ms: float) -> str:
+    """Time since the run started: +0ms, +1.2s, +3m05s."""
+    return "+" + duration(max(ms, 0.0))
+
+
+def count(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def when(value: datetime | None, *, seconds: bool = False) -> str:
+    """A UTC time to the minute or second (the JSON output has it exactly)."""
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

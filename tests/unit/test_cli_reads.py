@@ -1,0 +1,128 @@
+"""How the read commands show figures: money, unknown costs, durations, the time line bar,
+and tables that fit the terminal without cutting ids."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from rich.console import Console
+
+from sdk.cli import reads, tables, timeline
+from sdk.cli.tables import Column
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("0", "$0"),
+        ("0.0123", "$0.0123"),
+        ("0.0075", "$0.0075"),
+        ("0.001", "$0.0010"),
+        ("0.00012", "$0.00012"),
+        ("0.000001234", "$0.00000123"),
+        ("1", "$1.00"),
+        ("1234.567", "$1,234.57"),
+    ],
+)
+def test_money(value: str, text: str) -> None:
+    assert reads.money(Decimal(value)) == text
+
+
+def test_a_cost_with_unknown_steps_is_never_a_bare_sum() -> None:
+    assert reads.cost(Decimal("0.0123"), 3) == "$0.0123 + 3 unknown"
+    assert reads.cost(Decimal(0), 2) == "$0 + 2 unknown"
+    assert reads.cost(Decimal("0.5"), 0) == "$0.5000"
+    # Not counted (aggregated before unknown costs were): said so, not "none unknown".
+    assert reads.cost(Decimal("0.5"), None) == "$0.5000 + ? unknown"
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (None, ""),
+        (0, "0ms"),
+        (2.5, "2.5ms"),
+        (340, "340ms"),
+        (1500, "1.5s"),
+        (65_000, "1m05s"),
+        (2 * 3600_000 + 3 * 60_000, "2h03m"),
+    ],
+)
+def test_duration(ms: float | None, text: str) -> None:
+    assert reads.duration(ms) == text
+
+
+def test_text_from_events_loses_its_control_characters() -> None:
+    assert reads.shown("\x1b[31mred\x1b[0m\nnext\x07") == "red next "
+    assert reads.shown(None) == ""
+
+
+# --- the time line -----------------------------------------------------------------------
+
+
+def test_a_step_is_drawn_where_it_ran() -> None:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    # Ran from 1 s to 2 s of a 4 s run: the second quarter of 8 cells.
+    span = timeline.step_span(start, start + timedelta(seconds=2), 1000)
+    assert span == timeline.Span(1000, 2000)
+    assert timeline.bar(span, 4000, 8) == "··██····"
+    assert timeline.bar(timeline.Span(0, 4000), 4000, 8) == "█" * 8
+    # An instant step still shows where it happened (bars start on a cell boundary);
+    # nothing overflows the width.
+    assert timeline.bar(timeline.Span(0, 0), 4000, 8) == "▏·······"
+    assert timeline.bar(timeline.Span(4000, 4000), 4000, 8) == "·······█"
+    assert timeline.bar(timeline.Span(0, 500), 4000, 8) == "█·······"
+    assert timeline.bar(timeline.Span(0, 250), 4000, 8) == "▌·······"
+    for end in range(0, 4001, 125):
+        assert len(timeline.bar(timeline.Span(end / 2, end), 4000, 8)) == 8
+
+
+def test_a_step_before_the_run_start_is_drawn_at_the_start() -> None:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    span = timeline.step_span(start, start - timedelta(seconds=1), 500)
+    assert span == timeline.Span(0, 0)
+    assert timeline.bar(span, 0, 4) == "█···"
+
+
+# --- tables ----------------------------------------------------------------------------
+
+
+def _render(width: int, columns: list[Column[str]], rows: list[str]) -> tuple[str, list[str]]:
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    table, hidden = tables.fitted_table(console, columns, rows)
+    console.print(table)
+    return console.file.getvalue(), hidden  # type: ignore[attr-defined]
+
+
+ID = "01J9Z8Y7X6W5V4T3S2R1Q0P9N8"
+
+
+def _columns() -> list[Column[str]]:
+    return [
+        tables.id_column("id", lambda r: r, [ID]),
+        Column("a", lambda r: "a" * 20, 2),
+        Column("b", lambda r: "b" * 20, 1),
+        Column("c", lambda r: "c" * 5, 3),
+        Column("note", lambda r: "words " * 30, 4, squeeze=12),
+    ]
+
+
+def test_columns_are_left_out_by_rank_while_ids_stay_whole() -> None:
+    out, hidden = _render(200, _columns(), [ID])
+    assert hidden == []
+    out, hidden = _render(60, _columns(), [ID])
+    # id (28) + b (22) fit; a (22) does not, c (7) does, note (14 folded) does not.
+    assert hidden == ["a", "note"]
+    assert ID in out.splitlines()[1]
+    out, hidden = _render(30, _columns(), [ID])
+    assert hidden == ["a", "b", "c", "note"]
+    assert ID in out.splitlines()[1]
+
+
+def test_free_text_folds_instead_of_being_left_out() -> None:
+    out, hidden = _render(100, _columns(), [ID])
+    assert hidden == []
+    assert out.count("words") == 30  # folded over several lines, nothing cut
