@@ -85,9 +85,11 @@ def prices_result(summary: DaySummary) -> dg.AssetCheckResult:
         listed = ", ".join(
             f"{name} ({steps} step{'s' if steps != 1 else ''})" for name, steps in unpriced.items()
         )
+        total = sum(unpriced.values())
         description = (
-            f"{sum(unpriced.values())} steps on {summary.day} had no price, so their cost is "
-            f"unknown (not $0): {listed}. Add the models to the price table."
+            f"{total} step{'s' if total != 1 else ''} on {summary.day} had no price, so their "
+            f"cost is unknown (not $0): {listed}. Give these models a price (the `prices` of "
+            "sdk.langgraph.instrument, or cost_usd_est in the events)."
         )
     else:
         description = f"Every step on {summary.day} had a price."

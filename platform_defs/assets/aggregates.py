@@ -40,7 +40,7 @@ from platform_defs.spend_checks import budget_result, check_specs, prices_result
 from sdk.settings import WdpSettings, get_settings
 from sdk.usage.aggregation import aggregate_day
 from sdk.usage.errors import RawEventsDropped
-from sdk.usage.summary import summarise_day
+from sdk.usage.summary import stored_versions, summarise_day
 
 GROUP = "telemetry"
 # Today is refreshed hourly: two missed refreshes warn, six hours of none fail.
@@ -73,6 +73,25 @@ class RawMonthDropped(dg.Failure):
     """The day's raw events are gone; its aggregates are history and must not be rewritten."""
 
 
+VERSION_MEANING = {
+    1: "computed before migration 0005: no node; unknown-cost steps, cached tokens and max "
+    "duration not recorded",
+    2: "complete",
+}
+
+
+def kept_text(versions: dict[int, int]) -> str:
+    """What a refused day keeps, e.g. "Kept: 3 rows of aggregate_version 1 (...)"."""
+    if not versions:
+        return "No aggregates are stored for it."
+    parts = [
+        f"{rows} row{'s' if rows != 1 else ''} of aggregate_version {version} "
+        f"({VERSION_MEANING.get(version, 'unknown version')})"
+        for version, rows in versions.items()
+    ]
+    return "Kept unchanged: " + "; ".join(parts) + "."
+
+
 @dg.asset(
     group_name=GROUP,
     partitions_def=daily_partitions,
@@ -100,9 +119,17 @@ def daily_event_aggregates(
             written = aggregate_day(conn, day)
             summary = summarise_day(conn, day)
     except RawEventsDropped as exc:
+        with postgres.engine() as engine, engine.connect() as conn:
+            versions = stored_versions(conn, day)
         raise RawMonthDropped(
-            description=str(exc).capitalize(),
-            metadata={"day": str(day), "partition": exc.partition},
+            description=f"{str(exc).capitalize()} {kept_text(versions)}",
+            metadata={
+                "day": str(day),
+                "partition": exc.partition,
+                "stored_rows_by_version": dg.MetadataValue.json(
+                    {str(v): n for v, n in versions.items()}
+                ),
+            },
         ) from exc
     context.log.info(f"{day}: {written.events} events in {written.rows} aggregate rows")
     return dg.MaterializeResult(

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sdk.db.schema import TELEMETRY_SCHEMA
 from sdk.usage.aggregation import STEP_EVENT, TABLE, _num, day_bounds
 
-__all__ = ["DaySummary", "Spend", "summarise_day"]
+__all__ = ["DaySummary", "Spend", "stored_versions", "summarise_day"]
 
 TOTALS_SQL = f"""
 SELECT
@@ -73,6 +73,10 @@ SELECT
     FILTER (WHERE event_name = '{STEP_EVENT}') AS step_p95_ms
 FROM {TELEMETRY_SCHEMA}.workflow_events
 WHERE ts >= %(lo)s AND ts < %(hi)s
+"""
+
+VERSIONS_SQL = f"""
+SELECT aggregate_version, count(*) FROM {TABLE} WHERE day = %(day)s GROUP BY 1 ORDER BY 1
 """
 
 # GROUPING(workflow_name, node, model) bit masks (1: not grouped by) and what names a group.
@@ -174,3 +178,10 @@ def summarise_day(conn: sa.Connection, day: date) -> DaySummary:
         nodes=tuple(groups["node"]),
         models=tuple(groups["model"]),
     )
+
+
+def stored_versions(conn: sa.Connection, day: date) -> dict[int, int]:
+    """``day``'s stored rows per ``aggregate_version`` (empty: nothing stored): what a day
+    whose raw events are gone still has, and how complete it is (1: before migration 0005)."""
+    rows = conn.exec_driver_sql(VERSIONS_SQL, {"day": day}).all()
+    return {int(version): int(count) for version, count in rows}

@@ -21,6 +21,7 @@ from platform_defs.spend_checks import BUDGET_CHECK, PRICES_CHECK
 from sdk.db import migrate
 from sdk.db.engine import create_engine
 from sdk.db.partitions import Month, ensure_partitions
+from sdk.db.schema import daily_event_aggregates as table
 from sdk.settings import reset_settings_cache
 from tests.support.raw_events import RUN_DONE, RUN_START, STEP, insert, step
 
@@ -236,3 +237,81 @@ def test_reconcile_fails_when_events_exist_but_no_day_was_compared(
     # Today's events are not reconciled yet (today is still being written).
     insert(eng, RUN_START, "2026-03-13T01:00:00", run="r10")
     assert reconcile(url).metadata["days_without_aggregate"].value == ["2026-03-11"]
+
+
+AGG = "telemetry.daily_event_aggregates"
+
+
+def stored(eng: sa.Engine, month: str) -> list[dict[str, Any]]:
+    """Every stored row of ``month`` (YYYY-MM), all columns, computed_at included."""
+    with eng.connect() as conn:
+        rows = conn.execute(
+            sa.select(table)
+            .where(sa.func.to_char(table.c.day, "YYYY-MM") == month)
+            .order_by(table.c.day, table.c.event_name, table.c.node)
+        )
+        return [dict(r) for r in rows.mappings()]
+
+
+def test_a_dropped_months_aggregates_survive_rematerialisation_and_v1_rows_say_so(
+    database_factory: Callable[[], str],
+) -> None:
+    """Rows written before migration 0005 (version 1) and after it, in a month retention
+    then drops: re-materialising any of its days fails and changes nothing."""
+    from platform_defs.assets.retention import event_retention
+
+    url = database_factory()
+    migrate.upgrade(url, "0004")
+    eng = create_engine(url)
+    ensure_partitions(eng, [Month(2026, 1), Month(2026, 2), Month(2026, 3)])
+    insert(eng, RUN_START, "2026-01-10T08:00:00", run="r1", wf="old")
+    insert(
+        eng, STEP, "2026-01-10T08:01:00", run="r1", wf="old", payload=step("ok", 5, "m", 1, 1, 0.5)
+    )
+    insert(
+        eng, STEP, "2026-01-12T08:01:00", run="r2", wf="new", payload=step("ok", 5, "m", 1, 1, None)
+    )
+    with eng.begin() as conn:  # what the aggregation before 0005 wrote: no node
+        conn.exec_driver_sql(
+            f"INSERT INTO {AGG} (day, event_name, workflow_name, model, events, distinct_runs, "
+            "distinct_items, tokens_in, tokens_out, cost_usd) VALUES "
+            "('2026-01-10', 'workflow.run_started', 'old', '', 1, 1, 0, 0, 0, 0), "
+            "('2026-01-10', 'workflow.step_completed', 'old', 'm', 1, 1, 0, 1, 1, 0.5)"
+        )
+    migrate.upgrade(url)
+    assert materialise(url, "2026-01-12").success  # a version-2 day in the same month
+    resources = {
+        "postgres": PostgresResource(database_url=url),
+        "clock": ClockResource(fixed_now="2026-06-15T00:00:00Z"),
+    }
+    dg.materialize([event_retention], instance=dg.DagsterInstance.ephemeral(), resources=resources)
+    before = stored(eng, "2026-01")
+    assert [(str(r["day"]), r["aggregate_version"]) for r in before] == [
+        ("2026-01-10", 1),
+        ("2026-01-10", 1),
+        ("2026-01-12", 2),
+    ]
+
+    for day, says in (
+        ("2026-01-10", "2 rows of aggregate_version 1 (computed before migration 0005: no node"),
+        ("2026-01-12", "1 row of aggregate_version 2 (complete)"),
+    ):
+        result = dg.materialize(
+            [daily_event_aggregates],
+            instance=dg.DagsterInstance.ephemeral(),
+            resources={"postgres": PostgresResource(database_url=url)},
+            partition_key=day,
+            raise_on_error=False,
+        )
+        assert not result.success
+        (failure,) = [e for e in result.all_events if e.is_step_failure]
+        data = failure.step_failure_data
+        assert data.user_failure_data is not None
+        assert f"Refusing to aggregate {day}" in (data.user_failure_data.description or "")
+        assert says in (data.user_failure_data.description or "")
+    after = stored(eng, "2026-01")
+    assert after == before  # every column, computed_at included
+    unrecorded = ("cost_unknown_steps", "tokens_cached_in", "duration_max_ms")
+    v1 = [tuple(r[c] for c in unrecorded) for r in after if r["aggregate_version"] == 1]
+    assert v1 == [(None, None, None)] * 2  # not recorded, never 0
+    eng.dispose()
