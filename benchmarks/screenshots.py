@@ -149,6 +149,7 @@ class DagsterUi:
 
     base_url: str
     process: subprocess.Popen[bytes]
+    home: Path  # its DAGSTER_HOME
     log_path: Path
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -191,7 +192,7 @@ def run_webserver(
             argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    ui = DagsterUi(f"http://127.0.0.1:{port}", process, log_path)
+    ui = DagsterUi(f"http://127.0.0.1:{port}", process, home, log_path)
     try:
         if not wait_until_ok(f"{ui.base_url}/server_info", timeout=timeout, process=process):
             raise RuntimeError(f"dagster-webserver did not start:\n{log_path.read_text()[-3000:]}")

@@ -21,13 +21,14 @@ manual backfill of an old day also counts as fresh for that window.
 **Why schedules, not declarative automation**: late events reach Postgres through the
 ingest API, not through Dagster, so no ``AutomationCondition`` can see them arrive
 (there is no upstream materialisation to react to). What remains is time-based:
-``AutomationCondition.cron_tick_passed(...).since_last_handled()`` with
-``in_latest_time_window(lookback_delta=...)`` can request the recent partitions on a
-cron, but it is evaluated only while the ``default_automation_condition_sensor`` runs in
-the daemon (it is created stopped unless turned on), its lookback would be fixed when
-the definitions load, and each tick's decision is buried in an evaluation tree. The
-schedules say the same thing in a few lines, read ``AGGREGATE_LOOKBACK_DAYS`` at every
-tick, are unit-tested tick by tick, and show each request on the Schedules page.
+``in_latest_time_window(lookback_delta=...) & cron_tick_passed(...).since_last_handled()``
+does request the recent partitions (today included) once per tick, as
+``dagster.evaluate_automation_conditions`` shows, but it is evaluated only while the
+``default_automation_condition_sensor`` runs in the daemon (Dagster creates it stopped),
+its lookback is fixed when the definitions load, and each tick's decision is buried in an
+evaluation tree. The schedules say the same in a few lines, read
+``AGGREGATE_LOOKBACK_DAYS`` at every tick, are unit-tested tick by tick, and list each
+request on the Schedules page. docs/usage.md says the same for operators.
 """
 
 from datetime import date, timedelta

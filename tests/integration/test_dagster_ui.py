@@ -9,9 +9,10 @@ Chromium photographs the Plots view. The functions are those of
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from benchmarks.screenshots import (
     CHROMIUM,
     DAY_SHAPES,
     NODES,
+    ROOT,
     DagsterUi,
     materialise,
     prepare_home,
@@ -143,6 +145,53 @@ def test_the_ui_knows_the_table_its_checks_and_its_freshness(ui: DagsterUi) -> N
     # The partitions run through today (AGGREGATE_START_DATE = the first day shown).
     assert node["partitionKeys"][0] == DAYS[0].isoformat()
     assert node["partitionKeys"][-1] == date.fromordinal(DAYS[-1].toordinal() + 1).isoformat()
+
+
+FRESHNESS = """
+query Freshness($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode { freshnessStatusInfo { freshnessStatus } }
+  }
+}
+"""
+
+
+def test_freshness_shows_warning_then_degraded_as_the_latest_materialisation_ages(
+    ui: DagsterUi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster's own freshness daemon evaluates the policy (as ``dagster-daemon run`` does
+    every 30 s) at a shifted "now"; the webserver then serves the state the UI shows."""
+    import dagster as dg
+    import dagster._core.definitions.freshness_evaluator as evaluator
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._daemon.freshness import FreshnessDaemon
+
+    from platform_defs.assets.aggregates import FRESH_FAIL, FRESH_WARN
+
+    def status() -> str:
+        node = ui.graphql(FRESHNESS, {"path": ["daily_event_aggregates"]})["assetNodeOrError"]
+        return str(node["freshnessStatusInfo"]["freshnessStatus"])
+
+    assert status() == "UNKNOWN"  # never evaluated yet
+    target = ModuleTarget(
+        module_name="platform_defs.definitions",
+        attribute="defs",
+        working_directory=str(ROOT),
+        location_name="wdp",
+    )
+    seen = []
+    real_now = evaluator.get_current_timestamp
+    with (
+        dg.DagsterInstance.from_config(str(ui.home)) as instance,
+        WorkspaceProcessContext(instance, target) as workspace,
+    ):
+        for age in (timedelta(0), FRESH_WARN + timedelta(minutes=1), FRESH_FAIL):
+            later = real_now() + age.total_seconds()
+            monkeypatch.setattr(evaluator, "get_current_timestamp", lambda t=later: t)
+            asyncio.run(FreshnessDaemon()._evaluate_assets(workspace))
+            seen.append(status())
+    assert seen == ["HEALTHY", "WARNING", "DEGRADED"]
 
 
 def png_size(path: Path) -> tuple[int, int]:
