@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from platform_defs.jobs import daily_aggregates_job, partition_maintenance_job, retention_job
+from platform_defs.spend_checks import ASSET, BUDGET_CHECK, PRICES_CHECK
 from sdk.settings import get_settings
 
 RUNNING = dg.DefaultScheduleStatus.RUNNING
@@ -30,6 +31,11 @@ partition_maintenance_schedule = dg.ScheduleDefinition(
 
 def _tick(context: dg.ScheduleEvaluationContext) -> datetime:
     return (context.scheduled_execution_time or datetime.now(UTC)).astimezone(UTC)
+
+
+# Today's hourly runs evaluate the day's own checks only: aggregates_reconcile compares
+# the days up to yesterday over the whole retention window, which the daily runs cover.
+TODAY_CHECKS = [dg.AssetCheckKey(dg.AssetKey(ASSET), name) for name in (BUDGET_CHECK, PRICES_CHECK)]
 
 
 def today_of(scheduled: datetime) -> date:
@@ -56,13 +62,19 @@ def lookback_days(scheduled: datetime, lookback: int) -> list[date]:
     default_status=RUNNING,
     description=(
         "Every hour: re-aggregate today so far (the partition in progress), so today's "
-        "figures and plots are at most an hour old."
+        "figures and plots are at most an hour old. Spend checks only: the reconcile "
+        "check covers the days up to yesterday and runs with their daily runs."
     ),
 )
 def daily_aggregates_today(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     scheduled = _tick(context)
     key = today_of(scheduled).isoformat()
-    return dg.RunRequest(run_key=f"today-{scheduled:%Y-%m-%dT%H:%M}", partition_key=key)
+    return dg.RunRequest(
+        run_key=f"today-{scheduled:%Y-%m-%dT%H:%M}",
+        partition_key=key,
+        asset_selection=[dg.AssetKey(ASSET)],
+        asset_check_keys=TODAY_CHECKS,
+    )
 
 
 @dg.schedule(

@@ -66,6 +66,16 @@ def test_the_hourly_schedule_refreshes_today(tick: str, day: str) -> None:
     assert day in valid_at(at(tick))
 
 
+def test_the_hourly_refresh_runs_the_days_checks_but_not_the_reconcile() -> None:
+    (today,) = requested(daily_aggregates_today, at("2026-03-02T13:05:00"))
+    assert {k.name for k in today.asset_check_keys or []} == {
+        "spend_within_budget",
+        "models_have_prices",
+    }
+    (yesterday,) = requested(daily_aggregates_yesterday, at("2026-03-02T00:30:00"))
+    assert yesterday.asset_check_keys is None  # the job's checks, reconcile included
+
+
 def test_each_hourly_refresh_is_its_own_run() -> None:
     ticks = [at(f"2026-03-02T{hour:02d}:05:00") for hour in range(24)]
     run_keys = {r.run_key for t in ticks for r in requested(daily_aggregates_today, t)}
