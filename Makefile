@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
 	&& { echo $$p; break; }; done)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt typecheck check-migrations lock clean venv
+.PHONY: run test lint fmt typecheck check-migrations screenshots lock clean venv
 
 venv: $(STAMP)
 
@@ -42,6 +42,11 @@ typecheck: $(STAMP)
 
 check-migrations: $(STAMP)
 	$(BIN)/alembic check
+
+# docs/images/aggregates-plots.png: three days materialised, the Dagster Plots view
+# photographed with /usr/bin/chromium (apt-get install -y chromium).
+screenshots: $(STAMP)
+	$(BIN)/python -m benchmarks.screenshots
 
 # Re-pin every transitive dependency after changing pyproject.toml.
 lock:

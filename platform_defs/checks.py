@@ -89,10 +89,13 @@ FROM agg FULL JOIN raw USING (day) ORDER BY 1
 @dg.asset_check(
     asset=daily_event_aggregates,
     description=(
-        "For every day still within retention (up to yesterday, UTC) that has aggregates, "
-        "their event count equals the raw events of that day. A mismatch usually means late "
-        "events the lookback schedule has not re-aggregated yet. Days with events but no "
-        "aggregate are listed, not failed (not yet materialised)."
+        "For every day still within retention, up to yesterday (UTC; today is still being "
+        "written), that has aggregates, their event count equals the raw events of that day. "
+        "A mismatch usually means late events the lookback schedule has not re-aggregated "
+        "yet. Days with events but no aggregate are listed, not failed (not yet "
+        "materialised), unless no day could be compared at all: events exist but nothing "
+        "is aggregated, which fails (WARN) instead of passing on zero days. No events and "
+        "no aggregates passes: there is nothing to reconcile."
     ),
 )
 def aggregates_reconcile(postgres: PostgresResource, clock: ClockResource) -> dg.AssetCheckResult:
@@ -107,11 +110,30 @@ def aggregates_reconcile(postgres: PostgresResource, clock: ClockResource) -> dg
         if a is not None and r != a
     }
     missing = [str(d) for d, _, a in rows if a is None]
+    compared = sum(1 for _, _, a in rows if a is not None)
+    if compared == 0 and missing:
+        description = (
+            f"Nothing to compare: {len(missing)} days have raw events but no aggregate "
+            f"(first {missing[0]}, last {missing[-1]}). Materialise them (a backfill from the "
+            "asset's page) so the aggregates can be checked."
+        )
+    elif mismatched:
+        description = (
+            f"{len(mismatched)} of {compared} days differ from their raw events: "
+            "re-materialise them (late events)."
+        )
+    else:
+        description = (
+            f"{compared} days agree with their raw events."
+            if compared
+            else ("No events and no aggregates within retention: nothing to reconcile.")
+        )
     return dg.AssetCheckResult(
-        passed=not mismatched,
+        passed=not mismatched and (compared > 0 or not missing),
         severity=dg.AssetCheckSeverity.WARN,
+        description=description,
         metadata={
-            "days_compared": sum(1 for _, _, a in rows if a is not None),
+            "days_compared": compared,
             "mismatched": dg.MetadataValue.json(mismatched),
             "days_without_aggregate": dg.MetadataValue.json(missing),
         },

@@ -1,7 +1,12 @@
-"""Schedules (UTC): partitions first, then yesterday's aggregates, the lookback, retention.
+"""Schedules (UTC): partitions first, then the aggregates (today hourly, yesterday, the
+lookback), retention last.
 
-Spaced out so each normally finishes before the next starts; retention still verifies
-aggregates itself rather than trusting the order.
+The aggregates' daily partitions run through today (``end_offset=1``), so Dagster's
+``build_schedule_from_partitioned_job`` would request *today* at 00:30 (it asks for the
+last partition). Each aggregate schedule therefore names its days itself, from the tick's
+scheduled time, and the unit tests pin which partition keys each requests at a given
+tick. Spaced out so each normally finishes before the next starts; retention still
+verifies aggregates itself rather than trusting the order.
 """
 
 from collections.abc import Iterator
@@ -10,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from platform_defs.jobs import daily_aggregates_job, partition_maintenance_job, retention_job
+from platform_defs.spend_checks import ASSET, BUDGET_CHECK, PRICES_CHECK
 from sdk.settings import get_settings
 
 RUNNING = dg.DefaultScheduleStatus.RUNNING
@@ -22,20 +28,66 @@ partition_maintenance_schedule = dg.ScheduleDefinition(
     default_status=RUNNING,
 )
 
-# The last complete daily partition, i.e. yesterday.
-daily_aggregates_schedule = dg.build_schedule_from_partitioned_job(
-    daily_aggregates_job,
-    name="daily_aggregates_yesterday",
-    hour_of_day=0,
-    minute_of_hour=30,
-    default_status=RUNNING,
-)
+
+def _tick(context: dg.ScheduleEvaluationContext) -> datetime:
+    return (context.scheduled_execution_time or datetime.now(UTC)).astimezone(UTC)
+
+
+# Today's hourly runs evaluate the day's own checks only: aggregates_reconcile compares
+# the days up to yesterday over the whole retention window, which the daily runs cover.
+TODAY_CHECKS = [dg.AssetCheckKey(dg.AssetKey(ASSET), name) for name in (BUDGET_CHECK, PRICES_CHECK)]
+
+
+def today_of(scheduled: datetime) -> date:
+    """The UTC day a tick falls in: the partition still in progress."""
+    return scheduled.astimezone(UTC).date()
+
+
+def yesterday_of(scheduled: datetime) -> date:
+    """The last complete UTC day before a tick."""
+    return today_of(scheduled) - timedelta(days=1)
 
 
 def lookback_days(scheduled: datetime, lookback: int) -> list[date]:
     """The ``lookback`` days before yesterday (yesterday itself has its own schedule)."""
-    yesterday = scheduled.astimezone(UTC).date() - timedelta(days=1)
+    yesterday = yesterday_of(scheduled)
     return [yesterday - timedelta(days=i) for i in range(lookback, 0, -1)]
+
+
+@dg.schedule(
+    name="daily_aggregates_today",
+    job=daily_aggregates_job,
+    cron_schedule="5 * * * *",
+    execution_timezone="UTC",
+    default_status=RUNNING,
+    description=(
+        "Every hour: re-aggregate today so far (the partition in progress), so today's "
+        "figures and plots are at most an hour old. Spend checks only: the reconcile "
+        "check covers the days up to yesterday and runs with their daily runs."
+    ),
+)
+def daily_aggregates_today(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    scheduled = _tick(context)
+    key = today_of(scheduled).isoformat()
+    return dg.RunRequest(
+        run_key=f"today-{scheduled:%Y-%m-%dT%H:%M}",
+        partition_key=key,
+        asset_selection=[dg.AssetKey(ASSET)],
+        asset_check_keys=TODAY_CHECKS,
+    )
+
+
+@dg.schedule(
+    name="daily_aggregates_yesterday",
+    job=daily_aggregates_job,
+    cron_schedule="30 0 * * *",
+    execution_timezone="UTC",
+    default_status=RUNNING,
+    description="After midnight: aggregate yesterday, now complete.",
+)
+def daily_aggregates_yesterday(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    key = yesterday_of(_tick(context)).isoformat()
+    return dg.RunRequest(run_key=f"yesterday-{key}", partition_key=key)
 
 
 @dg.schedule(
@@ -47,7 +99,7 @@ def lookback_days(scheduled: datetime, lookback: int) -> list[date]:
     description="Re-aggregate the AGGREGATE_LOOKBACK_DAYS days before yesterday: late events.",
 )
 def daily_aggregates_lookback(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
-    scheduled = context.scheduled_execution_time or datetime.now(UTC)
+    scheduled = _tick(context)
     for day in lookback_days(scheduled, get_settings().aggregate_lookback_days):
         key = day.isoformat()
         yield dg.RunRequest(run_key=f"lookback-{scheduled.date()}-{key}", partition_key=key)
@@ -63,7 +115,8 @@ retention_schedule = dg.ScheduleDefinition(
 
 schedules = [
     partition_maintenance_schedule,
-    daily_aggregates_schedule,
+    daily_aggregates_today,
+    daily_aggregates_yesterday,
     daily_aggregates_lookback,
     retention_schedule,
 ]

@@ -13,6 +13,7 @@ keeps the two in step.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -65,6 +66,14 @@ class WdpSettings(BaseSettings):
         description=(
             "First UTC day of the daily event aggregates (Dagster's daily partitions). "
             "Read when the Dagster definitions load."
+        ),
+    )
+    usage_daily_budget_usd: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "A day's (or one workflow's) known cost above this many USD makes the Dagster "
+            "spend check warn; unset: no budget is checked."
         ),
     )
     wdp_log_format: Literal["text", "json"] | None = Field(
@@ -312,6 +321,7 @@ class WdpSettings(BaseSettings):
         "aws_secret_access_key",
         "artifact_dir",
         "wdp_log_format",
+        "usage_daily_budget_usd",
         mode="before",
     )
     @classmethod

@@ -6,12 +6,11 @@ share one. Events are inserted with SQL (event_time = ulid_time(event_id), as th
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,19 +32,10 @@ from platform_defs.resources import PostgresResource
 from sdk.db import migrate
 from sdk.db.engine import create_engine
 from sdk.db.partitions import Month, ensure_partitions, list_partitions
-from sdk.telemetry.values import new_ulid
+from tests.support.raw_events import RUN_DONE, RUN_START, STEP, insert, step
 
 ROOT = Path(__file__).resolve().parents[2]
-STEP, RUN_DONE, RUN_START = (
-    "workflow.step_completed",
-    "workflow.run_completed",
-    "workflow.run_started",
-)
 JAN, FEB, MAR = Month(2026, 1), Month(2026, 2), Month(2026, 3)
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @pytest.fixture
@@ -60,53 +50,6 @@ def db(database_factory: Callable[[], str]) -> Iterator[tuple[str, sa.Engine]]:
 
 def resources(url: str, now: str = "2026-06-15T12:00:00Z") -> dict[str, Any]:
     return {"postgres": PostgresResource(database_url=url), "clock": ClockResource(fixed_now=now)}
-
-
-def insert(
-    eng: sa.Engine,
-    name: str,
-    ts: str,
-    *,
-    minted: str | None = None,
-    run: str | None = None,
-    item: str | None = None,
-    wf: str | None = None,
-    role: str | None = None,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    moment = utc(minted or ts)
-    ms = int(moment.timestamp()) * 1000 + moment.microsecond // 1000
-    with eng.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO telemetry.workflow_events (event_id, event_time, event_name, ts, "
-                "run_id, item_id, workflow_name, agent_role, payload) VALUES (CAST(:id AS text), "
-                "telemetry.ulid_time(CAST(:id AS text)), :name, :ts, :run, :item, :wf, :role, "
-                "CAST(:payload AS jsonb))"
-            ),
-            {
-                "id": new_ulid(ms),
-                "name": name,
-                "ts": utc(ts),
-                "run": run,
-                "item": item,
-                "wf": wf,
-                "role": role,
-                "payload": json.dumps(payload or {}),
-            },
-        )
-
-
-def step(
-    status: str, duration: float, model: str | None, tin: int, tout: int, cost: float | None
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {"node": "n", "step": 1, "status": status, "duration_ms": duration}
-    payload |= {"tokens_in": tin, "tokens_out": tout, "cost_usd_est": cost}
-    if model is not None:
-        payload["model"] = model
-    if status == "error":
-        payload["error_type"] = "Timeout"
-    return payload
 
 
 def seed_three_months(eng: sa.Engine) -> None:

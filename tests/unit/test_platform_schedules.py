@@ -7,25 +7,138 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pytest
 
+from platform_defs.assets.aggregates import daily_partitions
 from platform_defs.clock import ClockResource
-from platform_defs.schedules import daily_aggregates_lookback
+from platform_defs.schedules import (
+    daily_aggregates_lookback,
+    daily_aggregates_today,
+    daily_aggregates_yesterday,
+    schedules,
+)
 from platform_defs.window import is_expired, wanted_months
 from sdk.db.partitions import Month
 from sdk.settings import WdpSettings, reset_settings_cache
 
 
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def requested(schedule: dg.ScheduleDefinition, tick: datetime) -> list[dg.RunRequest]:
+    """What ``schedule`` asks for at ``tick``, through Dagster's own tick evaluation."""
+    from platform_defs.definitions import defs
+
+    # With the repository, Dagster also checks that each requested key is a partition of
+    # the job at the tick's time (today's only exists thanks to end_offset=1).
+    context = dg.build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    )
+    return list(schedule.evaluate_tick(context).run_requests or [])
+
+
+def keys(schedule: dg.ScheduleDefinition, tick: datetime) -> list[str | None]:
+    return [r.partition_key for r in requested(schedule, tick)]
+
+
+def valid_at(tick: datetime) -> set[str]:
+    return set(daily_partitions.get_partition_keys(current_time=tick))
+
+
+def test_today_is_a_partition_while_it_is_in_progress() -> None:
+    tick = at("2026-03-02T13:05:00")
+    # end_offset=1: the last partition is the day in progress, not yesterday.
+    assert daily_partitions.get_partition_keys(current_time=tick)[-1] == "2026-03-02"
+    assert "2026-03-03" not in valid_at(tick)
+
+
+@pytest.mark.parametrize(
+    ("tick", "day"),
+    [
+        ("2026-03-02T00:05:00", "2026-03-02"),  # the first refresh of a new day
+        ("2026-03-02T13:05:00", "2026-03-02"),
+        ("2026-03-02T23:05:00", "2026-03-02"),
+        ("2028-02-29T06:05:00", "2028-02-29"),
+    ],
+)
+def test_the_hourly_schedule_refreshes_today(tick: str, day: str) -> None:
+    assert daily_aggregates_today.cron_schedule == "5 * * * *"
+    assert keys(daily_aggregates_today, at(tick)) == [day]
+    assert day in valid_at(at(tick))
+
+
+def test_the_hourly_refresh_runs_the_days_checks_but_not_the_reconcile() -> None:
+    (today,) = requested(daily_aggregates_today, at("2026-03-02T13:05:00"))
+    assert {k.name for k in today.asset_check_keys or []} == {
+        "spend_within_budget",
+        "models_have_prices",
+    }
+    (yesterday,) = requested(daily_aggregates_yesterday, at("2026-03-02T00:30:00"))
+    assert yesterday.asset_check_keys is None  # the job's checks, reconcile included
+
+
+def test_each_hourly_refresh_is_its_own_run() -> None:
+    ticks = [at(f"2026-03-02T{hour:02d}:05:00") for hour in range(24)]
+    run_keys = {r.run_key for t in ticks for r in requested(daily_aggregates_today, t)}
+    assert len(run_keys) == 24
+
+
+@pytest.mark.parametrize(
+    ("tick", "day"),
+    [
+        ("2026-03-02T00:30:00", "2026-03-01"),
+        ("2026-03-01T00:30:00", "2026-02-28"),  # across a month
+        ("2028-03-01T00:30:00", "2028-02-29"),  # a leap day
+        ("2027-01-01T00:30:00", "2026-12-31"),  # across a year
+    ],
+)
+def test_the_yesterday_schedule_requests_yesterday_not_today(tick: str, day: str) -> None:
+    assert daily_aggregates_yesterday.cron_schedule == "30 0 * * *"
+    (request,) = requested(daily_aggregates_yesterday, at(tick))
+    assert request.partition_key == day
+    assert request.run_key == f"yesterday-{day}"
+    # What build_schedule_from_partitioned_job would have asked for (the last partition)
+    # is today, which this schedule must not request.
+    assert daily_partitions.get_partition_keys(current_time=at(tick))[-1] != day
+    assert day in valid_at(at(tick))
+
+
 def test_lookback_requests_the_days_before_yesterday(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGGREGATE_LOOKBACK_DAYS", "3")
     reset_settings_cache()
+    tick = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
     try:
-        context = dg.build_schedule_context(
-            scheduled_execution_time=datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
-        )
-        requests = list(daily_aggregates_lookback(context))  # type: ignore[arg-type]
+        requests = requested(daily_aggregates_lookback, tick)
+        monkeypatch.setenv("AGGREGATE_LOOKBACK_DAYS", "0")
+        reset_settings_cache()
+        none = requested(daily_aggregates_lookback, tick)
     finally:
         reset_settings_cache()
     assert [r.partition_key for r in requests] == ["2026-02-26", "2026-02-27", "2026-02-28"]
     assert len({r.run_key for r in requests}) == 3
+    assert {r.partition_key for r in requests} <= valid_at(tick)
+    assert none == []
+
+
+def test_every_aggregate_day_is_requested_by_exactly_one_schedule_each_night(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One night (UTC): yesterday once, the lookback days once each, today hourly."""
+    monkeypatch.setenv("AGGREGATE_LOOKBACK_DAYS", "2")
+    reset_settings_cache()
+    try:
+        night = {
+            "daily_aggregates_yesterday": keys(daily_aggregates_yesterday, at("2026-03-05T00:30")),
+            "daily_aggregates_lookback": keys(daily_aggregates_lookback, at("2026-03-05T02:00")),
+            "daily_aggregates_today": keys(daily_aggregates_today, at("2026-03-05T02:05")),
+        }
+    finally:
+        reset_settings_cache()
+    assert night == {
+        "daily_aggregates_yesterday": ["2026-03-04"],
+        "daily_aggregates_lookback": ["2026-03-02", "2026-03-03"],
+        "daily_aggregates_today": ["2026-03-05"],
+    }
+    assert {s.name for s in schedules} >= set(night)
 
 
 def test_wanted_months_span_retention_and_lookahead() -> None:

@@ -1,0 +1,181 @@
+"""What Dagster shows of the aggregates: the table's schema, each day's figures and top spenders.
+
+Numbers go in as Int/Float metadata because that is what the asset's **Plots** view draws,
+one point per partition (day). The column schema is built from
+:data:`sdk.db.schema.daily_event_aggregates` itself (its columns' ``doc``), so the UI
+cannot drift from the table. Costs are never shown alone: every cost has its count of
+steps of unknown cost beside it, so a missing price never reads as $0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.base import PGDialect
+
+from sdk.db.schema import daily_event_aggregates
+from sdk.usage.aggregation import TABLE
+from sdk.usage.summary import DaySummary, Spend
+
+TOP = 5  # rows per Markdown table
+NONE_LABEL = "(none)"
+_POSTGRES = PGDialect()  # type: ignore[no-untyped-call]  # types as Postgres spells them
+
+# The numeric entries of every materialisation, in the order the docs explain them.
+NUMERIC_FIGURES = (
+    "cost_usd",
+    "cost_unknown_steps",
+    "tokens_in",
+    "tokens_out",
+    "tokens_cached_in",
+    "events",
+    "steps",
+    "runs",
+    "errors",
+    "step_p95_ms",
+)
+
+
+def _column(column: sa.Column[object]) -> dg.TableColumn:
+    other = ["part of the primary key"] if column.primary_key else []
+    return dg.TableColumn(
+        name=column.name,
+        type=column.type.compile(dialect=_POSTGRES).lower(),
+        description=column.doc,
+        constraints=dg.TableColumnConstraints(nullable=bool(column.nullable), other=other),
+    )
+
+
+def column_schema(table: sa.Table = daily_event_aggregates) -> dg.TableSchema:
+    """The table's columns, types, nullability and descriptions, as Dagster shows them."""
+    key = ", ".join(c.name for c in table.primary_key.columns)
+    return dg.TableSchema(
+        columns=[_column(c) for c in table.columns],
+        constraints=dg.TableConstraints(other=[f"primary key ({key})"]),
+    )
+
+
+def definition_metadata() -> dict[str, dg.MetadataValue[Any]]:
+    """``dagster/table_name`` and ``dagster/column_schema`` of the asset definition (the
+    keys of Dagster's ``TableMetadataSet``, which 1.13 does not export at top level)."""
+    return {
+        "dagster/table_name": dg.MetadataValue.text(TABLE),
+        "dagster/column_schema": dg.MetadataValue.table_schema(column_schema()),
+    }
+
+
+def usd(amount: Decimal) -> str:
+    """``$1.2346``: four decimals, as small per-step costs need."""
+    return f"${amount:,.4f}"
+
+
+def cost_text(cost: Decimal, unknown: int | None) -> str:
+    """A cost with its unknown-cost count: "$0.0300 + 1 step of unknown cost"."""
+    if unknown is None:
+        return f"{usd(cost)} (unknown-cost steps not recorded)"
+    if unknown == 0:
+        return usd(cost)
+    return f"{usd(cost)} + {unknown} step{'s' if unknown != 1 else ''} of unknown cost"
+
+
+def _cell(text: str) -> str:
+    return (text or NONE_LABEL).replace("|", "\\|").replace("\n", " ")
+
+
+def _unknown(value: int | None) -> str:
+    return "not recorded" if value is None else str(value)
+
+
+def _table(title: str, heads: list[str], rows: Iterable[list[str]], total: int) -> list[str]:
+    rows = list(rows)
+    lines = [f"**{title}**" + (f" (top {len(rows)} of {total})" if total > len(rows) else ""), ""]
+    if not rows:
+        return [*lines, "_no steps_", ""]
+    lines.append("| " + " | ".join(heads) + " |")
+    lines.append("|" + "---|" * len(heads))
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _figures(spend: Spend) -> list[str]:
+    return [
+        str(spend.steps),
+        str(spend.errors),
+        usd(spend.cost_usd),
+        _unknown(spend.cost_unknown_steps),
+        f"{spend.tokens_in:,} / {spend.tokens_out:,}",
+    ]
+
+
+FIGURE_HEADS = ["Steps", "Errors", "Known cost", "Unknown-cost steps", "Tokens in / out"]
+
+
+def top_spend_markdown(summary: DaySummary, top: int = TOP) -> str:
+    """The day's totals, then its top workflows, nodes and models by known cost."""
+    cached = (
+        "cached not recorded"
+        if summary.tokens_cached_in is None
+        else f"{summary.tokens_cached_in:,} cached"
+    )
+    p95 = "no steps" if summary.step_p95_ms is None else f"{summary.step_p95_ms:,.1f} ms"
+    lines = [
+        f"**{summary.day}**: {cost_text(summary.cost_usd, summary.cost_unknown_steps)}; "
+        f"{summary.steps:,} steps in {summary.runs:,} runs, {summary.errors:,} errors; "
+        f"tokens {summary.tokens_in:,} in ({cached}) / {summary.tokens_out:,} out; "
+        f"step p95 {p95}.",
+        "",
+        "Known cost is a lower bound: a step whose model has no price adds nothing to it and "
+        "one to its unknown-cost count.",
+        "",
+    ]
+    lines += _table(
+        "Workflows",
+        ["Workflow", *FIGURE_HEADS],
+        ([_cell(w.name), *_figures(w)] for w in summary.workflows[:top]),
+        len(summary.workflows),
+    )
+    lines += _table(
+        "Nodes",
+        ["Workflow", "Node", *FIGURE_HEADS],
+        ([_cell(n.workflow), _cell(n.name), *_figures(n)] for n in summary.nodes[:top]),
+        len(summary.nodes),
+    )
+    lines += _table(
+        "Models",
+        ["Model", *FIGURE_HEADS],
+        ([_cell(m.name), *_figures(m)] for m in summary.models[:top]),
+        len(summary.models),
+    )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _int_or_null(value: int | None) -> dg.MetadataValue[Any]:
+    return dg.MetadataValue.null() if value is None else dg.MetadataValue.int(value)
+
+
+def day_metadata(summary: DaySummary, rows: int) -> dict[str, dg.MetadataValue[Any]]:
+    """A materialisation's metadata: the numbers the Plots view draws, and the tables."""
+    p95 = summary.step_p95_ms
+    figures: dict[str, dg.MetadataValue[Any]] = {
+        "cost_usd": dg.MetadataValue.float(float(summary.cost_usd)),
+        "cost_unknown_steps": _int_or_null(summary.cost_unknown_steps),
+        "tokens_in": dg.MetadataValue.int(summary.tokens_in),
+        "tokens_out": dg.MetadataValue.int(summary.tokens_out),
+        "tokens_cached_in": _int_or_null(summary.tokens_cached_in),
+        "events": dg.MetadataValue.int(summary.events),
+        "steps": dg.MetadataValue.int(summary.steps),
+        "runs": dg.MetadataValue.int(summary.runs),
+        "errors": dg.MetadataValue.int(summary.errors),
+        # No step, no percentile: null rather than a 0 that would plot as "instant".
+        "step_p95_ms": dg.MetadataValue.null() if p95 is None else dg.MetadataValue.float(p95),
+    }
+    return {
+        "day": dg.MetadataValue.text(str(summary.day)),
+        "rows": dg.MetadataValue.int(rows),
+        **figures,
+        "top_spend": dg.MetadataValue.md(top_spend_markdown(summary)),
+    }

@@ -1,0 +1,134 @@
+"""What the aggregates asset tells Dagster about itself, without a database."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import dagster as dg
+import pytest
+
+from platform_defs.assets.aggregates import FRESH_FAIL, FRESH_WARN, daily_event_aggregates
+from platform_defs.assets.usage_metadata import (
+    NUMERIC_FIGURES,
+    column_schema,
+    cost_text,
+    day_metadata,
+    top_spend_markdown,
+)
+from sdk.db.schema import daily_event_aggregates as table
+from sdk.usage.summary import DaySummary, Spend
+
+
+def spend(name: str, cost: str, unknown: int | None = 0, workflow: str = "") -> Spend:
+    return Spend(name, workflow, 3, 1, Decimal(cost), unknown, 10, 5)
+
+
+def summary(**changes: object) -> DaySummary:
+    base = DaySummary(
+        day=date(2026, 3, 10),
+        events=9,
+        steps=6,
+        runs=2,
+        errors=1,
+        tokens_in=60,
+        tokens_out=30,
+        tokens_cached_in=12,
+        cost_usd=Decimal("0.75"),
+        cost_unknown_steps=2,
+        step_p95_ms=120.5,
+        aggregate_versions=(2,),
+        workflows=(spend("triage", "0.5", 1), spend("re|view", "0.25", 1)),
+        nodes=(spend("plan", "0.5", 0, "triage"),),
+        models=(spend("gpt-x", "0.75"), spend("", "0", 2)),
+    )
+    return DaySummary(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def test_the_column_schema_is_the_tables_own_with_every_column_described() -> None:
+    schema = column_schema()
+    assert [c.name for c in schema.columns] == [c.name for c in table.columns]
+    for column, described in zip(table.columns, schema.columns, strict=True):
+        assert described.description, f"{column.name} has no doc in sdk/db/schema.py"
+        assert described.constraints.nullable == column.nullable
+    assert {c.name for c in schema.columns if c.constraints.other} == {
+        c.name for c in table.primary_key.columns
+    }
+    types = {c.name: c.type for c in schema.columns}
+    assert (types["cost_usd"], types["duration_p95_ms"], types["day"]) == (
+        "numeric",
+        "double precision",
+        "date",
+    )
+
+
+def test_the_asset_definition_carries_table_name_schema_and_freshness() -> None:
+    spec = daily_event_aggregates.specs_by_key[dg.AssetKey("daily_event_aggregates")]
+    assert spec.metadata["dagster/table_name"].value == "telemetry.daily_event_aggregates"
+    assert spec.metadata["dagster/column_schema"].value == column_schema()
+    policy = spec.freshness_policy
+    assert isinstance(policy, dg.FreshnessPolicy)
+    assert policy == dg.FreshnessPolicy.time_window(fail_window=FRESH_FAIL, warn_window=FRESH_WARN)
+    assert {c.name for c in daily_event_aggregates.check_specs} == {
+        "spend_within_budget",
+        "models_have_prices",
+    }
+
+
+@pytest.mark.parametrize(
+    ("unknown", "text"),
+    [
+        (0, "$0.7500"),
+        (1, "$0.7500 + 1 step of unknown cost"),
+        (4, "$0.7500 + 4 steps of unknown cost"),
+        (None, "$0.7500 (unknown-cost steps not recorded)"),
+    ],
+)
+def test_a_cost_is_never_shown_without_its_unknown_count(unknown: int | None, text: str) -> None:
+    assert cost_text(Decimal("0.75"), unknown) == text
+
+
+def test_the_markdown_tables_show_unknown_counts_and_escape_names() -> None:
+    text = top_spend_markdown(summary())
+    assert text.startswith("**2026-03-10**: $0.7500 + 2 steps of unknown cost; 6 steps in 2 runs")
+    assert "tokens 60 in (12 cached) / 30 out; step p95 120.5 ms." in text
+    assert (
+        "| Workflow | Steps | Errors | Known cost | Unknown-cost steps | Tokens in / out |" in text
+    )
+    assert "| re\\|view | 3 | 1 | $0.2500 | 1 | 10 / 5 |" in text  # a | cannot break the table
+    assert "| triage | plan | 3 | 1 | $0.5000 | 0 | 10 / 5 |" in text
+    assert "| (none) | 3 | 1 | $0.0000 | 2 | 10 / 5 |" in text
+
+
+def test_the_markdown_says_how_many_rows_it_left_out() -> None:
+    many = tuple(spend(f"wf{i}", f"0.{9 - i}") for i in range(7))
+    text = top_spend_markdown(summary(workflows=many), top=5)
+    assert "**Workflows** (top 5 of 7)" in text
+    assert "| wf4 |" in text
+    assert "| wf5 |" not in text
+
+
+def test_version_1_days_say_not_recorded_rather_than_zero() -> None:
+    old = summary(
+        tokens_cached_in=None,
+        cost_unknown_steps=None,
+        aggregate_versions=(1,),
+        models=(spend("gpt-x", "0.75", None),),
+    )
+    text = top_spend_markdown(old)
+    assert "$0.7500 (unknown-cost steps not recorded)" in text
+    assert "(cached not recorded)" in text
+    assert "| gpt-x | 3 | 1 | $0.7500 | not recorded | 10 / 5 |" in text
+    meta = day_metadata(old, rows=4)
+    assert meta["cost_unknown_steps"].value is None
+    assert meta["tokens_cached_in"].value is None
+
+
+def test_every_plotted_figure_is_a_number() -> None:
+    meta = day_metadata(summary(), rows=4)
+    numeric = [
+        k for k, v in meta.items() if isinstance(v, dg.IntMetadataValue | dg.FloatMetadataValue)
+    ]
+    assert numeric == ["rows", *NUMERIC_FIGURES]
+    assert meta["cost_usd"].value == 0.75
+    assert isinstance(meta["top_spend"], dg.MarkdownMetadataValue)
