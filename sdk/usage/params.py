@@ -129,9 +129,7 @@ def day(problems: Problems, name: str, value: date | str | None) -> date | None:
         return None
     message = f"must be a day, YYYY-MM-DD, from 0001-01-01 to {LAST_DAY.isoformat()}"
     parsed: date | None = None
-    if isinstance(value, datetime):
-        parsed = None
-    elif isinstance(value, date):
+    if isinstance(value, date) and not isinstance(value, datetime):  # a day, not an instant
         parsed = value
     elif isinstance(value, str) and _DAY.match(value.strip()):
         try:

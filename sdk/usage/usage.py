@@ -164,9 +164,23 @@ def live_statement(query: UsageQuery, day: date) -> Statement:
 # --- merging ----------------------------------------------------------------------------
 
 
+_SUMMED = (
+    "step_rows",
+    "steps",
+    "errors",
+    "tokens_in",
+    "tokens_out",
+    "tokens_cached_in",
+    "cost_unknown_steps",
+    "legacy_rows",
+    "runs",
+    "runs_failed",
+)
+
+
 @dataclass
 class _Acc:
-    """A group's figures while rows are added (see the module docstring for the rules)."""
+    """A group's figures while rows are merged into it (rules: the module docstring)."""
 
     sources: set[str]
     step_rows: int = 0
@@ -184,22 +198,31 @@ class _Acc:
     runs: int = 0
     runs_failed: int = 0
 
-    def add(self, row: Row | _Acc, source: str | set[str]) -> None:
-        get = row.get if isinstance(row, dict) else row.__dict__.get
-        step_rows = int(get("step_rows") or 0)
-        if step_rows:  # the single row's percentiles survive only if it stays single
-            self.duration_p50_ms = _float(get("duration_p50_ms"))
-            self.duration_p95_ms = _float(get("duration_p95_ms"))
-        self.step_rows += step_rows
-        self.sources |= {source} if isinstance(source, str) else source
-        for name in ("steps", "errors", "tokens_in", "tokens_out", "tokens_cached_in"):
-            setattr(self, name, getattr(self, name) + int(get(name) or 0))
-        for name in ("cost_unknown_steps", "legacy_rows", "runs", "runs_failed"):
-            setattr(self, name, getattr(self, name) + int(get(name) or 0))
-        self.cost_usd += Decimal(get("cost_usd") or 0)
-        longest = _float(get("duration_max_ms"))
-        if longest is not None:
+    @classmethod
+    def of_row(cls, row: Row, source: str) -> _Acc:
+        """One rolled-up row of one part (the stored days, or one live day)."""
+        return cls(
+            sources={source},
+            cost_usd=Decimal(row["cost_usd"] or 0),
+            duration_max_ms=_float(row["duration_max_ms"]),
+            duration_p50_ms=_float(row["duration_p50_ms"]),
+            duration_p95_ms=_float(row["duration_p95_ms"]),
+            **{name: int(row[name] or 0) for name in _SUMMED},
+        )
+
+    def merge(self, other: _Acc) -> None:
+        if other.step_rows:  # a single row's percentiles survive only while it stays single
+            self.duration_p50_ms, self.duration_p95_ms = (
+                other.duration_p50_ms,
+                other.duration_p95_ms,
+            )
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.sources |= other.sources
+        self.cost_usd += other.cost_usd
+        if other.duration_max_ms is not None:
             current = self.duration_max_ms
+            longest = other.duration_max_ms
             self.duration_max_ms = longest if current is None else max(current, longest)
 
     def figures(self, *, counts_runs: bool) -> UsageFigures:
@@ -250,10 +273,10 @@ def shape_report(
         for row in rows:
             if not row["step_rows"] and not row["runs"] and not row["runs_failed"]:
                 continue  # an empty rollup (no grouping keys, no rows)
-            groups.setdefault(_key(query, row), _Acc(set())).add(row, source)
+            groups.setdefault(_key(query, row), _Acc(set())).merge(_Acc.of_row(row, source))
     total = _Acc(set())
     for acc in groups.values():
-        total.add(acc, acc.sources)
+        total.merge(acc)
     report_groups = [
         UsageGroup(
             key=dict(zip(query.group_by, key, strict=True)),

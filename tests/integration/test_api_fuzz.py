@@ -1,10 +1,12 @@
 """Property-based fuzzing of the ingest API from its own OpenAPI document (schemathesis).
 
 schemathesis loads ``/docs/openapi.json`` from a real ``wdp api`` process (on a real
-Postgres) and generates requests for every operation: bodies that fit the published
-event contract (positive) and bodies that break it (negative), sent with the API key,
-with no key and with a wrong key. Whatever the input, the API must not answer 5xx,
-and must answer with a status code its document declares.
+Postgres) and generates requests for every operation: bodies and parameters that fit the
+published contract (positive) and ones that break it (negative), sent with the key of
+the operation's scope, with a key of another scope (an ingest key on a read, a read key
+on a write), with no key and with a wrong key. Whatever the input, the API must not
+answer 5xx, and must answer with a status code its document declares; the read
+endpoints' answers must match their published schemas too.
 
 Generation is derandomized with a fixed budget, so a run is repeatable and fast; set
 ``WDP_FUZZ_EXAMPLES`` to fuzz longer locally.
@@ -26,14 +28,18 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import status_code_conformance
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from sdk.telemetry.values import new_ulid
-from tests.support.servers import ApiServer, run_api
+from tests.integration.read_support import READ_KEY, post, step
+from tests.support.servers import TEST_API_KEYS, ApiServer, run_api
 
 EVENTS = "/telemetry/events"
 BATCH = "/telemetry/events/batch"
 OPS = ("/healthz", "/readyz", "/metrics")
+RUNS, RUN, USAGE = "/telemetry/runs", "/telemetry/runs/{run_id}", "/telemetry/usage"
+READS = (RUNS, RUN, USAGE)
+SEEDED_RUN = "0"  # the first run id hypothesis generates: some detail requests find it
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 
 EXAMPLES = int(os.environ.get("WDP_FUZZ_EXAMPLES", "50"))
@@ -46,11 +52,15 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),  # big generated bodies are the point
 )
 CHECKS = [not_a_server_error, status_code_conformance]
+READ_CHECKS = [*CHECKS, response_schema_conformance]
 
-# The credentials a request carries: mostly the real key, so bodies reach validation and
-# storage; sometimes none or a wrong one, so the guard is fuzzed too.
-VALID_KEY, NO_KEY, WRONG_KEY = "valid key", "no key", "wrong key"
-CREDENTIALS = st.sampled_from([VALID_KEY] * 4 + [NO_KEY, WRONG_KEY])
+# The credentials a request carries: mostly the operation's key, so requests reach
+# validation and the database; sometimes none, a wrong one or one of another scope, so
+# the guard is fuzzed too.
+VALID_KEY, NO_KEY, WRONG_KEY, OTHER_KEY = "valid key", "no key", "wrong key", "other scope"
+CREDENTIALS = st.sampled_from([VALID_KEY] * 4 + [NO_KEY, WRONG_KEY, OTHER_KEY])
+# The first examples take every kind in turn, so each is sent whatever hypothesis draws.
+FIRST_CREDENTIALS = (NO_KEY, WRONG_KEY, OTHER_KEY, VALID_KEY)
 
 # What happens to generated event ids: kept (a random instant, almost never inside the
 # live monthly partitions, so the event is refused with 422), replaced by fresh ULIDs
@@ -72,7 +82,24 @@ def api_server(
     failed-auth limit its address would soon be refused with 429, valid key or not,
     and the bodies would never reach validation (test_api_hardening tests the limit)."""
     log = tmp_path_factory.mktemp("api") / "api.log"
-    with run_api(migrated_db_url, log, extra_env={"INGEST_AUTH_FAILURE_LIMIT": "10000"}) as server:
+    env = {"INGEST_AUTH_FAILURE_LIMIT": "10000", "READ_API_KEYS": READ_KEY}
+    with run_api(migrated_db_url, log, extra_env=env) as server:
+        # Something to read: runs (one of them the seeded id) with known and unknown costs.
+        now = datetime.now(UTC)
+        events = []
+        for run_id in (SEEDED_RUN, "fuzz-run"):
+            ids = {"run_id": run_id, "workflow_name": "fuzz", "item_id": "item"}
+            events += [
+                {
+                    "event_id": new_ulid(),
+                    "event_name": "workflow.run_started",
+                    "ts": now.isoformat(),
+                    **ids,
+                },
+                step(now, node="plan", step=1, cost=0.01, **ids),
+                step(now, node="plan", step=2, cost=None, **ids),
+            ]
+        post(server, events)
         yield server
 
 
@@ -88,9 +115,11 @@ def session() -> Iterator[requests.Session]:
         yield s
 
 
-def _credentials(server: ApiServer, credentials: str) -> dict[str, str]:
-    if credentials == VALID_KEY:
-        return dict(server.auth)
+def _credentials(server: ApiServer, credentials: str, method: str = "POST") -> dict[str, str]:
+    ingest, read = TEST_API_KEYS[0], READ_KEY
+    if credentials in (VALID_KEY, OTHER_KEY):
+        own, other = (read, ingest) if method == "GET" else (ingest, read)
+        return {"Authorization": f"Bearer {own if credentials == VALID_KEY else other}"}
     if credentials == WRONG_KEY:
         return {"Authorization": "Bearer not-a-key"}
     return {}
@@ -117,13 +146,14 @@ def _send(
     # Whatever Authorization schemathesis generated, send exactly the chosen credentials.
     for name in [n for n in (case.headers or {}) if n.lower() == "authorization"]:
         del case.headers[name]
-    headers = _credentials(server, credentials)
+    headers = _credentials(server, credentials, case.method.upper())
     return case.call(base_url=server.base_url, session=session, headers=headers)
 
 
 def _validate(case: Case, response: schemathesis.Response, headers: dict[str, str]) -> None:
     """Raise schemathesis' failure report unless the response is fine."""
-    case.validate_response(response, checks=CHECKS, headers=headers)
+    checks = READ_CHECKS if case.path in READS else CHECKS
+    case.validate_response(response, checks=checks, headers=headers)
 
 
 # --- the fuzz -------------------------------------------------------------------------
@@ -137,6 +167,7 @@ def _validate(case: Case, response: schemathesis.Response, headers: dict[str, st
         (BATCH, "POST", POSITIVE),
         (BATCH, "POST", NEGATIVE),
         *((op, "GET", POSITIVE) for op in OPS),  # no parameters: nothing to negate
+        *((read, "GET", mode) for read in READS for mode in (POSITIVE, NEGATIVE)),
     ],
 )
 def test_no_server_errors(
@@ -156,21 +187,30 @@ def test_no_server_errors(
     def fuzz(data: st.DataObject) -> None:
         case = data.draw(strategy, label="case")
         credentials = data.draw(CREDENTIALS, label="credentials")
+        sent = sum(statuses.values())
+        if sent < len(FIRST_CREDENTIALS):
+            credentials = FIRST_CREDENTIALS[sent]
         if method == "POST":
             case.body = _with_ids(case.body, data.draw(ID_POLICIES, label="ids"))
         sends = 2 if method == "POST" and data.draw(st.booleans(), label="resend") else 1
         for _ in range(sends):  # a resend hits the duplicate / conflict paths
             response = _send(api_server, session, case, credentials)
             statuses[response.status_code] += 1
-            _validate(case, response, _credentials(api_server, credentials))
+            _validate(case, response, _credentials(api_server, credentials, method))
 
     fuzz()
     print(f"{method} {path} ({mode}): statuses {dict(statuses)}")
     assert statuses, "nothing was sent"
-    if method == "POST":
-        # The guard was fuzzed, and authenticated bodies got past it.
+    if method == "POST" or path in READS:
+        # The guard was fuzzed (no key, a wrong one, another scope's), and authenticated
+        # requests got past it.
         assert statuses[401] > 0, statuses
-        assert sum(n for code, n in statuses.items() if code != 401) > 0, statuses
+        assert statuses[403] > 0, statuses
+        assert sum(n for code, n in statuses.items() if code not in (401, 403)) > 0, statuses
+    if path in (RUNS, USAGE) and mode is POSITIVE:
+        assert statuses[200] > 0, statuses  # real answers, checked against their schema
+    if path in READS and mode is NEGATIVE:
+        assert statuses[422] > 0, statuses
 
 
 def test_generated_valid_events_are_stored(

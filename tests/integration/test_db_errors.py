@@ -35,6 +35,7 @@ from sdk.kb.errors import KbUnavailable
 from sdk.kb.service import _translate as kb_translate
 from sdk.telemetry.values import new_ulid
 from tests.integration.kb_support import documents, pending
+from tests.integration.read_support import READ, READ_KEY
 from tests.support.servers import free_port, run_api
 
 TIMEOUT_MS = 1000  # far above what an unblocked statement here takes
@@ -191,6 +192,45 @@ def test_the_ingest_api_on_an_unmigrated_database_says_so_with_503(
     assert response.json()["error"] == "not_migrated"
     assert "wdp migrate" in response.json()["detail"]
     assert int(response.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize("path", ["/telemetry/runs", "/telemetry/runs/r1", "/telemetry/usage"])
+def test_the_read_endpoints_answer_a_statement_timeout_with_503(
+    slow_url: str, migrated_db_url: str, tmp_path: Path, path: str
+) -> None:
+    partition = f"telemetry.{Month.current().table_name}"
+    env = {"READ_API_KEYS": READ_KEY}
+    with run_api(slow_url, tmp_path / "api.log", extra_env=env) as api:
+        with locked(migrated_db_url, partition):
+            response = httpx.get(f"{api.base_url}{path}", headers=READ, timeout=30)
+        after = httpx.get(f"{api.base_url}{path}", headers=READ, timeout=30)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "unavailable"
+    assert "aborted the read (QueryCanceled" in response.json()["detail"]
+    assert response.headers["retry-after"] == "1"
+    assert after.status_code in (200, 404), after.text
+
+
+def test_the_read_endpoints_on_an_unmigrated_database_say_so_with_503(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    env = {"READ_API_KEYS": READ_KEY}
+    with run_api(empty_db_url, tmp_path / "api.log", extra_env=env, wait_for="/healthz") as api:
+        for path in ("/telemetry/runs", "/telemetry/runs/r1", "/telemetry/usage"):
+            response = httpx.get(f"{api.base_url}{path}", headers=READ, timeout=30)
+            assert response.status_code == 503, response.text
+            assert response.json()["error"] == "not_migrated"
+            assert "wdp migrate" in response.json()["detail"]
+
+
+def test_the_read_endpoints_answer_503_while_the_database_is_unreachable(tmp_path: Path) -> None:
+    # Nothing listens there: every connection attempt of the pool fails.
+    url = f"postgresql://wdp@127.0.0.1:{free_port()}/wdp?connect_timeout=1"
+    env = {"READ_API_KEYS": READ_KEY}
+    with run_api(url, tmp_path / "api.log", extra_env=env, wait_for="/healthz") as api:
+        response = httpx.get(f"{api.base_url}/telemetry/runs", headers=READ, timeout=30)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "unavailable"
 
 
 # --- the same real exception, through every package's translation ----------------------

@@ -100,3 +100,24 @@ def test_keys_grant_their_scopes_only() -> None:
         WdpSettings(ingest_api_keys=SecretStr("k"), metrics_api_key=SecretStr("k"))
     )
     assert shared.scopes_of(b"k") == {Scope.INGEST, Scope.METRICS}
+
+
+def test_read_keys_grant_reading_only() -> None:
+    ring = KeyRing.from_settings(
+        WdpSettings(ingest_api_keys=SecretStr("in"), read_api_keys=SecretStr(" r1 ,r2,"))
+    )
+    assert ring.scopes_of(b"r1") == ring.scopes_of(b"r2") == {Scope.READ}
+    assert ring.scopes_of(b"in") == {Scope.INGEST}
+    assert ring.scopes_of(b"") == frozenset()
+
+
+def test_disabled_auth_opens_reads_only_while_no_read_key_is_set() -> None:
+    from ingest_api.auth import Authenticator
+    from ingest_api.metrics import Metrics
+
+    def open_scopes(**settings: object) -> frozenset[Scope]:
+        return Authenticator.from_settings(WdpSettings(**settings), Metrics()).open_scopes  # type: ignore[arg-type]
+
+    assert open_scopes(ingest_auth_disabled=True) == {Scope.INGEST, Scope.READ, Scope.METRICS}
+    assert Scope.READ not in open_scopes(ingest_auth_disabled=True, read_api_keys=SecretStr("r"))
+    assert Scope.READ not in open_scopes(ingest_api_keys=SecretStr("k"))
