@@ -71,8 +71,7 @@ SELECT s.run_id, s.workflow_name, s.item_id, s.ts AS started_at,
        t.cost_unknown_steps
 """
 
-# Sums stay numeric, never bigint: each token count is below 2**63, their sum need not be.
-_SUMMARY_JOINS = f"""
+_END_JOIN = f"""
 LEFT JOIN LATERAL (
   SELECT e.ts, e.payload->>'status' AS status, {num("e", "duration_ms")} AS duration_ms,
          e.payload->>'error_type' AS error_type, e.payload->>'error_message' AS error_message
@@ -81,6 +80,9 @@ LEFT JOIN LATERAL (
   ORDER BY e.ts DESC, e.event_id DESC
   LIMIT 1
 ) c ON true
+"""
+
+_TOTALS_JOIN = f"""
 CROSS JOIN LATERAL (
   SELECT count(*) AS steps,
          count(*) FILTER (WHERE st.status = 'error') AS errors,
@@ -99,6 +101,28 @@ CROSS JOIN LATERAL (
   ) st
 ) t
 """
+
+# Sums stay numeric, never bigint: each token count is below 2**63, their sum need not be.
+_SUMMARY_JOINS = _END_JOIN + _TOTALS_JOIN
+
+# The runs list's outer SELECT: the page's columns already carry the end (``c``'s).
+_PAGE_SELECT = (
+    """
+SELECT s.run_id, s.workflow_name, s.item_id, s.ts AS started_at,
+       s.event_name = '"""
+    + RUN_STARTED
+    + """' AS start_recorded,
+       s.ended_at, s.status, s.duration_ms, s.error_type, s.error_message,
+       t.steps, t.errors, t.tokens_in, t.tokens_out, t.tokens_cached_in, t.cost_usd,
+       t.cost_unknown_steps
+"""
+)
+
+# The runs that ended: one read of the run_completed events, for the status filters.
+_ENDED = (
+    f"SELECT e.run_id FROM {EVENTS} e "
+    f"WHERE e.event_name = '{RUN_COMPLETED}' AND e.run_id IS NOT NULL"
+)
 
 # A run is listed once, at its earliest run_started (ties broken by event id).
 _FIRST_START = f"""NOT EXISTS (
@@ -208,16 +232,28 @@ def runs_statement(query: RunsQuery) -> Statement:
         where.append("(s.ts < %(after_ts)s OR s.run_id < %(after_run)s)")
         values |= {"after_ts": query.cursor.started_at, "after_run": query.cursor.run_id}
     where.append(_FIRST_START)
+    # A status filter may match few runs: walking every run and looking up its end
+    # would then cost one index probe per run ever started. The set of runs that ended
+    # (with that status) is read once instead, hashed, and the walk skips the others;
+    # the latest end decides (c.status), the set only narrows the walk.
     if query.status == params.RUNNING:
+        where.append(f"s.run_id NOT IN ({_ENDED})")
         where.append("c.ts IS NULL")
     elif query.status is not None:
+        where.append(f"s.run_id IN ({_ENDED} AND e.payload->>'status' = %(status)s)")
         where.append("c.status = %(status)s")
         values["status"] = query.status
-    sql = (
-        f"{_SUMMARY_SELECT}FROM {EVENTS} s{_SUMMARY_JOINS}WHERE "
+    # The page is chosen first, with only each candidate's end looked up (a status
+    # filter needs it); the totals, which read every step of a run, are then summed for
+    # the page's runs alone.
+    page = (
+        "SELECT s.run_id, s.workflow_name, s.item_id, s.ts, s.event_name, "
+        "c.ts AS ended_at, c.status, c.duration_ms, c.error_type, c.error_message\n"
+        f"FROM {EVENTS} s{_END_JOIN}WHERE "
         + "\n  AND ".join(where)
         + "\nORDER BY s.ts DESC, s.run_id DESC\nLIMIT %(limit)s"
     )
+    sql = f"{_PAGE_SELECT}FROM (\n{page}\n) s{_TOTALS_JOIN}ORDER BY s.ts DESC, s.run_id DESC"
     return Statement(sql, values)
 
 

@@ -109,7 +109,15 @@ EXPECTED_INDEXES = {
     ),
     ("telemetry", "ix_workflow_events_event_name_ts"): ("workflow_events", "(event_name, ts)"),
     ("telemetry", "ix_workflow_events_item_id_ts"): ("workflow_events", "(item_id, ts)"),
-    ("telemetry", "ix_workflow_events_run_id_ts"): ("workflow_events", "(run_id, ts)"),
+    ("telemetry", "ix_workflow_events_run_id_event_name_ts"): (
+        "workflow_events",
+        "(run_id, event_name, ts)",
+    ),
+    ("telemetry", "ix_workflow_events_run_completed_status"): (
+        "workflow_events",
+        "(((payload ->> 'status'::text)), run_id) "
+        "WHERE (event_name = 'workflow.run_completed'::text)",
+    ),
     ("telemetry", "ix_workflow_events_ts_brin"): ("workflow_events", "USING brin (ts)"),
     ("work", "ix_artifact_versions_kb_pending"): (
         "artifact_versions",
@@ -224,8 +232,9 @@ def test_event_indexes_exist_on_every_partition(catalog: psycopg.Connection) -> 
         "WHERE i.inhparent = 'telemetry.workflow_events'::regclass GROUP BY 1"
     ).fetchall()
     assert len(rows) == 1 + get_settings().event_partitions_ahead
-    # PK + three secondary indexes + the BRIN on ts (migration 0002)
-    assert all(count == 5 for _, count in rows), rows
+    # PK + three secondary indexes + the BRIN on ts (migration 0002) + the partial one on
+    # run_completed statuses (0006)
+    assert all(count == 6 for _, count in rows), rows
 
 
 def test_events_table_is_range_partitioned_on_event_time_without_default(
