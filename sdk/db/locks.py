@@ -25,4 +25,10 @@ RETENTION_LOCK_KEY = 0x77647002
 # connection of its own, so runs never interleave.
 KB_LOCK_KEY = 0x77647003
 
-ALL_LOCK_KEYS = (PARTITION_LOCK_KEY, RETENTION_LOCK_KEY, KB_LOCK_KEY)
+# Aggregating one day (sdk.usage.aggregation, transaction level), in the two-key form
+# (this class, the day's number): the hourly refresh of today and an operator's run of
+# the same day wait for each other instead of one failing on the other's rows. The
+# two-key space does not overlap the one-key space of the locks above.
+AGGREGATE_DAY_LOCK_CLASS = 0x77647004
+
+ALL_LOCK_KEYS = (PARTITION_LOCK_KEY, RETENTION_LOCK_KEY, KB_LOCK_KEY, AGGREGATE_DAY_LOCK_CLASS)

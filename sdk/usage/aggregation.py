@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from sdk.db.locks import RETENTION_LOCK_KEY
+from sdk.db.locks import AGGREGATE_DAY_LOCK_CLASS, RETENTION_LOCK_KEY
 from sdk.db.partitions import Month, list_partitions
 from sdk.db.schema import AGGREGATE_VERSION, TELEMETRY_SCHEMA, daily_event_aggregates
 from sdk.usage.errors import RawEventsDropped
@@ -44,7 +44,9 @@ __all__ = [
     "STEP_EVENT",
     "DayWritten",
     "aggregate_day",
+    "cost_is_unknown",
     "day_bounds",
+    "payload_number",
 ]
 
 TABLE = f"{TELEMETRY_SCHEMA}.{daily_event_aggregates.name}"
@@ -57,10 +59,19 @@ AGGREGATE_COLUMNS: tuple[str, ...] = tuple(
 )
 
 
-def _num(key: str) -> str:
-    """A payload number, NULL when absent or not a number (raw rows may predate validation)."""
+def payload_number(key: str, alias: str | None = None) -> str:
+    """SQL for a payload number, NULL when absent or not a number (raw rows may predate
+    validation). Every reader of event payloads uses this one reading."""
+    p = f"{alias}.payload" if alias else "payload"
+    return f"CASE WHEN jsonb_typeof({p}->'{key}') = 'number' THEN ({p}->>'{key}')::numeric END"
+
+
+def cost_is_unknown(alias: str | None = None) -> str:
+    """SQL: a step's cost is unknown when it says so, or carries no number for it."""
+    p = f"{alias}.payload" if alias else "payload"
     return (
-        f"CASE WHEN jsonb_typeof(payload->'{key}') = 'number' THEN (payload->>'{key}')::numeric END"
+        f"(coalesce({p}->>'cost_unknown' = 'true', false) "
+        f"OR jsonb_typeof({p}->'cost_usd_est') IS DISTINCT FROM 'number')"
     )
 
 
@@ -91,15 +102,12 @@ FROM (
     coalesce({_step_only("payload->>'model'")}, '') AS model,
     coalesce({_step_only("payload->>'node'")}, '') AS node,
     run_id, item_id,
-    {_step_only(_num("tokens_in"))} AS tokens_in,
-    {_step_only(_num("tokens_out"))} AS tokens_out,
-    {_step_only(_num("tokens_cached_in"))} AS tokens_cached_in,
-    {_step_only(_num("cost_usd_est"))} AS cost_usd,
-    coalesce(
-      event_name = {_STEP}
-      AND (payload->>'cost_unknown' = 'true' OR {_num("cost_usd_est")} IS NULL),
-      false) AS cost_unknown,
-    ({_step_only(_num("duration_ms"))})::double precision AS duration_ms,
+    {_step_only(payload_number("tokens_in"))} AS tokens_in,
+    {_step_only(payload_number("tokens_out"))} AS tokens_out,
+    {_step_only(payload_number("tokens_cached_in"))} AS tokens_cached_in,
+    {_step_only(payload_number("cost_usd_est"))} AS cost_usd,
+    (event_name = {_STEP} AND {cost_is_unknown()}) AS cost_unknown,
+    ({_step_only(payload_number("duration_ms"))})::double precision AS duration_ms,
     coalesce(
       (event_name = {_STEP} AND payload->>'status' = 'error')
       OR (event_name = 'workflow.run_completed' AND payload->>'status' = 'failed'),
@@ -148,9 +156,16 @@ def aggregate_day(conn: sa.Connection, day: date) -> DayWritten:
 
     Raises :class:`~sdk.usage.errors.RawEventsDropped`, before writing anything, when
     some of the day's raw events are gone. Holds retention's lock shared for the rest of
-    the transaction, so no month can be dropped between that check and the commit.
+    the transaction, so no month can be dropped between that check and the commit, and
+    the day's own lock, so two aggregations of one day run one after the other.
     """
     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({RETENTION_LOCK_KEY})")
+    # Two runs of one day (the hourly refresh of today, an operator's re-run) would
+    # each delete the day and insert it: the second insert would then fail on the
+    # first's rows. They take turns; the later one wins with the fresher figures.
+    conn.exec_driver_sql(
+        f"SELECT pg_advisory_xact_lock({AGGREGATE_DAY_LOCK_CLASS}, {day.toordinal()})"
+    )
     _refuse_if_dropped(conn, day)
     lo, hi = day_bounds(day)
     conn.execute(sa.text(f"DELETE FROM {TABLE} WHERE day = :day"), {"day": day})

@@ -26,6 +26,7 @@ from sdk.artifacts.links import RunArtifact, run_artifacts
 from sdk.db.queries import Query, Row, Statement
 from sdk.db.schema import TELEMETRY_SCHEMA, workflow_events
 from sdk.usage import params
+from sdk.usage.aggregation import cost_is_unknown, payload_number
 from sdk.usage.errors import RunNotFound
 from sdk.usage.models import (
     LearningEvent,
@@ -46,21 +47,6 @@ LEARNING_PREFIX = "learning."
 MAX_RUN_EVENTS = 10_000
 
 
-def num(alias: str, key: str) -> str:
-    """A payload number, NULL when absent or not a number (raw rows may predate validation)."""
-    p = f"{alias}.payload"
-    return f"CASE WHEN jsonb_typeof({p}->'{key}') = 'number' THEN ({p}->>'{key}')::numeric END"
-
-
-def cost_unknown(alias: str) -> str:
-    """A step's cost is unknown when it says so, or carries no number for it."""
-    p = f"{alias}.payload"
-    return (
-        f"(coalesce({p}->>'cost_unknown' = 'true', false) "
-        f"OR jsonb_typeof({p}->'cost_usd_est') IS DISTINCT FROM 'number')"
-    )
-
-
 # --- one run's summary: shared by the list and the detail ------------------------------
 
 _SUMMARY_SELECT = f"""
@@ -73,7 +59,7 @@ SELECT s.run_id, s.workflow_name, s.item_id, s.ts AS started_at,
 
 _END_JOIN = f"""
 LEFT JOIN LATERAL (
-  SELECT e.ts, e.payload->>'status' AS status, {num("e", "duration_ms")} AS duration_ms,
+  SELECT e.ts, e.payload->>'status' AS status, {payload_number("duration_ms", "e")} AS duration_ms,
          e.payload->>'error_type' AS error_type, e.payload->>'error_message' AS error_message
   FROM {EVENTS} e
   WHERE e.run_id = s.run_id AND e.event_name = '{RUN_COMPLETED}'
@@ -93,9 +79,10 @@ CROSS JOIN LATERAL (
          count(*) FILTER (WHERE st.unknown) AS cost_unknown_steps
   FROM (
     SELECT e.payload->>'status' AS status,
-           {num("e", "tokens_in")} AS tokens_in, {num("e", "tokens_out")} AS tokens_out,
-           {num("e", "tokens_cached_in")} AS tokens_cached_in,
-           {num("e", "cost_usd_est")} AS cost, {cost_unknown("e")} AS unknown
+           {payload_number("tokens_in", "e")} AS tokens_in,
+           {payload_number("tokens_out", "e")} AS tokens_out,
+           {payload_number("tokens_cached_in", "e")} AS tokens_cached_in,
+           {payload_number("cost_usd_est", "e")} AS cost, {cost_is_unknown("e")} AS unknown
     FROM {EVENTS} e
     WHERE e.run_id = s.run_id AND e.event_name = '{STEP_COMPLETED}'
   ) st
@@ -295,8 +282,9 @@ _SUMMARY_OF_ONE = f"""{_SUMMARY_SELECT}FROM (
 
 _RUN_EVENTS = f"""
 SELECT e.event_id, e.event_name, e.ts, e.item_id, e.agent_role, e.payload,
-       CASE WHEN e.event_name = '{STEP_COMPLETED}' THEN {cost_unknown("e")} END AS cost_unknown,
-       CASE WHEN e.event_name = '{STEP_COMPLETED}' THEN {num("e", "cost_usd_est")} END AS cost
+       CASE WHEN e.event_name = '{STEP_COMPLETED}' THEN {cost_is_unknown("e")} END AS cost_unknown,
+       CASE WHEN e.event_name = '{STEP_COMPLETED}'
+         THEN {payload_number("cost_usd_est", "e")} END AS cost
 FROM {EVENTS} e
 WHERE e.run_id = %(run_id)s
   AND (e.event_name IN ('{STEP_COMPLETED}', '{STATE_CHANGED}')

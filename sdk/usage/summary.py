@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sdk.db.schema import TELEMETRY_SCHEMA
-from sdk.usage.aggregation import STEP_EVENT, TABLE, _num, day_bounds
+from sdk.usage.aggregation import STEP_EVENT, TABLE, day_bounds, payload_number
 
 __all__ = ["DaySummary", "Spend", "stored_versions", "summarise_day"]
 
@@ -69,7 +69,7 @@ ORDER BY sum(cost_usd) DESC, sum(cost_unknown_steps) DESC NULLS LAST, sum(events
 RAW_SQL = f"""
 SELECT
   count(DISTINCT run_id) AS runs,
-  percentile_cont(0.95) WITHIN GROUP (ORDER BY ({_num("duration_ms")})::double precision)
+  percentile_cont(0.95) WITHIN GROUP (ORDER BY ({payload_number("duration_ms")})::double precision)
     FILTER (WHERE event_name = '{STEP_EVENT}') AS step_p95_ms
 FROM {TELEMETRY_SCHEMA}.workflow_events
 WHERE ts >= %(lo)s AND ts < %(hi)s

@@ -8,6 +8,7 @@ graphs in ``tests/support/langgraph_graphs.py``.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -157,3 +158,34 @@ def test_live_figures_are_the_stored_figures(client: TelemetryClient, engine: sa
     assert sorted(live_rows, key=lambda r: [r[k] for k in key]) == sorted(
         stored_rows, key=lambda r: [r[k] for k in key]
     )
+
+
+def test_two_aggregations_of_one_day_take_turns(client: TelemetryClient, engine: sa.Engine) -> None:
+    """The hourly refresh of today and an operator's run of it at the same moment."""
+    graph = instrument(build_nested(), workflow_name=f"agg-{uuid.uuid4().hex[:8]}", client=client)
+    graph.invoke({"item_id": "TWICE", "status": "new"})
+    delivered(client)
+    today = datetime.now(UTC).date()
+    first = engine.connect()
+    try:
+        with first.begin():
+            aggregate_day(first, today)  # holds the day until it commits
+            outcome: list[object] = []
+
+            def second() -> None:
+                try:
+                    with engine.begin() as conn:
+                        outcome.append(aggregate_day(conn, today))
+                except Exception as exc:  # the failure is the finding
+                    outcome.append(exc)
+
+            worker = threading.Thread(target=second)
+            worker.start()
+            worker.join(timeout=1.0)
+            assert worker.is_alive(), "the second run did not wait for the first"
+        worker.join(timeout=30)
+    finally:
+        first.close()
+    (result,) = outcome
+    assert not isinstance(result, Exception), result
+    assert result.rows >= 6
