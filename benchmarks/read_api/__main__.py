@@ -2,11 +2,15 @@
 
 Targets (issue 14): p95 <= 50 ms for one run (``GET /telemetry/runs/{id}``) and
 <= 200 ms for a 30-day usage query (``GET /telemetry/usage``); the runs list is
-measured too. Every request goes over HTTP to the real API (``wdp api``, one uvicorn
-worker) on a seeded database (:mod:`benchmarks.read_api.seed`: past days aggregated,
-today live). The floor is ``GET /healthz`` on the same server, interleaved request by
-request with the measured calls, so a noisy machine shows in both. ``--explain``
-prints each endpoint's SQL plans (EXPLAIN ANALYZE, BUFFERS) from the query layer.
+measured too. The usage query's worst case is measured: yesterday's aggregates are
+not written by the seeding (as before the 00:30 schedule has run), so two of its 30 days,
+yesterday (a full day of events) and today, are computed live from raw events.
+
+Every request goes over HTTP to the real API (``wdp api``, one uvicorn worker) on a
+seeded database (:mod:`benchmarks.read_api.seed`). The floor is ``GET /healthz`` on the
+same server, interleaved request by request with the measured calls, so a noisy machine
+shows in both. ``--explain`` prints the plans (EXPLAIN ANALYZE, BUFFERS) of the very
+statements the endpoints run (:mod:`benchmarks.read_api.plans`).
 """
 
 from __future__ import annotations
@@ -70,6 +74,12 @@ def calls(seeded: Seeded, rng: random.Random) -> dict[str, Call]:
         wf = rng.choice(seeded.workflows)
         return c.get("/telemetry/runs", params={"limit": 50, "workflow_name": wf})
 
+    def failed(c: httpx.Client) -> httpx.Response:
+        return c.get("/telemetry/runs", params={"limit": 50, "status": "failed"})
+
+    def running(c: httpx.Client) -> httpx.Response:
+        return c.get("/telemetry/runs", params={"limit": 50, "status": "running"})
+
     def usage_by_day(c: httpx.Client) -> httpx.Response:
         return c.get("/telemetry/usage", params={"from": month_ago, "group_by": "day"})
 
@@ -82,6 +92,8 @@ def calls(seeded: Seeded, rng: random.Random) -> dict[str, Call]:
         "GET /telemetry/runs (first page)": first_page,
         "GET /telemetry/runs (next pages)": later_page,
         "GET /telemetry/runs?workflow_name=": by_workflow,
+        "GET /telemetry/runs?status=failed (3 %)": failed,
+        "GET /telemetry/runs?status=running (5 runs)": running,
         "GET /telemetry/usage 30 d by day": usage_by_day,
         "GET /telemetry/usage 30 d by day,workflow,node,model": usage_by_node,
     }
@@ -126,7 +138,7 @@ def explain(url: str, seeded: Seeded) -> None:
     from benchmarks.read_api.plans import statements
 
     with psycopg.connect(url) as conn:
-        for title, statement in statements(seeded):
+        for title, statement in list(statements(conn, seeded)):
             console.rule(title)
             rows = conn.execute(
                 f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {statement.sql}", statement.params

@@ -3,9 +3,9 @@
 Each run has one ``run_started``, its steps (fan-out included: several steps of one
 node at one step number), the item's state changes, some learning events and one
 ``run_completed`` (except the newest few, still running). Runs are spread evenly over
-the last ``days`` days up to now, so the newest month holds today's live events and
-the older days have stored aggregates, as in production. Rows go in by COPY with
-valid ULIDs (the table's CHECK ties each row's partition to its id's time).
+the last ``days`` days up to now; the days before yesterday have stored aggregates,
+yesterday and today are live (raw events only), as just before the daily schedule runs.
+Rows go in by COPY with valid ULIDs (the table's CHECK ties each row's partition to its id's time).
 """
 
 from __future__ import annotations
@@ -158,10 +158,11 @@ def seed(url: str, *, runs: int, events: int, days: int, seed_value: int = 7) ->
                     )
                     written += 1
         conn.commit()
-    # Every past day aggregated, as the daily schedule leaves them; today stays live.
+    # Every day before yesterday aggregated; yesterday and today stay live, as before
+    # the 00:30 schedule has run (the usage report's worst case: two live days).
     with engine.begin() as conn:
         day = first.date()
-        while day < now.date():
+        while day < now.date() - timedelta(days=1):
             aggregate_day(conn, day)
             day += timedelta(days=1)
     with psycopg.connect(url, autocommit=True) as conn:
