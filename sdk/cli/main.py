@@ -12,13 +12,13 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from sdk import logs
 from sdk.cli.artifacts import artifacts_app
 from sdk.cli.demo import demo
 from sdk.cli.help import Typer
 from sdk.cli.kb import kb_app
+from sdk.cli.reads import fail
 from sdk.cli.runs import runs_app
 from sdk.cli.usage import usage
 from sdk.errors import WdpError
@@ -37,14 +37,6 @@ app.add_typer(runs_app, name="runs")
 
 err = Console(stderr=True)
 log = logging.getLogger("wdp")
-
-
-def fail(message: str) -> None:
-    """Report an error on stderr: a log record in JSON mode, else one red line."""
-    if logs.configured_format() == "json":
-        log.error(message)
-    else:
-        err.print(f"[red]error:[/red] {escape(message)}")
 
 
 @db_app.command("start")
