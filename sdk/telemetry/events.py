@@ -45,6 +45,11 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 NonNegInt = Annotated[int, Field(ge=0, le=2**63 - 1)]
+# Tokens of one event: at most a trillion. Far above any real call, and low enough that a
+# day's sum cannot overflow the aggregates' bigint (it would take 9 million events of a
+# trillion tokens each): one absurd event must not make its day impossible to aggregate.
+MAX_TOKENS = 10**12
+Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
 DurationMs = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Score = Annotated[float, Field(allow_inf_nan=False)]
@@ -117,9 +122,9 @@ class StepCompletedPayload(_Model):
     status: StepStatus
     duration_ms: DurationMs
     model: Name | None = Field(None, description="Model(s) called in the step, comma-separated.")
-    tokens_in: NonNegInt = 0
-    tokens_out: NonNegInt = 0
-    tokens_cached_in: NonNegInt | None = Field(
+    tokens_in: Tokens = 0
+    tokens_out: Tokens = 0
+    tokens_cached_in: Tokens | None = Field(
         None,
         description=(
             "Of tokens_in, those read from the provider's prompt cache; None when no call "
@@ -167,8 +172,8 @@ class RunCompletedPayload(_Model):
     )
     duration_ms: DurationMs
     steps: NonNegInt = 0
-    tokens_in: NonNegInt = 0
-    tokens_out: NonNegInt = 0
+    tokens_in: Tokens = 0
+    tokens_out: Tokens = 0
     cost_usd_est: Usd | None = Field(
         None, description="None when a call's price is unknown (see cost_unknown)."
     )

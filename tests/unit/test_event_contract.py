@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from ulid import ULID
 
 from sdk.telemetry.docs import render
-from sdk.telemetry.events import EVENT_NAMES, EVENT_TYPE_BY_NAME, StepCompleted, parse_event
+from sdk.telemetry.events import (
+    EVENT_NAMES,
+    EVENT_TYPE_BY_NAME,
+    MAX_TOKENS,
+    StepCompleted,
+    parse_event,
+)
 from sdk.telemetry.values import (
     find_unsafe_value,
     json_text_is_plain,
@@ -146,6 +152,17 @@ def test_step_error_details_are_consistent() -> None:
     payload = {"node": "n", "step": 1, "status": "ok", "duration_ms": 1, "error_type": "X"}
     with pytest.raises(ValidationError, match="only allowed"):
         StepCompleted(event_id=new_ulid(), ts=datetime.now(UTC), run_id="r", payload=payload)
+
+
+@pytest.mark.parametrize("field", ["tokens_in", "tokens_out", "tokens_cached_in"])
+def test_token_counts_stop_at_a_trillion_so_a_days_sum_cannot_overflow(field: str) -> None:
+    payload = {"node": "n", "step": 1, "status": "ok", "duration_ms": 1, field: MAX_TOKENS}
+    StepCompleted(event_id=new_ulid(), ts=datetime.now(UTC), run_id="r", payload=payload)
+    payload[field] = MAX_TOKENS + 1
+    with pytest.raises(ValidationError, match="less than or equal to 1000000000000"):
+        StepCompleted(event_id=new_ulid(), ts=datetime.now(UTC), run_id="r", payload=payload)
+    # 9 million events a day of the largest count still sum inside a bigint.
+    assert 9_000_000 * MAX_TOKENS < 2**63 - 1
 
 
 def test_feedback_needs_some_content() -> None:
