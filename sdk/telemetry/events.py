@@ -51,7 +51,10 @@ NonNegInt = Annotated[int, Field(ge=0, le=2**63 - 1)]
 MAX_TOKENS = 10**12
 Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
 DurationMs = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# USD of one event: at most a billion, so no sum of them becomes infinite (a float sum
+# of two 1.7e308 costs did, and raw events and aggregates are kept).
+MAX_USD = 1e9
+Usd = Annotated[float, Field(ge=0, le=MAX_USD, allow_inf_nan=False)]
 Score = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -131,7 +134,13 @@ class StepCompletedPayload(_Model):
             "reported it."
         ),
     )
-    cost_usd_est: Usd | None = Field(None, description="None when the price is unknown.")
+    cost_usd_est: Usd | None = Field(
+        None,
+        description=(
+            "None when the price is unknown; for a step that called no model (no model, "
+            "no tokens) None means there was nothing to price: a known $0."
+        ),
+    )
     cost_unknown: bool = Field(False, description="A model without a price was called.")
     error_type: Name | None = None
     error_message: Text | None = None

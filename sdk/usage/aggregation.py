@@ -19,9 +19,10 @@ What each figure means (docs/usage.md says it for users):
 * tokens, cost and the unknown-cost count are those of steps; other event rows carry 0,
   so summing any set of rows never counts a run's totals twice;
 * a step's cost is **unknown** when it says so (``cost_unknown``) or gives none
-  (``cost_usd_est`` null): it adds nothing to ``cost_usd`` and one to
-  ``cost_unknown_steps``. ``cost_usd`` is therefore "at least", and every reader shows
-  the count beside it;
+  (``cost_usd_est`` null) although it called a model (names one, or reports tokens):
+  it adds nothing to ``cost_usd`` and one to ``cost_unknown_steps``. A step with no
+  model, no tokens and no cost called nothing billable and costs a known $0.
+  ``cost_usd`` is therefore "at least", and every reader shows the count beside it;
 * an **error** is a step with status ``error`` or a run completed as ``failed``;
 * durations are those of steps: p50, p95 (``percentile_cont``) and max, per row.
 """
@@ -67,11 +68,18 @@ def payload_number(key: str, alias: str | None = None) -> str:
 
 
 def cost_is_unknown(alias: str | None = None) -> str:
-    """SQL: a step's cost is unknown when it says so, or carries no number for it."""
+    """SQL: a step's cost is unknown when it says so, or gives none although it called a
+    model (it names one or reports tokens). A step that names no model, reports no token
+    and gives no cost called nothing billable: it costs $0, known (a plain function
+    node posted as ``emit_step_completed(node=…, duration_ms=…)``)."""
     p = f"{alias}.payload" if alias else "payload"
+    tokens = " OR ".join(
+        f"coalesce({payload_number(key, alias)}, 0) > 0" for key in ("tokens_in", "tokens_out")
+    )
     return (
         f"(coalesce({p}->>'cost_unknown' = 'true', false) "
-        f"OR jsonb_typeof({p}->'cost_usd_est') IS DISTINCT FROM 'number')"
+        f"OR (jsonb_typeof({p}->'cost_usd_est') IS DISTINCT FROM 'number' "
+        f"AND (coalesce({p}->>'model', '') <> '' OR {tokens})))"
     )
 
 
@@ -143,12 +151,19 @@ def _refuse_if_dropped(conn: sa.Connection, day: date) -> None:
         sa.text(f"SELECT partition FROM {TELEMETRY_SCHEMA}.dropped_event_days WHERE day = :day"),
         {"day": day},
     ).scalar_one_or_none()
+    if dropped is not None:  # recorded at the drop, also for events filed in another month
+        raise RawEventsDropped(day, dropped)
+    # A day older than every live partition whose history is stored: its month was
+    # dropped by hand (or before the record existed), so the raw events left are partial
+    # and must not replace it. Without stored rows there is nothing to overwrite: late
+    # events of a day before the first partition (a new database) are aggregated.
     live = list_partitions(conn)
-    # Refused: a day some of whose raw events retention dropped (recorded at the drop,
-    # also for events filed in a neighbouring month), or a day older than every live
-    # partition (dropped by hand, or before the record existed).
-    if dropped is not None or not live or month < live[0]:
-        raise RawEventsDropped(day, dropped or f"{TELEMETRY_SCHEMA}.{month.table_name}")
+    if not live or month < live[0]:
+        stored = conn.execute(
+            sa.text(f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE day = :day)"), {"day": day}
+        ).scalar_one()
+        if stored or not live:
+            raise RawEventsDropped(day, f"{TELEMETRY_SCHEMA}.{month.table_name}")
 
 
 def aggregate_day(conn: sa.Connection, day: date) -> DayWritten:

@@ -129,7 +129,8 @@ def seed_three_months(eng: sa.Engine) -> None:
 
 # (event, workflow, role, model, node) -> (events, runs, items, tokens in, out, known cost,
 # unknown-cost steps, errors, step p50, p95, max). Tokens and cost are the steps' only: the
-# runs' own totals repeat them. A step without a cost is unknown, never $0.
+# runs' own totals repeat them. A step that called a model but gives no cost is unknown,
+# never $0; one that names no model and reports no tokens costs a known $0.
 EXPECTED = {
     "2026-01-30": {
         (RUN_START, "", "", "", ""): (1, 1, 0, 0, 0, Decimal("0"), 0, 0, None, None, None)
@@ -168,7 +169,7 @@ EXPECTED = {
         (RUN_START, "triage", "", "", ""): (1, 1, 0, 0, 0, Decimal("0"), 0, 0, None, None, None)
     },
     "2026-03-10": {
-        (STEP, "w2", "critic", "", "n"): (2, 1, 1, 2, 3, Decimal("0.1"), 1, 0, 15.0, 19.5, 20.0)
+        (STEP, "w2", "critic", "", "n"): (2, 1, 1, 2, 3, Decimal("0.1"), 0, 0, 15.0, 19.5, 20.0)
     },
 }
 
@@ -364,8 +365,8 @@ def test_late_event_changes_the_aggregate_after_rematerialisation(
 
     aggregate(url, "2026-03-10")
     after = aggregates(eng, "2026-03-10")[(STEP, "w2", "critic", "", "n")]
-    assert before == (2, 1, 1, 2, 3, Decimal("0.1"), 1, 0, 15.0, 19.5, 20.0)
-    assert after == (3, 2, 1, 7, 8, Decimal("1.1"), 1, 1, 20.0, 29.0, 30.0)
+    assert before == (2, 1, 1, 2, 3, Decimal("0.1"), 0, 0, 15.0, 19.5, 20.0)
+    assert after == (3, 2, 1, 7, 8, Decimal("1.1"), 0, 1, 20.0, 29.0, 30.0)
     check = dg.materialize(
         [aggregates_reconcile],
         instance=dg.DagsterInstance.ephemeral(),

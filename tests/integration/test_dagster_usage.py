@@ -105,7 +105,7 @@ def test_each_materialisation_records_the_days_figures(
     # 400 + 0.75 * 600 = 850. No stored row has it (theirs: 385, 250, 50, 1000, 10).
     assert figures == {
         "cost_usd": pytest.approx(0.52),
-        "cost_unknown_steps": 3,
+        "cost_unknown_steps": 2,  # the model-less, token-less step cost a known $0
         "tokens_in": 191,
         "tokens_out": 56,
         "tokens_cached_in": 60,
@@ -124,13 +124,13 @@ def test_each_materialisation_records_the_days_figures(
         assert sorted(per_row) == [10.0, 50.0, 250.0, 385.0, 1000.0]
     markdown = found["top_spend"]
     # Every cost has its unknown-cost count beside it; never a bare $0.
-    assert f"**{DAY}**: $0.5200 + 3 steps of unknown cost" in markdown
+    assert f"**{DAY}**: $0.5200 + 2 steps of unknown cost" in markdown
     assert "| triage | 3 | 1 | $0.5000 | 1 | 180 / 50 |" in markdown
-    assert "| review | 3 | 0 | $0.0200 | 2 | 11 / 6 |" in markdown
+    assert "| review | 3 | 0 | $0.0200 | 1 | 11 / 6 |" in markdown
     assert "| triage | plan | 2 | 1 | $0.5000 | 0 | 150 / 20 |" in markdown
-    assert "| review | judge | 3 | 0 | $0.0200 | 2 | 11 / 6 |" in markdown
+    assert "| review | judge | 3 | 0 | $0.0200 | 1 | 11 / 6 |" in markdown
     assert "| mystery | 2 | 0 | $0.0000 | 2 | 31 / 31 |" in markdown
-    assert "| (none) | 1 | 0 | $0.0000 | 1 | 0 / 0 |" in markdown
+    assert "| (none) | 1 | 0 | $0.0000 | 0 | 0 / 0 |" in markdown
     # Ordered by known cost: gpt-x before small before the unpriced.
     models = [line.split(" | ")[0] for line in markdown.splitlines() if line.startswith("| ")]
     assert models[-4:] == ["| gpt-x", "| small", "| mystery", "| (none)"]
@@ -158,7 +158,7 @@ def test_the_budget_check_warns_over_budget_and_names_the_workflows(
     assert over.metadata["workflows_over_budget"].value == {"triage": pytest.approx(0.5)}
     assert over.metadata["budget_usd"].value == 0.25
     assert "over the budget of $0.2500" in (over.description or "")
-    assert "3 steps of unknown cost" in (over.description or "")
+    assert "2 steps of unknown cost" in (over.description or "")
 
     # Over the day's budget without any one workflow over it on its own.
     budget("0.51")
@@ -189,8 +189,10 @@ def test_the_price_check_lists_models_without_a_price(db: tuple[str, sa.Engine])
     prices = checks(materialise(url))[PRICES_CHECK]
     assert not prices.passed
     assert prices.severity == dg.AssetCheckSeverity.WARN
-    assert prices.metadata["unpriced_models"].value == {"mystery": 2, "(none)": 1}
-    assert "mystery (2 steps), (none) (1 step)" in (prices.description or "")
+    # A step that called no model (no model, no tokens, no cost) is no unpriced model.
+    assert prices.metadata["unpriced_models"].value == {"mystery": 2}
+    assert "mystery (2 steps)" in (prices.description or "")
+    assert "(none)" not in (prices.description or "")
 
 
 def test_the_price_check_passes_when_every_step_had_a_price(db: tuple[str, sa.Engine]) -> None:

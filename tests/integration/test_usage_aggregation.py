@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from sdk.db import migrate
 from sdk.db.engine import create_engine
+from sdk.db.partitions import list_partitions
 from sdk.langgraph import instrument
 from sdk.telemetry import TelemetryClient
 from sdk.usage.aggregation import GROUPED_SQL, aggregate_day, day_bounds
+from sdk.usage.errors import RawEventsDropped
 from tests.support.langgraph_graphs import (
     PIPELINE_ROLES,
     PRICES,
@@ -31,6 +34,7 @@ from tests.support.langgraph_graphs import (
     build_pipeline,
     cost_a,
 )
+from tests.support.raw_events import insert
 from tests.support.servers import TEST_API_KEYS, ApiServer
 
 STEP = "workflow.step_completed"
@@ -189,3 +193,28 @@ def test_two_aggregations_of_one_day_take_turns(client: TelemetryClient, engine:
     (result,) = outcome
     assert not isinstance(result, Exception), result
     assert result.rows >= 6
+
+
+def test_late_events_of_a_day_before_the_first_partition_aggregate_but_history_stays(
+    database_factory: Callable[[], str],
+) -> None:
+    """A new database's first partition is a recent month: late events stamped earlier
+    (stored in it, by their id) are aggregated; stored rows of such a day are history."""
+    url = database_factory()
+    migrate.upgrade(url)
+    eng = create_engine(url)
+    try:
+        with eng.connect() as conn:
+            first = list_partitions(conn)[0]
+        day = first.plus(-2).start.date() + timedelta(days=9)
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "")
+        payload = {"node": "n", "step": 1, "status": "ok", "duration_ms": 5, "model": "m",
+                   "tokens_in": 3, "tokens_out": 1, "cost_usd_est": 0.25}  # fmt: skip
+        insert(eng, STEP, f"{day}T10:00:00", minted=now, run="r", wf="late", payload=payload)
+        with eng.begin() as conn:
+            assert aggregate_day(conn, day).events == 1
+        # Its rows are now the day's history: partial raw events never replace it.
+        with pytest.raises(RawEventsDropped, match="retention has dropped"), eng.begin() as conn:
+            aggregate_day(conn, day)
+    finally:
+        eng.dispose()
