@@ -55,6 +55,7 @@ class Services:
     auth: Authenticator
     metrics: Metrics
     pool: AsyncConnectionPool
+    read_pool: AsyncConnectionPool
     store: EventStore
     writer: GroupCommitWriter
     head: str | None
@@ -334,18 +335,31 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             open=False,
             kwargs={"application_name": "wdp-ingest", "autocommit": True},
         )
+        # The read endpoints' own connections: however many reads run, and however long,
+        # ingestion and /readyz keep theirs (each read is also bounded by
+        # READ_STATEMENT_TIMEOUT_MS, and waits at most 5 s for a connection: 503).
+        read_pool = AsyncConnectionPool(
+            resolve_database_url(settings),
+            min_size=1,
+            max_size=settings.read_db_pool_size,
+            timeout=5.0,
+            open=False,
+            kwargs={"application_name": "wdp-read", "autocommit": True},
+        )
         await pool.open(wait=False)
+        await read_pool.open(wait=False)
         store = EventStore(pool)
         writer = GroupCommitWriter(store, max_batch=settings.ingest_group_commit_max)
         writer.on_group = metrics_.group_size.observe
         await writer.start()
         app.state.services = Services(
-            settings, auth, metrics_, pool, store, writer, head_revision()
+            settings, auth, metrics_, pool, read_pool, store, writer, head_revision()
         )
         try:
             yield
         finally:
             await writer.stop()
+            await read_pool.close()
             await pool.close()
 
     app = Litestar(

@@ -24,7 +24,7 @@ from litestar.handlers.base import BaseRouteHandler
 from ingest_api.auth import Scope
 from ingest_api.errors import read_database_error, usage_error
 from ingest_api.read_openapi import RunOperation, RunsOperation, UsageOperation
-from sdk.db.queries import Query, run_async
+from sdk.db.queries import Query, read_async
 from sdk.usage.errors import InvalidQuery, UsageError
 from sdk.usage.runs import list_runs, run_detail, runs_query
 from sdk.usage.usage import usage_query, usage_report
@@ -96,8 +96,12 @@ def _answering() -> Iterator[None]:
 
 
 async def _run(services: Services, query: Query[T]) -> T:
-    async with services.pool.connection() as conn:
-        return await run_async(conn, query)
+    """On the read pool (never ingestion's), in one read-only snapshot with the read
+    statement timeout: a cancelled statement is a 503 like every database failure."""
+    async with services.read_pool.connection() as conn:
+        return await read_async(
+            conn, query, statement_timeout_ms=services.settings.read_statement_timeout_ms
+        )
 
 
 @get(
@@ -145,6 +149,7 @@ async def get_usage(request: Request[Any, Any, Any]) -> Response[Any]:
                 to_day=raw["to"],
                 group_by=raw["group_by"],
                 today=datetime.now(UTC).date(),
+                max_live_days=_services(request).settings.read_max_live_days,
             ),
             repeatable=frozenset({"group_by"}),
         )

@@ -173,10 +173,15 @@ USAGE_FIGURES: dict[str, Any] = {
     "duration_p95_ms": {**_NULLABLE_NUMBER, "description": "As duration_p50_ms."},
     "runs": {
         **_NULLABLE_INT,
-        "description": "workflow.run_started events; null when grouped by node, model or "
-        "agent_role.",
+        "description": "Runs started: distinct run_ids of workflow.run_started, per day and "
+        "workflow, summed (a run started on two days counts on each); null when grouped by "
+        "node, model or agent_role.",
     },
-    "runs_failed": _NULLABLE_INT,
+    "runs_failed": {
+        **_NULLABLE_INT,
+        "description": "Failed completions: workflow.run_completed events with status failed "
+        "(a run that failed and was completed again counts); null like runs.",
+    },
     "legacy_rows": {
         **_INT,
         "description": "Included rows aggregated before migration 0005 (aggregate_version 1).",

@@ -205,6 +205,30 @@ class WdpSettings(BaseSettings):
     ingest_db_pool_size: int = Field(
         default=8, ge=1, le=100, description="Postgres connections per API worker process."
     )
+    read_db_pool_size: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description=(
+            "Postgres connections per API worker process for the read endpoints, a pool of "
+            "their own: reads never take the connections ingestion needs."
+        ),
+    )
+    read_statement_timeout_ms: int = Field(
+        default=10_000,
+        ge=100,
+        le=600_000,
+        description="A read endpoint's query is cancelled after this long (503, Retry-After).",
+    )
+    read_max_live_days: int = Field(
+        default=7,
+        ge=1,
+        le=366,
+        description=(
+            "Most days one usage request computes from raw events (today and days without "
+            "final aggregates); beyond it 422."
+        ),
+    )
     ingest_group_commit_max: int = Field(
         default=500,
         ge=1,

@@ -11,6 +11,10 @@ them) is still one generator.
 
 :func:`run_sync` and :func:`run_async` are the only drivers; both run every statement
 on the one connection they are given, in whatever transaction mode it is in.
+:func:`read_sync` and :func:`read_async` are how readers call them: the whole query in
+one read-only ``REPEATABLE READ`` transaction (one snapshot, so a run and its events, or
+the usage census and the rows it chose, agree) with a statement timeout of its own, so a
+slow read ends instead of holding its connection.
 """
 
 from __future__ import annotations
@@ -57,6 +61,39 @@ def run_sync(conn: psycopg.Connection[Any], query: Query[T]) -> T:
     except StopIteration as done:
         result: T = done.value
         return result
+
+
+def snapshot_prologue(statement_timeout_ms: int | None) -> list[str]:
+    """What a read runs first in its transaction: one snapshot, read-only, and (if given)
+    a timeout for each of its statements. Plain text, not parameters: Postgres takes none
+    in SET."""
+    sql = ["SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"]
+    if statement_timeout_ms is not None:
+        sql.append(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
+    return sql
+
+
+def read_sync(
+    conn: psycopg.Connection[Any], query: Query[T], *, statement_timeout_ms: int | None = None
+) -> T:
+    """Answer ``query`` in one read-only snapshot transaction (see the module docstring)."""
+    with conn.transaction():
+        for sql in snapshot_prologue(statement_timeout_ms):
+            conn.execute(sql)
+        return run_sync(conn, query)
+
+
+async def read_async(
+    conn: psycopg.AsyncConnection[Any],
+    query: Query[T],
+    *,
+    statement_timeout_ms: int | None = None,
+) -> T:
+    """:func:`read_sync` on an asyncio connection."""
+    async with conn.transaction():
+        for sql in snapshot_prologue(statement_timeout_ms):
+            await conn.execute(sql)
+        return await run_async(conn, query)
 
 
 async def run_async(conn: psycopg.AsyncConnection[Any], query: Query[T]) -> T:

@@ -1,10 +1,14 @@
 """Usage over a range of days, grouped by day, workflow, agent role, model and node.
 
-A day is answered from ``telemetry.daily_event_aggregates`` when it has rows there
-(kept forever, so this answers after retention too), and from the raw events - with
+A day is answered from ``telemetry.daily_event_aggregates`` when its rows there are
+final - computed after the day ended (UTC), so no event of the day can be missing
+except a late one - or are all that is left of it (no raw events: kept forever, so this
+answers after retention too). It is answered from the raw events - with
 :data:`sdk.usage.aggregation.GROUPED_SQL`, the very SELECT the stored rows were written
-with - when it is today (its rows, if any, are stale by design) or has raw events but
-no rows yet. Both kinds of rows are rolled up by the same SQL (:func:`rollup_sql`), so a
+with - when it is today, or has raw events but no final rows (none yet, or rows of an
+hourly run before midnight while the run after it has not happened). How many days one
+request computes live is bounded (``max_live_days``): each is a pass over its events.
+Both kinds of rows are rolled up by the same SQL (:func:`rollup_sql`), so a
 live day and the stored day it becomes report the same figures.
 
 Rows are merged per group in Python across the stored part and each live day: sums
@@ -27,6 +31,7 @@ from sdk.db.queries import Query, Row, Statement
 from sdk.db.schema import TELEMETRY_SCHEMA, daily_event_aggregates, workflow_events
 from sdk.usage import params
 from sdk.usage.aggregation import GROUPED_SQL, STEP_EVENT, day_bounds
+from sdk.usage.errors import InvalidQuery
 from sdk.usage.models import UsageFigures, UsageGroup, UsageReport
 from sdk.usage.runs import RUN_COMPLETED, RUN_STARTED
 
@@ -45,6 +50,7 @@ class UsageQuery:
     to_day: date
     group_by: tuple[str, ...]
     today: date
+    max_live_days: int | None = None
 
     @property
     def counts_runs(self) -> bool:
@@ -63,9 +69,12 @@ def usage_query(
     to_day: date | str | None = None,
     group_by: str | list[str] | tuple[str, ...] | None = None,
     today: date,
+    max_live_days: int | None = None,
 ) -> UsageQuery:
     """Check the parameters; unset ``to_day`` is ``today``, unset ``from_day`` the
-    sixth day before ``to_day`` (a week). Raises InvalidQuery naming every bad one."""
+    sixth day before ``to_day`` (a week). Raises InvalidQuery naming every bad one.
+    ``max_live_days``: most days computed from raw events (None: no bound); the report
+    refuses a range with more (only the database knows which days they are)."""
     problems = params.Problems()
     lo = params.day(problems, "from", from_day)
     hi = params.day(problems, "to", to_day)
@@ -84,7 +93,9 @@ def usage_query(
             "are answered at once",
         )
     problems.check()
-    return UsageQuery(from_day=lo, to_day=hi, group_by=keys, today=today)
+    return UsageQuery(
+        from_day=lo, to_day=hi, group_by=keys, today=today, max_live_days=max_live_days
+    )
 
 
 # --- SQL --------------------------------------------------------------------------------
@@ -103,7 +114,7 @@ _FIGURES = f"""
   max(a.duration_p50_ms) FILTER (WHERE {_STEP}) AS duration_p50_ms,
   max(a.duration_p95_ms) FILTER (WHERE {_STEP}) AS duration_p95_ms,
   count(*) FILTER (WHERE {_STEP} AND a.aggregate_version = 1) AS legacy_rows,
-  coalesce(sum(a.events) FILTER (WHERE a.event_name = '{RUN_STARTED}'), 0) AS runs,
+  coalesce(sum(a.distinct_runs) FILTER (WHERE a.event_name = '{RUN_STARTED}'), 0) AS runs,
   coalesce(sum(a.errors) FILTER (WHERE a.event_name = '{RUN_COMPLETED}'), 0) AS runs_failed"""
 
 
@@ -121,16 +132,19 @@ def rollup_sql(source: str, query: UsageQuery, *, where: str = "") -> str:
     )
 
 
-# Which days have stored rows, and which have raw events to compute from (asked only
-# for the days that would be computed live: today and the days without stored rows).
+# Per day: has it stored rows, are they final (all computed after the day ended: a day
+# is replaced in one transaction, so its rows share one computed_at), and - asked only
+# for the days that may be computed live: today and the days without final rows - has
+# it raw events to compute from.
 CENSUS_SQL = f"""
-SELECT d.day, d.stored,
-       CASE WHEN d.day = %(today)s OR NOT d.stored THEN EXISTS (
+SELECT d.day, d.computed_at IS NOT NULL AS stored, coalesce(d.computed_at >= d.hi, false) AS final,
+       CASE WHEN d.day = %(today)s OR NOT coalesce(d.computed_at >= d.hi, false) THEN EXISTS (
          SELECT 1 FROM {EVENTS} e
          WHERE e.event_name IN ('{STEP_EVENT}', '{RUN_STARTED}', '{RUN_COMPLETED}')
            AND e.ts >= d.lo AND e.ts < d.hi) END AS raw
 FROM (
-  SELECT u.day, u.lo, u.hi, EXISTS (SELECT 1 FROM {AGGREGATES} s WHERE s.day = u.day) AS stored
+  SELECT u.day, u.lo, u.hi,
+         (SELECT min(s.computed_at) FROM {AGGREGATES} s WHERE s.day = u.day) AS computed_at
   FROM unnest(%(days)s::date[], %(los)s::timestamptz[], %(his)s::timestamptz[]) AS u(day, lo, hi)
 ) d
 ORDER BY d.day
@@ -306,11 +320,26 @@ def shape_report(
     )
 
 
+def _is_live(query: UsageQuery, row: Row) -> bool:
+    return bool(row["raw"]) and (row["day"] == query.today or not row["final"])
+
+
 def usage_report(query: UsageQuery) -> Query[UsageReport]:
-    """The report: a census of the days, the stored part, then each live day."""
+    """The report: a census of the days, the stored part, then each live day.
+
+    A day is live when it has raw events and is today or has no final rows; stored when
+    it has rows and is not live (rows that are not final but all that is left of the day
+    - its raw events are gone - are still what there is). Raises InvalidQuery (field
+    ``from``) when more than ``query.max_live_days`` days would be computed live."""
     census = yield census_statement(query)
-    stored = [r["day"] for r in census if r["stored"] and r["day"] != query.today]
-    live = [r["day"] for r in census if r["raw"] and (r["day"] == query.today or not r["stored"])]
+    live = [r["day"] for r in census if _is_live(query, r)]
+    stored = [
+        r["day"]
+        for r in census
+        if r["stored"] and r["day"] != query.today and not _is_live(query, r)
+    ]
+    if query.max_live_days is not None and len(live) > query.max_live_days:
+        raise InvalidQuery({"from": _too_many_live(query, live)})
     parts: list[tuple[str, Sequence[Row]]] = []
     if stored:
         parts.append((STORED, (yield stored_statement(query, stored))))
@@ -319,3 +348,14 @@ def usage_report(query: UsageQuery) -> Query[UsageReport]:
     if query.from_day <= query.today <= query.to_day:
         live = sorted({*live, query.today})  # live even without events: never stale rows
     return shape_report(query, parts, stored, live)
+
+
+def _too_many_live(query: UsageQuery, live: Sequence[date]) -> str:
+    past = [d.isoformat() for d in live if d != query.today]
+    shown = ", ".join(past[:10]) + (f" and {len(past) - 10} more" if len(past) > 10 else "")
+    return (
+        f"the range has {len(live)} days to compute from raw events, at most "
+        f"{query.max_live_days} are computed per request: materialise the days without final "
+        f"aggregates ({shown}) of the daily_event_aggregates asset in Dagster (a backfill), "
+        "or ask for a narrower range"
+    )

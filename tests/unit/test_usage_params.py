@@ -193,10 +193,10 @@ def test_a_bad_run_id_is_refused_before_any_sql() -> None:
 def test_usage_reads_stored_days_once_and_computes_today_and_unaggregated_days_live() -> None:
     query = usage_query(from_day="2026-11-29", to_day="2026-12-02", group_by="day", today=TODAY)
     census = [
-        {"day": date(2026, 11, 29), "stored": True, "raw": None},
-        {"day": date(2026, 11, 30), "stored": False, "raw": False},  # nothing at all
-        {"day": date(2026, 12, 1), "stored": False, "raw": True},  # not aggregated yet
-        {"day": TODAY, "stored": True, "raw": True},  # stored rows of today are stale
+        {"day": date(2026, 11, 29), "stored": True, "final": True, "raw": None},
+        {"day": date(2026, 11, 30), "stored": False, "final": False, "raw": False},  # nothing
+        {"day": date(2026, 12, 1), "stored": False, "final": False, "raw": True},  # not yet
+        {"day": TODAY, "stored": True, "final": False, "raw": True},  # today's rows are stale
     ]
     statements, report = drive(usage_report(query), [census, [], [], []])
     assert statements[0].params["days"] == [
@@ -207,3 +207,31 @@ def test_usage_reads_stored_days_once_and_computes_today_and_unaggregated_days_l
     assert "GROUP BY a.day" in statements[2].sql
     assert report.stored_days == [date(2026, 11, 29)]
     assert report.live_days == [date(2026, 12, 1), TODAY]
+
+
+def test_usage_computes_a_day_live_whose_rows_predate_its_end_unless_they_are_all_left() -> None:
+    query = usage_query(from_day="2026-11-29", to_day="2026-12-01", group_by="day", today=TODAY)
+    census = [
+        {"day": date(2026, 11, 29), "stored": True, "final": False, "raw": False},  # all left
+        {"day": date(2026, 11, 30), "stored": True, "final": False, "raw": True},  # 23:05 rows
+        {"day": date(2026, 12, 1), "stored": True, "final": True, "raw": None},
+    ]
+    statements, report = drive(usage_report(query), [census, [], []])
+    assert statements[1].params == {"stored_days": [date(2026, 11, 29), date(2026, 12, 1)]}
+    assert [s.params["day"] for s in statements[2:]] == [date(2026, 11, 30)]
+    assert report.live_days == [date(2026, 11, 30)]
+
+
+def test_usage_refuses_more_live_days_than_its_bound_before_computing_any() -> None:
+    query = usage_query(
+        from_day="2026-11-29", to_day="2026-12-02", group_by="day", today=TODAY, max_live_days=2
+    )
+    census = [
+        {"day": date(2026, 11, 29) + timedelta(days=n), "stored": False, "final": False,
+         "raw": True}
+        for n in range(4)
+    ]  # fmt: skip
+    with pytest.raises(InvalidQuery) as refused:
+        drive(usage_report(query), [census])
+    assert set(refused.value.field_errors) == {"from"}
+    assert "4 days to compute from raw events, at most 2" in refused.value.field_errors["from"]
