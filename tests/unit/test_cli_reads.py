@@ -4,6 +4,7 @@ and tables that fit the terminal without cutting ids."""
 from __future__ import annotations
 
 import io
+import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -55,9 +56,31 @@ def test_duration(ms: float | None, text: str) -> None:
     assert reads.duration(ms) == text
 
 
-def test_text_from_events_loses_its_control_characters() -> None:
-    assert reads.shown("\x1b[31mred\x1b[0m\nnext\x07") == "red next "
+def test_text_from_events_shows_its_control_characters_as_escapes() -> None:
+    assert reads.shown("\x1b[31mred\x1b[0m\nnext\x07") == "\\x1b[31mred\\x1b[0m\\nnext\\x07"
+    assert reads.shown("a\tb\rc\x9bd\x7f") == "a\\tb\\rc\\u009bd\\x7f"
     assert reads.shown(None) == ""
+    assert reads.shown("plain [bold]é 日本 🙂") == "plain [bold]é 日本 🙂"
+
+
+@pytest.mark.parametrize(
+    "char", ["\u061c", "\u200e", "\u200f", "\u2028", "\u2029"]
+    + [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)],
+)  # fmt: skip
+def test_direction_overrides_are_shown_as_escapes(char: str) -> None:
+    assert reads.shown(f"id{char}x") == f"id\\u{ord(char):04x}x"
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", "with space", "it's", "a\x1bb", "rtl\u202e'x\\y", "\x9b", "new\nline"]
+)
+def test_a_shell_word_gives_the_shell_the_value_and_prints_no_control(value: str) -> None:
+    word = reads.shell_word(value)
+    assert reads.shown(word) == word  # nothing in it drives a terminal
+    echoed = subprocess.run(
+        ["bash", "-c", f'printf "%s" {word}'], capture_output=True, text=True, check=True
+    ).stdout
+    assert echoed == value
 
 
 # --- the time line -----------------------------------------------------------------------
