@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shlex
 from collections.abc import Mapping
@@ -46,6 +47,9 @@ CONNECT_TIMEOUT_S = 10
 # Unicode direction marks, embeddings, overrides and isolates (a "Trojan Source" id reads
 # as another), and the line and paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# What json.dumps(ensure_ascii=False) leaves raw of those (it escapes C0 controls itself;
+# the newlines it writes between lines are not in strings).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 log = logging.getLogger("wdp")
@@ -93,8 +97,36 @@ def answer(query: Query[T], *, tables: str) -> T:
 
 
 def print_json(value: Any) -> None:
-    """One JSON document on stdout, as the read API would answer it."""
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    """One JSON document on stdout, as the read API would answer it: valid JSON or
+    nothing. A figure that is not a finite number (an infinite cost sum) has no JSON
+    form (Python's ``Infinity`` is not JSON), so it ends the command with its path
+    instead. Characters :func:`shown` escapes are written as ``\\uXXXX`` escapes, the
+    same strings to a JSON parser, nothing a terminal acts on."""
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        where = _non_finite(value, "")
+        stop(
+            f"{where or 'a figure'} is not a finite number, which JSON cannot carry: "
+            "an event in these days holds an impossible figure"
+        )
+    typer.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path (``groups[0].figures.cost_usd``) of the first float that is inf or nan."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "the value"
+    items: Any = ()
+    if isinstance(value, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    for where, item in items:
+        found = _non_finite(item, where)
+        if found:
+            return found
+    return None
 
 
 # --- how figures look ------------------------------------------------------------------
@@ -151,6 +183,8 @@ def status_text(status: str | None) -> Text:
 def money(value: Decimal) -> str:
     """Dollars: cents from $1 up, else four decimals or up to three significant digits
     ($0.0123, $0.0075, $0.00012); the JSON output has the exact sum."""
+    if not value.is_finite():  # numeric holds Infinity and NaN: shown, not compared
+        return f"${value}"
     if value == 0:
         return "$0"
     if abs(value) >= 1:
