@@ -9,6 +9,7 @@ steps of unknown cost beside it, so a missing price never reads as $0.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,8 @@ from sdk.usage.summary import DaySummary, Spend
 
 TOP = 5  # rows per Markdown table
 NONE_LABEL = "(none)"
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")  # ASCII punctuation, as CommonMark counts it
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _POSTGRES = PGDialect()  # type: ignore[no-untyped-call]  # types as Postgres spells them
 
 # The numeric entries of every materialisation, in the order the docs explain them.
@@ -83,7 +86,14 @@ def cost_text(cost: Decimal, unknown: int | None) -> str:
 
 
 def _cell(text: str) -> str:
-    return (text or NONE_LABEL).replace("|", "\\|").replace("\n", " ")
+    """A name in a table cell, as plain text. Names are whatever agents sent: every ASCII
+    punctuation character is backslash-escaped (CommonMark lets any of them be), so no
+    name becomes an image (``![x](https://…)``, which the UI would fetch), a link, HTML,
+    emphasis or a cell border; control characters (a newline would end the row) become
+    spaces."""
+    if not text:
+        return NONE_LABEL
+    return _CONTROLS.sub(" ", _PUNCTUATION.sub(r"\\\g<0>", text))
 
 
 def _unknown(value: int | None) -> str:

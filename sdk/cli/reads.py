@@ -8,15 +8,21 @@ Every failure is one red line on stderr and a non-zero exit, never a traceback:
   typed), or a database that is unavailable, not migrated, or refused the query;
 * exit 1: nothing to show (an unknown run id).
 
-Values that come from events (node names, error messages) are written by agents: they
-are shown as text, never as rich markup, and without terminal control sequences.
+Values that come from events (ids, node names, error messages) are written by agents:
+each goes through :func:`shown` and is printed as rich ``Text``, never as markup. ``shown``
+writes control characters (an ESC starting a terminal sequence, a newline) and the Unicode
+direction overrides (which make a terminal draw text in another order than it is stored)
+as visible escapes, ``\\x1b`` or ``\\u202e``: what was sent is still readable, but
+can neither drive the terminal nor pass for something else.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+import shlex
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -24,7 +30,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from sdk import logs
@@ -38,8 +43,14 @@ T = TypeVar("T")
 EXIT_NOT_FOUND = 1
 EXIT_REFUSED = 2
 CONNECT_TIMEOUT_S = 10
-# C0 and C1 controls (tabs and newlines included: a cell or a line is one line).
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 controls (tabs and newlines included: a cell or a line is one line), the
+# Unicode direction marks, embeddings, overrides and isolates (a "Trojan Source" id reads
+# as another), and the line and paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# What json.dumps(ensure_ascii=False) leaves raw of those (it escapes C0 controls itself;
+# the newlines it writes between lines are not in strings).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 log = logging.getLogger("wdp")
 
@@ -49,7 +60,8 @@ def fail(message: str) -> None:
     if logs.configured_format() == "json":
         log.error(message)
     else:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+        line = Text.assemble(("error:", "red"), " ", shown(message))
+        Console(stderr=True).print(line, soft_wrap=True, highlight=False)
 
 
 def stop(message: str, code: int = EXIT_REFUSED) -> NoReturn:
@@ -85,18 +97,67 @@ def answer(query: Query[T], *, tables: str) -> T:
 
 
 def print_json(value: Any) -> None:
-    """One JSON document on stdout, as the read API would answer it."""
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    """One JSON document on stdout, as the read API would answer it: valid JSON or
+    nothing. A figure that is not a finite number (an infinite cost sum) has no JSON
+    form (Python's ``Infinity`` is not JSON), so it ends the command with its path
+    instead. Characters :func:`shown` escapes are written as ``\\uXXXX`` escapes, the
+    same strings to a JSON parser, nothing a terminal acts on."""
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        where = _non_finite(value, "")
+        stop(
+            f"{where or 'a figure'} is not a finite number, which JSON cannot carry: "
+            "an event in these days holds an impossible figure"
+        )
+    typer.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path (``groups[0].figures.cost_usd``) of the first float that is inf or nan."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "the value"
+    items: Any = ()
+    if isinstance(value, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    for where, item in items:
+        found = _non_finite(item, where)
+        if found:
+            return found
+    return None
 
 
 # --- how figures look ------------------------------------------------------------------
 
 
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    # \xHH is a byte in bash's $'...': above ASCII, the code point is \uHHHH there too.
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+
+
 def shown(value: object) -> str:
-    """Text from an event, safe to print: no control characters, no markup."""
+    """Text from an event, safe to print (as ``Text``, never markup): its control
+    characters and direction overrides written as escapes, ``\\x1b``, ``\\u202e``."""
     if value is None:
         return ""
-    return _CONTROLS.sub(" ", logs.strip_ansi(str(value)))
+    return _UNSAFE.sub(_escape, str(value))
+
+
+def shell_word(value: str) -> str:
+    """``value`` as one word of a command line to copy into a shell: quoted as
+    :func:`shlex.quote` does, or, when it holds characters :func:`shown` escapes, in
+    bash's ``$'...'`` quoting with the same escapes, so the line is safe to print and
+    still gives the shell the very value."""
+    if not _UNSAFE.search(value):
+        return shlex.quote(value)
+    inner = value.replace("\\", "\\\\").replace("'", "\\'")
+    return "$'" + _UNSAFE.sub(_escape, inner) + "'"
 
 
 STATUS_STYLE = {
@@ -122,6 +183,8 @@ def status_text(status: str | None) -> Text:
 def money(value: Decimal) -> str:
     """Dollars: cents from $1 up, else four decimals or up to three significant digits
     ($0.0123, $0.0075, $0.00012); the JSON output has the exact sum."""
+    if not value.is_finite():  # numeric holds Infinity and NaN: shown, not compared
+        return f"${value}"
     if value == 0:
         return "$0"
     if abs(value) >= 1:

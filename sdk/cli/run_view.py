@@ -41,7 +41,9 @@ def _since(start: datetime, ts: datetime) -> str:
 def print_run(console: Console, detail: RunDetail) -> None:
     run = detail.run
     start = run.started_at
-    console.print(Text.assemble(("Run ", "bold"), run.run_id), soft_wrap=True, highlight=False)
+    console.print(
+        Text.assemble(("Run ", "bold"), shown(run.run_id)), soft_wrap=True, highlight=False
+    )
     _line(console, "workflow", shown(run.workflow_name) or "-")
     _line(console, "item", shown(run.item_id) or "-")
     status = Text.assemble(
@@ -79,7 +81,10 @@ def print_run(console: Console, detail: RunDetail) -> None:
         console.print("\n[bold]Artifacts[/bold]")
         tables.print_table(console, _artifact_columns(detail.artifacts), detail.artifacts)
         console.print(
-            Text(f"  content: wdp artifacts get {detail.artifacts[0].artifact_id}", style="dim"),
+            Text(
+                f"  content: wdp artifacts get {shown(detail.artifacts[0].artifact_id)}",
+                style="dim",
+            ),
             soft_wrap=True,
             highlight=False,
         )

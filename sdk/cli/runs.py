@@ -9,7 +9,6 @@ printed on lines of their own, unwrapped, so a narrow terminal still shows them 
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING
 
 import typer
@@ -80,16 +79,16 @@ def ls(
     else:
         tables.print_table(Console(), run_columns(page.runs), page.runs)
     if page.next_cursor:
+        # A command to copy: the filters as the shell needs them (a value with a control
+        # character in bash's $'...' quoting); the cursor is base64url, safe as it is.
         again = ["wdp", "runs", "ls"]
         for option, value in (("--workflow", workflow), ("--item", item), ("--status", status)):
             if value:
-                again += [option, value]
+                again += [option, reads.shell_word(value)]
         if limit:
             again += ["--limit", str(query.limit)]
-        again += ["--cursor", page.next_cursor]
-        err.print(
-            Text(f"next page: {shlex.join(again)}"), soft_wrap=True, highlight=False, markup=False
-        )
+        again += ["--cursor", reads.shell_word(page.next_cursor)]
+        err.print(Text(f"next page: {' '.join(again)}"), soft_wrap=True, highlight=False)
 
 
 def run_columns(runs: list[RunSummary]) -> list[tables.Column[RunSummary]]:

@@ -21,6 +21,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from sdk.cli.reads import shown
+
 R = TypeVar("R")
 
 ID_WIDTH = 26  # a ULID
@@ -40,9 +42,10 @@ class Column(Generic[R]):
 
 
 def id_column(name: str, cell: Callable[[R], str], ids: Sequence[str]) -> Column[R]:
-    """A column of ids shown whole: it never wraps (other columns fold first)."""
-    width = max((len(i) for i in ids), default=ID_WIDTH)
-    return Column(name, cell, 0, {"no_wrap": True, "min_width": width})
+    """A column of ids shown whole: it never wraps (other columns fold first). An id is
+    whatever an event carried, so it is shown as :func:`~sdk.cli.reads.shown` writes it."""
+    width = max((cell_len(shown(i)) for i in ids), default=ID_WIDTH)
+    return Column(name, lambda row: shown(cell(row)), 0, {"no_wrap": True, "min_width": width})
 
 
 def _text(cell: str | Text) -> Text:

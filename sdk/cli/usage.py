@@ -242,4 +242,4 @@ def _legend(console: Console, query: UsageQuery, report: UsageReport) -> None:
     for line in lines:
         console.print(Text(line, style="dim"), highlight=False)
     for note in report.notes:
-        console.print(Text(note, style="yellow"), highlight=False)
+        console.print(Text(shown(note), style="yellow"), highlight=False)

@@ -133,7 +133,7 @@ def test_each_materialisation_records_the_days_figures(
     assert "| (none) | 1 | 0 | $0.0000 | 0 | 0 / 0 |" in markdown
     # Ordered by known cost: gpt-x before small before the unpriced.
     models = [line.split(" | ")[0] for line in markdown.splitlines() if line.startswith("| ")]
-    assert models[-4:] == ["| gpt-x", "| small", "| mystery", "| (none)"]
+    assert models[-4:] == ["| gpt\\-x", "| small", "| mystery", "| (none)"]  # - escaped
 
 
 def test_a_day_without_steps_has_no_p95_rather_than_zero(db: tuple[str, sa.Engine]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -441,3 +442,67 @@ def test_text_from_events_is_shown_as_text_never_as_markup(
     shown = wdp("runs", "show", run_id).stdout
     assert "[bold red]boom[/]" in shown
     assert "E: [blink]no[/blink]" in shown
+
+
+HOSTILE_RUN = "EVIL[bold red]x\x1b[31m"
+HOSTILE_ITEM = "item\u202eevil\u2066"
+HOSTILE_WORKFLOW = "flow\x1b]8;;http://x\x07'q"
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def assert_inert(output: str) -> None:
+    """No byte that drives a terminal, no direction override, no markup rendered."""
+    assert "\x1b" not in output
+    assert "\x07" not in output
+    assert not set(BIDI) & set(output)
+
+
+def test_ids_from_events_cannot_drive_the_terminal(
+    server: ApiServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Ids are whatever an event carried: in the table, the run's header, the next-page
+    command and the errors they are written with visible escapes, never interpreted."""
+    from sdk.telemetry import correlation, emit_run_started, emit_step_completed
+
+    client = client_for(server.base_url, tmp_path / "spool")
+    for n in range(2):  # two runs: a next page
+        run_id = HOSTILE_RUN + str(n)
+        with correlation(run_id=run_id, item_id=HOSTILE_ITEM, workflow_name=HOSTILE_WORKFLOW):
+            emit_run_started(ts=recent(300 + n), client=client)
+            emit_step_completed(
+                node="n\u202ee", step=1, status="ok", duration_ms=5, ts=recent(300 + n),
+                client=client,
+            )  # fmt: skip
+    assert client.flush(timeout=30)
+    client.shutdown()
+    # --json has the very values (JSON escapes what it must).
+    page = ls_json("--workflow", HOSTILE_WORKFLOW, "--limit", "1")
+    assert ids(page) == [HOSTILE_RUN + "0"]
+
+    listed = wdp("runs", "ls", "--workflow", HOSTILE_WORKFLOW, "--limit", "1")
+    assert_inert(listed.stdout + listed.stderr)
+    assert "EVIL[bold red]x\\x1b[31m0" in listed.stdout  # the markup as text, the ESC visible
+    assert "item\\u202eevil\\u2066" in listed.stdout
+    # The next page's command is safe to print and gives the shell the very values back.
+    command = listed.stderr.splitlines()[-1].removeprefix("next page: ")
+    words = subprocess.run(
+        ["bash", "-c", f'for w in {command}; do printf "%s\\0" "$w"; done'],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("\0")[:-1]  # fmt: skip
+    assert words[:5] == ["wdp", "runs", "ls", "--workflow", HOSTILE_WORKFLOW]
+    assert words[words.index("--cursor") + 1] == page["next_cursor"]
+
+    # What `wdp runs ls | cat -v` sees: the process's own output, the id with its escapes.
+    real = run_wdp(cli_env | {"COLUMNS": "200"}, "runs", "ls", "--workflow", HOSTILE_WORKFLOW)
+    assert real.returncode == 0, real.stderr
+    assert_inert(real.stdout + real.stderr)
+    assert "EVIL[bold red]x\\x1b[31m1" in real.stdout
+
+    shown = wdp("runs", "show", HOSTILE_RUN + "0")
+    assert_inert(shown.stdout + shown.stderr)
+    assert "Run EVIL[bold red]x\\x1b[31m0" in shown.stdout.splitlines()
+    assert "n\\u202ee" in shown.stdout
+
+    missing = wdp("runs", "show", "gone\x1b[2J\u202e", code=1)
+    assert_inert(missing.stderr)
+    assert "error: no run gone\\x1b[2J\\u202e is stored" in missing.stderr

@@ -283,3 +283,39 @@ def test_days_without_anything_say_so(cli_env: object) -> None:
         "Usage 2001-01-01 to 2001-01-07 (7 days, UTC), by day",
         "no steps or runs recorded in these days",
     ]
+
+
+def test_json_of_an_infinite_cost_is_a_clear_error_never_invalid_json(
+    cli_env: object, migrated_db_url: str
+) -> None:
+    """Postgres numeric holds Infinity (an event's cost of 1e308 summed, or written so):
+    JSON has no such number, so --json says which figure it is instead of printing
+    ``Infinity``, which JSON parsers reject."""
+    day = date(2002, 1, 1)
+    engine = create_engine(migrated_db_url)
+    delete = sa.text("DELETE FROM telemetry.daily_event_aggregates WHERE day = :day")
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO telemetry.daily_event_aggregates (day, event_name, "
+                    "workflow_name, agent_role, model, node, events, distinct_runs, "
+                    "distinct_items, tokens_in, tokens_out, tokens_cached_in, cost_usd, "
+                    "cost_unknown_steps, errors, aggregate_version) VALUES (:day, "
+                    "'workflow.step_completed', 'inf', '', 'm', 'n', 1, 1, 0, 0, 0, 0, "
+                    "'Infinity', 0, 0, 2)"
+                ),
+                {"day": day},
+            )
+        args = ("--from", day.isoformat(), "--to", day.isoformat())
+        result = wdp(*args, "--json", code=2)
+        assert result.stdout == ""
+        assert result.stderr.startswith(
+            "error: groups[0].cost_usd is not a finite number, which JSON cannot carry"
+        ), result.stderr
+        assert result.stderr.count("\n") == 1
+        assert "$Infinity" in wdp(*args).stdout  # the table shows it as it is
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete, {"day": day})
+        engine.dispose()

@@ -100,6 +100,36 @@ def test_the_markdown_tables_show_unknown_counts_and_escape_names() -> None:
     assert "| (none) | 3 | 1 | $0.0000 | 2 | 10 / 5 |" in text
 
 
+HOSTILE_NAMES = [
+    "![x](https://attacker.example/p.png)",
+    "[click](javascript:alert(1))",
+    "<img src=https://attacker.example/p.png>",
+    "**bold** _it_ `code` ~~gone~~ \\|",
+    "a\nb|c",
+    "https://attacker.example/auto www.attacker.example",
+    "&lt;entity&#33; # + - . {x} (y)",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_names_in_the_markdown_are_plain_text(name: str) -> None:
+    """Names come from agents: rendered as CommonMark with GFM tables (as the Dagster UI
+    does), each is exactly its own text in its cell, never an image, link, HTML or style."""
+    from markdown_it import MarkdownIt
+
+    text = top_spend_markdown(
+        summary(workflows=(spend(name, "0.5"),), nodes=(spend(name, "0.5", 0, name),),
+                models=(spend(name, "0.75"),))
+    )  # fmt: skip
+    tokens = MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(text)
+    cells = [t for i, t in enumerate(tokens) if i and tokens[i - 1].type == "td_open"]
+    named = [c for c in cells if not c.content[:1].isdigit() and not c.content.startswith("$")]
+    assert len(named) == 4  # the workflow, the node's workflow and node, the model
+    for cell in named:
+        assert {c.type for c in cell.children or []} == {"text"}, cell.children
+        assert "".join(c.content for c in cell.children or []) == name.replace("\n", " ")
+
+
 def test_the_markdown_says_how_many_rows_it_left_out() -> None:
     many = tuple(spend(f"wf{i}", f"0.{9 - i}") for i in range(7))
     text = top_spend_markdown(summary(workflows=many), top=5)
@@ -118,7 +148,7 @@ def test_version_1_days_say_not_recorded_rather_than_zero() -> None:
     text = top_spend_markdown(old)
     assert "$0.7500 (unknown-cost steps not recorded)" in text
     assert "(cached not recorded)" in text
-    assert "| gpt-x | 3 | 1 | $0.7500 | not recorded | 10 / 5 |" in text
+    assert "| gpt\\-x | 3 | 1 | $0.7500 | not recorded | 10 / 5 |" in text
     meta = day_metadata(old, rows=4)
     assert meta["cost_unknown_steps"].value is None
     assert meta["tokens_cached_in"].value is None

@@ -4,10 +4,13 @@ and tables that fit the terminal without cutting ids."""
 from __future__ import annotations
 
 import io
+import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import typer
 from rich.console import Console
 
 from sdk.cli import reads, tables, timeline
@@ -25,6 +28,8 @@ from sdk.cli.tables import Column
         ("0.000001234", "$0.00000123"),
         ("1", "$1.00"),
         ("1234.567", "$1,234.57"),
+        ("Infinity", "$Infinity"),
+        ("NaN", "$NaN"),
     ],
 )
 def test_money(value: str, text: str) -> None:
@@ -55,9 +60,31 @@ def test_duration(ms: float | None, text: str) -> None:
     assert reads.duration(ms) == text
 
 
-def test_text_from_events_loses_its_control_characters() -> None:
-    assert reads.shown("\x1b[31mred\x1b[0m\nnext\x07") == "red next "
+def test_text_from_events_shows_its_control_characters_as_escapes() -> None:
+    assert reads.shown("\x1b[31mred\x1b[0m\nnext\x07") == "\\x1b[31mred\\x1b[0m\\nnext\\x07"
+    assert reads.shown("a\tb\rc\x9bd\x7f") == "a\\tb\\rc\\u009bd\\x7f"
     assert reads.shown(None) == ""
+    assert reads.shown("plain [bold]é 日本 🙂") == "plain [bold]é 日本 🙂"
+
+
+@pytest.mark.parametrize(
+    "char", ["\u061c", "\u200e", "\u200f", "\u2028", "\u2029"]
+    + [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)],
+)  # fmt: skip
+def test_direction_overrides_are_shown_as_escapes(char: str) -> None:
+    assert reads.shown(f"id{char}x") == f"id\\u{ord(char):04x}x"
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", "with space", "it's", "a\x1bb", "rtl\u202e'x\\y", "\x9b", "new\nline"]
+)
+def test_a_shell_word_gives_the_shell_the_value_and_prints_no_control(value: str) -> None:
+    word = reads.shell_word(value)
+    assert reads.shown(word) == word  # nothing in it drives a terminal
+    echoed = subprocess.run(
+        ["bash", "-c", f'printf "%s" {word}'], capture_output=True, text=True, check=True
+    ).stdout
+    assert echoed == value
 
 
 # --- the time line -----------------------------------------------------------------------
@@ -126,3 +153,36 @@ def test_free_text_folds_instead_of_being_left_out() -> None:
     out, hidden = _render(100, _columns(), [ID])
     assert hidden == []
     assert out.count("words") == 30  # folded over several lines, nothing cut
+
+
+# --- --json ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({"totals": {"cost_usd": float("inf")}}, "totals.cost_usd"),
+        ({"groups": [{"x": 1.0}, {"x": float("-inf")}]}, "groups[1].x"),
+        ([float("nan")], "[0]"),
+    ],
+)
+def test_json_with_a_non_finite_figure_is_an_error_not_invalid_json(
+    value: object, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(typer.Exit) as stopped:
+        reads.print_json(value)
+    assert stopped.value.exit_code == reads.EXIT_REFUSED
+    out, err = capsys.readouterr()
+    assert out == ""  # no "Infinity" for a parser to choke on
+    assert err.startswith(f"error: {where} is not a finite number, which JSON cannot carry")
+
+
+def test_json_strings_reach_a_parser_whole_and_a_terminal_inert(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    value = {"run_id": "a\x1b[31m\u202eb\x9b\u2066", "node": "日本 é", "n": [1, 2.5]}
+    reads.print_json(value)
+    out = capsys.readouterr().out
+    assert json.loads(out) == value
+    assert not set(out) & {"\x1b", "\u202e", "\x9b", "\u2066"}
+    assert "日本 é" in out  # readable text stays as it is
