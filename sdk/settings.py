@@ -218,7 +218,10 @@ class WdpSettings(BaseSettings):
         default=10_000,
         ge=100,
         le=600_000,
-        description="A read endpoint's query is cancelled after this long (503, Retry-After).",
+        description=(
+            "A read query (read API, wdp runs, wdp usage) is cancelled after this long "
+            "(API: 503 with Retry-After)."
+        ),
     )
     read_max_live_days: int = Field(
         default=7,

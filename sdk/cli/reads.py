@@ -82,15 +82,15 @@ def answer(query: Query[T], *, tables: str) -> T:
 
     from sdk.db.engine import resolve_database_url
     from sdk.db.errors import DATABASE_ERRORS, describe, unavailable_reason
-    from sdk.db.queries import run_sync
+    from sdk.db.queries import read_sync
+    from sdk.settings import get_settings
 
     dsn = resolve_database_url()
+    timeout_ms = get_settings().read_statement_timeout_ms
     try:
-        with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S) as conn:
-            # One snapshot for every statement of the query (a run and its events agree).
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            return run_sync(conn, query)
+        with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True) as conn:
+            # One read-only snapshot for every statement, as the read API answers.
+            return read_sync(conn, query, statement_timeout_ms=timeout_ms)
     except DATABASE_ERRORS as exc:
         reason = unavailable_reason(exc, tables=tables)
         stop(reason or f"the database refused the query: {describe(exc)}")
