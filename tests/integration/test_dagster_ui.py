@@ -106,7 +106,7 @@ def test_graphql_serves_the_latest_materialisations_numeric_metadata(ui: Dagster
         "cost_usd": pytest.approx(expected["cost_usd"])
     }
     assert numeric["step_p95_ms"] > 0
-    assert "local-reranker" in entries["top_spend"]["mdStr"]
+    assert "local\\-reranker" in entries["top_spend"]["mdStr"]
 
 
 DEFINITION = """
