@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -346,21 +347,22 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             open=False,
             kwargs={"application_name": "wdp-read", "autocommit": True},
         )
-        await pool.open(wait=False)
-        await read_pool.open(wait=False)
-        store = EventStore(pool)
-        writer = GroupCommitWriter(store, max_batch=settings.ingest_group_commit_max)
-        writer.on_group = metrics_.group_size.observe
-        await writer.start()
-        app.state.services = Services(
-            settings, auth, metrics_, pool, read_pool, store, writer, head_revision()
-        )
-        try:
+        # Whatever fails from here on (opening, the writer's start or stop), both pools
+        # are closed: nothing is left connected behind a server that did not come up.
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(pool.close)
+            stack.push_async_callback(read_pool.close)
+            await pool.open(wait=False)
+            await read_pool.open(wait=False)
+            store = EventStore(pool)
+            writer = GroupCommitWriter(store, max_batch=settings.ingest_group_commit_max)
+            writer.on_group = metrics_.group_size.observe
+            await writer.start()
+            stack.push_async_callback(writer.stop)
+            app.state.services = Services(
+                settings, auth, metrics_, pool, read_pool, store, writer, head_revision()
+            )
             yield
-        finally:
-            await writer.stop()
-            await read_pool.close()
-            await pool.close()
 
     app = Litestar(
         route_handlers=[

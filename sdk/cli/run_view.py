@@ -102,7 +102,9 @@ class _StepRow:
 
 def _step_cost(row: _StepRow) -> str:
     s = row.step
-    return "unknown" if s.cost_unknown or s.cost_usd is None else reads.money(s.cost_usd)
+    if s.cost_unknown or s.cost_usd is None:
+        return "unknown"
+    return reads.money(s.cost_usd)
 
 
 def _step_number(row: _StepRow) -> str:

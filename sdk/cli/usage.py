@@ -224,20 +224,21 @@ def print_report(console: Console, query: UsageQuery, report: UsageReport) -> No
 def _legend(console: Console, query: UsageQuery, report: UsageReport) -> None:
     lines = []
     late = [d for d in report.live_days if d != query.today]
+    today = "today, and " if query.from_day <= query.today <= query.to_day else ""
     if late:
         shown_days = ", ".join(d.isoformat() for d in late[:5]) + (", ..." if len(late) > 5 else "")
         lines.append(
-            f"live: computed now from raw events: today, and {len(late)} day(s) not aggregated "
-            f"yet ({shown_days}); stored: from the daily aggregates"
+            f"live: computed now from raw events: {today}{len(late)} day(s) without final "
+            f"aggregates ({shown_days}); stored: from the daily aggregates"
         )
-    elif query.from_day <= query.today <= query.to_day:
+    elif today:
         lines.append(
             "live (today): computed now from raw events; stored: from the daily aggregates"
         )
     unknown = report.totals.cost_unknown_steps
     if unknown is None or unknown:
         lines.append(
-            "unknown: steps whose cost is unknown (a model without a price), not in the $ sum"
+            "unknown: steps that called a model without a price (or gave no cost), not in the $ sum"
         )
     for line in lines:
         console.print(Text(line, style="dim"), highlight=False)

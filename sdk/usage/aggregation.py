@@ -153,16 +153,23 @@ def _refuse_if_dropped(conn: sa.Connection, day: date) -> None:
     ).scalar_one_or_none()
     if dropped is not None:  # recorded at the drop, also for events filed in another month
         raise RawEventsDropped(day, dropped)
-    # A day older than every live partition whose history is stored: its month was
-    # dropped by hand (or before the record existed), so the raw events left are partial
-    # and must not replace it. Without stored rows there is nothing to overwrite: late
-    # events of a day before the first partition (a new database) are aggregated.
+    # A day older than every live partition: its month may have been dropped by hand
+    # (or before the record existed), or never existed (a new database, whose late events
+    # stamped earlier sit in newer partitions, filed by their id's time). It is rewritten
+    # only when nothing stored would be lost: at least as many raw events as its stored
+    # rows counted (none stored: nothing to lose). Fewer raw events mean history.
     live = list_partitions(conn)
     if not live or month < live[0]:
-        stored = conn.execute(
-            sa.text(f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE day = :day)"), {"day": day}
-        ).scalar_one()
-        if stored or not live:
+        lo, hi = day_bounds(day)
+        stored, raw = conn.execute(
+            sa.text(
+                f"SELECT (SELECT coalesce(sum(events), 0) FROM {TABLE} WHERE day = :day), "
+                f"(SELECT count(*) FROM {TELEMETRY_SCHEMA}.workflow_events "
+                "WHERE ts >= :lo AND ts < :hi)"
+            ),
+            {"day": day, "lo": lo, "hi": hi},
+        ).one()
+        if not live or raw < stored:
             raise RawEventsDropped(day, f"{TELEMETRY_SCHEMA}.{month.table_name}")
 
 

@@ -331,7 +331,8 @@ def shape_step(row: Row) -> Step:
         tokens_cached_in=_count(p, "tokens_cached_in")
         if p.get("tokens_cached_in") is not None
         else None,
-        cost_usd=None if unknown or row["cost"] is None else Decimal(row["cost"]),
+        # Not unknown without a cost: it called nothing billable (cost_is_unknown).
+        cost_usd=None if unknown else Decimal(row["cost"] if row["cost"] is not None else 0),
         cost_unknown=unknown,
         error_type=_str(p, "error_type"),
         error_message=_str(p, "error_message"),

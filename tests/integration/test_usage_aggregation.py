@@ -199,7 +199,8 @@ def test_late_events_of_a_day_before_the_first_partition_aggregate_but_history_s
     database_factory: Callable[[], str],
 ) -> None:
     """A new database's first partition is a recent month: late events stamped earlier
-    (stored in it, by their id) are aggregated; stored rows of such a day are history."""
+    (stored in it, by their id) are aggregated, also when more arrive; a stored day that
+    counted more events than are left raw is history."""
     url = database_factory()
     migrate.upgrade(url)
     eng = create_engine(url)
@@ -210,11 +211,23 @@ def test_late_events_of_a_day_before_the_first_partition_aggregate_but_history_s
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "")
         payload = {"node": "n", "step": 1, "status": "ok", "duration_ms": 5, "model": "m",
                    "tokens_in": 3, "tokens_out": 1, "cost_usd_est": 0.25}  # fmt: skip
-        insert(eng, STEP, f"{day}T10:00:00", minted=now, run="r", wf="late", payload=payload)
+        for n in (1, 2):
+            insert(eng, STEP, f"{day}T10:0{n}:00", minted=now, run="r", wf="late", payload=payload)
+            with eng.begin() as conn:
+                assert aggregate_day(conn, day).events == n
+        # A day whose stored rows counted more events than are left raw: history.
+        older = day - timedelta(days=1)
+        insert(eng, STEP, f"{older}T10:00:00", minted=now, run="r", wf="late", payload=payload)
         with eng.begin() as conn:
-            assert aggregate_day(conn, day).events == 1
-        # Its rows are now the day's history: partial raw events never replace it.
+            conn.execute(
+                sa.text(
+                    "INSERT INTO telemetry.daily_event_aggregates (day, event_name, events, "
+                    "distinct_runs, distinct_items, aggregate_version) "
+                    "VALUES (:day, :step, 40, 3, 3, 1)"
+                ),
+                {"day": older, "step": STEP},
+            )
         with pytest.raises(RawEventsDropped, match="retention has dropped"), eng.begin() as conn:
-            aggregate_day(conn, day)
+            aggregate_day(conn, older)
     finally:
         eng.dispose()

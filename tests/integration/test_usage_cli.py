@@ -163,8 +163,8 @@ def test_by_day_is_the_default_with_exact_figures(cli_env: object) -> None:
                             "0", "live (today)"],
         "total": ["$2.05 + ? unknown", "7", "1", "11", "1", "225 / 108", "1"],
     }  # fmt: skip
-    assert "1 day(s) not aggregated yet" in out
-    assert "unknown: steps whose cost is unknown" in out
+    assert "1 day(s) without final aggregates" in out
+    assert "unknown: steps that called a model without a price" in out
     assert "aggregate_version 1" in out  # the report's note on version-1 rows
 
 

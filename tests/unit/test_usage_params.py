@@ -235,3 +235,16 @@ def test_usage_refuses_more_live_days_than_its_bound_before_computing_any() -> N
         drive(usage_report(query), [census])
     assert set(refused.value.field_errors) == {"from"}
     assert "4 days to compute from raw events, at most 2" in refused.value.field_errors["from"]
+
+
+def test_a_step_that_called_nothing_billable_costs_a_known_zero() -> None:
+    from decimal import Decimal
+
+    from sdk.usage.runs import shape_step
+
+    row = {"event_id": "E", "ts": None, "agent_role": None, "cost": None, "cost_unknown": False,
+           "payload": {"node": "fn", "status": "ok", "duration_ms": 3}}  # fmt: skip
+    step = shape_step(row)
+    assert (step.cost_usd, step.cost_unknown) == (Decimal(0), False)
+    unknown = shape_step(row | {"cost_unknown": True, "payload": {"node": "m", "model": "x"}})
+    assert (unknown.cost_usd, unknown.cost_unknown) == (None, True)
