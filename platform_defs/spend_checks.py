@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import dagster as dg
 
-from platform_defs.assets.usage_metadata import NONE_LABEL, cost_text, usd
+from platform_defs.assets.usage_metadata import NONE_LABEL, cost_text, markdown_text, usd
 from sdk.usage.summary import DaySummary
 
 ASSET = "daily_event_aggregates"
@@ -40,6 +40,11 @@ check_specs = [
 ]
 
 
+def _named(name: str) -> str:
+    """A name in a description, which the UI renders as Markdown: as plain text."""
+    return name if name == NONE_LABEL else markdown_text(name)
+
+
 def budget_result(summary: DaySummary, budget: Decimal | None) -> dg.AssetCheckResult:
     """Passed unless a budget is set and the day's (or a workflow's) known cost exceeds it."""
     day_cost = cost_text(summary.cost_usd, summary.cost_unknown_steps)
@@ -56,7 +61,10 @@ def budget_result(summary: DaySummary, budget: Decimal | None) -> dg.AssetCheckR
     }
     exceeded = summary.cost_usd > budget
     if exceeded:
-        named = ", ".join(f"{name} {usd(Decimal(str(cost)))}" for name, cost in over.items())
+        # Descriptions are Markdown in the UI: agents' names go in as plain text.
+        named = ", ".join(
+            f"{_named(name)} {usd(Decimal(str(cost)))}" for name, cost in over.items()
+        )
         description = f"{summary.day} cost {day_cost}, over the budget of {usd(budget)}" + (
             f"; over it on their own: {named}." if over else "."
         )
@@ -83,7 +91,8 @@ def prices_result(summary: DaySummary) -> dg.AssetCheckResult:
     unpriced = {m.name or NONE_LABEL: m.cost_unknown_steps or 0 for m in summary.unpriced_models}
     if unpriced:
         listed = ", ".join(
-            f"{name} ({steps} step{'s' if steps != 1 else ''})" for name, steps in unpriced.items()
+            f"{_named(name)} ({steps} step{'s' if steps != 1 else ''})"
+            for name, steps in unpriced.items()
         )
         total = sum(unpriced.values())
         description = (

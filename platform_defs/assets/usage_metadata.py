@@ -85,7 +85,7 @@ def cost_text(cost: Decimal, unknown: int | None) -> str:
     return f"{usd(cost)} + {unknown} step{'s' if unknown != 1 else ''} of unknown cost"
 
 
-def _cell(text: str) -> str:
+def markdown_text(text: str) -> str:
     """A name in a table cell, as plain text. Names are whatever agents sent: every ASCII
     punctuation character is backslash-escaped (CommonMark lets any of them be), so no
     name becomes an image (``![x](https://…)``, which the UI would fetch), a link, HTML,
@@ -145,19 +145,22 @@ def top_spend_markdown(summary: DaySummary, top: int = TOP) -> str:
     lines += _table(
         "Workflows",
         ["Workflow", *FIGURE_HEADS],
-        ([_cell(w.name), *_figures(w)] for w in summary.workflows[:top]),
+        ([markdown_text(w.name), *_figures(w)] for w in summary.workflows[:top]),
         len(summary.workflows),
     )
     lines += _table(
         "Nodes",
         ["Workflow", "Node", *FIGURE_HEADS],
-        ([_cell(n.workflow), _cell(n.name), *_figures(n)] for n in summary.nodes[:top]),
+        (
+            [markdown_text(n.workflow), markdown_text(n.name), *_figures(n)]
+            for n in summary.nodes[:top]
+        ),
         len(summary.nodes),
     )
     lines += _table(
         "Models",
         ["Model", *FIGURE_HEADS],
-        ([_cell(m.name), *_figures(m)] for m in summary.models[:top]),
+        ([markdown_text(m.name), *_figures(m)] for m in summary.models[:top]),
         len(summary.models),
     )
     return "\n".join(lines).rstrip() + "\n"

@@ -162,3 +162,23 @@ def test_every_plotted_figure_is_a_number() -> None:
     assert numeric == ["rows", *NUMERIC_FIGURES]
     assert meta["cost_usd"].value == 0.75
     assert isinstance(meta["top_spend"], dg.MarkdownMetadataValue)
+
+
+def test_check_descriptions_name_workflows_and_models_as_plain_markdown_text() -> None:
+    """The UI renders check descriptions as Markdown too: an agent's name is text there."""
+    from markdown_it import MarkdownIt
+
+    from platform_defs.spend_checks import budget_result, prices_result
+
+    hostile = "![x](https://attacker.example/p.png)"
+    day = summary(
+        workflows=(spend(hostile, "0.5"),), models=(spend(hostile, "0", 2), spend("", "0", 1))
+    )
+    over = budget_result(day, Decimal("0.1")).description or ""
+    prices = prices_result(day).description or ""
+    for text in (over, prices):
+        tokens = MarkdownIt("commonmark").parse(text)
+        inline = [c for t in tokens if t.children for c in t.children]
+        assert all(c.type in {"text", "code_inline", "softbreak"} for c in inline), inline
+        assert hostile in "".join(c.content for c in inline)
+    assert "(none) (1 step)" in prices  # the label for steps without a model stays readable
