@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -362,6 +363,10 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             app.state.services = Services(
                 settings, auth, metrics_, pool, read_pool, store, writer, head_revision()
             )
+            # Everything loaded so far lives as long as the process: out of the garbage
+            # collector's reach, a full collection no longer walks it (one added ~50 ms
+            # to a usage request that allocates a few thousand rows).
+            gc.freeze()
             yield
 
     app = Litestar(
