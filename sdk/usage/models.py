@@ -8,22 +8,44 @@ unknown: a sum of known costs alone would read as "$0" for steps nobody could pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 
-def _iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def json_value(value: Any) -> Any:
+    """``value`` as JSON: a result (anything with ``as_json``, also
+    ``sdk.artifacts.links.RunArtifact``) by it, money (Decimal) as a number, instants
+    and days as ISO 8601, lists and dicts item by item."""
+    shape = getattr(value, "as_json", None)
+    if callable(shape):
+        return shape()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_value(v) for k, v in value.items()}
+    return value
 
 
-def _money(value: Decimal | None) -> float | None:
-    return float(value) if value is not None else None
+class JsonShaped:
+    """A result whose JSON is its fields, by name, each as :func:`json_value`; a class
+    whose JSON differs (renamed, flattened or left-out fields) says so in its own
+    ``as_json``."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            f.name: json_value(getattr(self, f.name))
+            for f in fields(self)  # type: ignore[arg-type]  # every subclass is a dataclass
+        }
 
 
 @dataclass(frozen=True)
-class RunTotals:
+class RunTotals(JsonShaped):
     """Figures summed over a run's ``workflow.step_completed`` events."""
 
     steps: int
@@ -34,20 +56,9 @@ class RunTotals:
     cost_usd: Decimal  # known costs only
     cost_unknown_steps: int  # steps without a price: not in cost_usd
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "steps": self.steps,
-            "errors": self.errors,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-            "tokens_cached_in": self.tokens_cached_in,
-            "cost_usd": _money(self.cost_usd),
-            "cost_unknown_steps": self.cost_unknown_steps,
-        }
-
 
 @dataclass(frozen=True)
-class RunSummary:
+class RunSummary(JsonShaped):
     """One run: its start, its end as ``workflow.run_completed`` reported it, its totals.
 
     ``status`` is the run_completed status (succeeded, failed, cancelled, interrupted),
@@ -68,40 +79,18 @@ class RunSummary:
     totals: RunTotals
     start_recorded: bool = True
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "workflow_name": self.workflow_name,
-            "item_id": self.item_id,
-            "status": self.status,
-            "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at),
-            "duration_ms": self.duration_ms,
-            "error_type": self.error_type,
-            "error_message": self.error_message,
-            "start_recorded": self.start_recorded,
-            "totals": self.totals.as_json(),
-        }
-
 
 @dataclass(frozen=True)
-class RunPage:
+class RunPage(JsonShaped):
     """Runs newest first; ``next_cursor`` fetches the next (older) page, None at the end."""
 
     runs: list[RunSummary]
     next_cursor: str | None
     limit: int
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "runs": [r.as_json() for r in self.runs],
-            "next_cursor": self.next_cursor,
-            "limit": self.limit,
-        }
-
 
 @dataclass(frozen=True)
-class Step:
+class Step(JsonShaped):
     """One ``workflow.step_completed`` event: one execution (attempt) of one node."""
 
     event_id: str
@@ -121,29 +110,9 @@ class Step:
     error_type: str | None
     error_message: str | None
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "ts": _iso(self.ts),
-            "node": self.node,
-            "step": self.step,
-            "attempt": self.attempt,
-            "agent_role": self.agent_role,
-            "status": self.status,
-            "duration_ms": self.duration_ms,
-            "models": self.models,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-            "tokens_cached_in": self.tokens_cached_in,
-            "cost_usd": _money(self.cost_usd),
-            "cost_unknown": self.cost_unknown,
-            "error_type": self.error_type,
-            "error_message": self.error_message,
-        }
-
 
 @dataclass(frozen=True)
-class StateChange:
+class StateChange(JsonShaped):
     """A ``workflow.item_state_changed`` event of the run."""
 
     event_id: str
@@ -154,20 +123,9 @@ class StateChange:
     reason: str | None
     node: str | None
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "ts": _iso(self.ts),
-            "item_id": self.item_id,
-            "from_state": self.from_state,
-            "to_state": self.to_state,
-            "reason": self.reason,
-            "node": self.node,
-        }
-
 
 @dataclass(frozen=True)
-class LearningEvent:
+class LearningEvent(JsonShaped):
     """A ``learning.*`` event carrying the run's id, with its payload as stored."""
 
     event_id: str
@@ -176,18 +134,9 @@ class LearningEvent:
     item_id: str | None
     payload: dict[str, Any]
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "event_name": self.event_name,
-            "ts": _iso(self.ts),
-            "item_id": self.item_id,
-            "payload": self.payload,
-        }
-
 
 @dataclass(frozen=True)
-class RunDetail:
+class RunDetail(JsonShaped):
     """A run with its steps, state changes, learning events and linked artifacts.
 
     ``truncated``: the run has more events than one answer carries (the first ones, in
@@ -201,19 +150,9 @@ class RunDetail:
     artifacts: list[Any]  # sdk.artifacts.links.RunArtifact
     truncated: bool = False
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "run": self.run.as_json(),
-            "steps": [s.as_json() for s in self.steps],
-            "state_changes": [c.as_json() for c in self.state_changes],
-            "learning_events": [e.as_json() for e in self.learning_events],
-            "artifacts": [a.as_json() for a in self.artifacts],
-            "truncated": self.truncated,
-        }
-
 
 @dataclass(frozen=True)
-class UsageFigures:
+class UsageFigures(JsonShaped):
     """What a group of the usage report (or its total) adds up to; see docs/read-api.md.
 
     Step figures come from ``workflow.step_completed`` events only. ``cost_usd`` is the
@@ -241,26 +180,9 @@ class UsageFigures:
     runs_failed: int | None = None
     legacy_rows: int = 0
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "steps": self.steps,
-            "errors": self.errors,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-            "tokens_cached_in": self.tokens_cached_in,
-            "cost_usd": _money(self.cost_usd),
-            "cost_unknown_steps": self.cost_unknown_steps,
-            "duration_max_ms": self.duration_max_ms,
-            "duration_p50_ms": self.duration_p50_ms,
-            "duration_p95_ms": self.duration_p95_ms,
-            "runs": self.runs,
-            "runs_failed": self.runs_failed,
-            "legacy_rows": self.legacy_rows,
-        }
-
 
 @dataclass(frozen=True)
-class UsageGroup:
+class UsageGroup(JsonShaped):
     """One combination of the grouping keys (None: events without that value)."""
 
     key: dict[str, Any]
@@ -268,12 +190,12 @@ class UsageGroup:
     source: str  # stored, live or mixed
 
     def as_json(self) -> dict[str, Any]:
-        key = {k: _iso(v) if isinstance(v, date) else v for k, v in self.key.items()}
-        return {**key, **self.figures.as_json(), "source": self.source}
+        # Flat: the grouping keys beside the figures.
+        return {**json_value(self.key), **self.figures.as_json(), "source": self.source}
 
 
 @dataclass(frozen=True)
-class UsageReport:
+class UsageReport(JsonShaped):
     """Usage over ``[from_day, to_day]``, by ``group_by``, with totals.
 
     ``stored_days`` were read from the daily aggregates, ``live_days`` computed from raw
@@ -290,13 +212,10 @@ class UsageReport:
     notes: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
+        shaped = super().as_json()
+        del shaped["from_day"], shaped["to_day"]
         return {
+            **shaped,
             "from": self.from_day.isoformat(),
             "to": self.to_day.isoformat(),
-            "group_by": list(self.group_by),
-            "groups": [g.as_json() for g in self.groups],
-            "totals": self.totals.as_json(),
-            "stored_days": [d.isoformat() for d in self.stored_days],
-            "live_days": [d.isoformat() for d in self.live_days],
-            "notes": self.notes,
         }
