@@ -314,6 +314,20 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 # --- assembly -------------------------------------------------------------------------
 
 
+def _pool(settings: WdpSettings, size: int, name: str) -> AsyncConnectionPool:
+    """An unopened pool of autocommit connections named ``name`` in pg_stat_activity.
+    Waiting longer than 5 s for a connection means the database (or the pool) is in
+    trouble: the request gets 503 at once instead of being held (default 30 s)."""
+    return AsyncConnectionPool(
+        resolve_database_url(settings),
+        min_size=1,
+        max_size=size,
+        timeout=5.0,
+        open=False,
+        kwargs={"application_name": name, "autocommit": True},
+    )
+
+
 def create_app(settings: WdpSettings | None = None) -> Litestar:
     """Build the API. Refuses to start without API keys unless auth is disabled explicitly."""
     settings = settings or get_settings()
@@ -327,27 +341,11 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = AsyncConnectionPool(
-            resolve_database_url(settings),
-            min_size=1,
-            max_size=settings.ingest_db_pool_size,
-            # Waiting longer than this for a connection means the database is in
-            # trouble: answer 503 quickly instead of holding the client (default 30 s).
-            timeout=5.0,
-            open=False,
-            kwargs={"application_name": "wdp-ingest", "autocommit": True},
-        )
+        pool = _pool(settings, settings.ingest_db_pool_size, "wdp-ingest")
         # The read endpoints' own connections: however many reads run, and however long,
         # ingestion and /readyz keep theirs (each read is also bounded by
-        # READ_STATEMENT_TIMEOUT_MS, and waits at most 5 s for a connection: 503).
-        read_pool = AsyncConnectionPool(
-            resolve_database_url(settings),
-            min_size=1,
-            max_size=settings.read_db_pool_size,
-            timeout=5.0,
-            open=False,
-            kwargs={"application_name": "wdp-read", "autocommit": True},
-        )
+        # READ_STATEMENT_TIMEOUT_MS).
+        read_pool = _pool(settings, settings.read_db_pool_size, "wdp-read")
         # Whatever fails from here on (opening, the writer's start or stop), both pools
         # are closed: nothing is left connected behind a server that did not come up.
         async with contextlib.AsyncExitStack() as stack:
