@@ -12,27 +12,31 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from benchmarks.read_api.seed import Seeded
-from sdk.db.queries import Query, Statement
+from sdk.db.queries import Query, Statement, run_sync
 from sdk.usage.runs import list_runs, run_detail, runs_query
 from sdk.usage.usage import usage_query, usage_report
 
 
-def record(conn: psycopg.Connection[Any], query: Query[Any]) -> list[Statement]:
-    """Answer ``query`` on ``conn`` and return the statements it ran, in order."""
-    ran: list[Statement] = []
-    try:
-        statement = next(query)
-        while True:
-            ran.append(statement)
-            with conn.cursor(row_factory=dict_row) as cur:
-                cur.execute(statement.sql, statement.params)
-                rows = cur.fetchall()
+def _tap(query: Query[Any], ran: list[Statement]) -> Query[Any]:
+    """``query``, keeping each statement it yields in ``ran``."""
+    statement = next(query)
+    while True:
+        ran.append(statement)
+        rows = yield statement
+        try:
             statement = query.send(rows)
-    except StopIteration:
-        return ran
+        except StopIteration as done:
+            return done.value
+
+
+def record(conn: psycopg.Connection[Any], query: Query[Any]) -> list[Statement]:
+    """Answer ``query`` on ``conn`` (with the product's driver) and return the statements
+    it ran, in order."""
+    ran: list[Statement] = []
+    run_sync(conn, _tap(query, ran))
+    return ran
 
 
 def statements(conn: psycopg.Connection[Any], seeded: Seeded) -> Iterator[tuple[str, Statement]]:
