@@ -307,6 +307,122 @@ dropped_event_days = sa.Table(
 )
 
 
+# --- telemetry: model prices and priced usage ----------------------------------------
+
+# Written only by sdk/prices/repository.py. Append-only (a trigger of migration 0007
+# refuses UPDATE and DELETE): a price change or a correction is a new row, so every
+# cost ever computed can name the row it used (`price_id`). See sdk/prices/book.py for
+# which row prices a call on a day.
+_rate = sa.Numeric
+model_prices = sa.Table(
+    "model_prices",
+    metadata,
+    sa.Column("price_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("model", sa.Text, nullable=False, doc="The model's canonical name."),
+    sa.Column(
+        "provider",
+        sa.Text,
+        nullable=False,
+        server_default=_empty,
+        doc="Provider id (genai-prices' ids); '' on a manual row for every provider.",
+    ),
+    sa.Column(
+        "match_exact",
+        pg.ARRAY(sa.Text),
+        nullable=False,
+        server_default=sa.text("'{}'::text[]"),
+        doc="Lower-cased names and aliases matched exactly (before any pattern).",
+    ),
+    sa.Column("match_pattern", sa.Text, doc="Python regex searched in the lower-cased name."),
+    sa.Column("valid_from", sa.Date, nullable=False, doc="First UTC day the price is in force."),
+    sa.Column("input_per_mtok", _rate, nullable=False),
+    sa.Column("output_per_mtok", _rate, nullable=False),
+    sa.Column("cache_read_per_mtok", _rate, doc="NULL: cache reads billed as input."),
+    sa.Column("cache_write_per_mtok", _rate, doc="NULL: cache writes billed as input."),
+    sa.Column("reasoning_per_mtok", _rate, doc="NULL: reasoning tokens billed as output."),
+    sa.Column(
+        "tiers",
+        pg.JSONB,
+        nullable=False,
+        server_default=sa.text("'{}'::jsonb"),
+        doc='Context tiers per kind: {"input": [[above, rate], ...], ...}.',
+    ),
+    sa.Column("source", sa.Text, nullable=False, doc="'manual' or 'genai-prices <version>'."),
+    sa.Column("provider_rank", sa.Integer, nullable=False, server_default=_zero),
+    sa.Column("rank", sa.Integer, nullable=False, server_default=_zero),
+    sa.Column("provider_pattern", sa.Text, doc="Synced rows: the names their provider serves."),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.CheckConstraint(
+        "input_per_mtok >= 0 AND output_per_mtok >= 0 AND coalesce(cache_read_per_mtok, 0) >= 0 "
+        "AND coalesce(cache_write_per_mtok, 0) >= 0 AND coalesce(reasoning_per_mtok, 0) >= 0",
+        name="rates_nonnegative",
+    ),
+    sa.CheckConstraint(
+        "cardinality(match_exact) > 0 OR match_pattern IS NOT NULL", name="matches_something"
+    ),
+    sa.CheckConstraint("jsonb_typeof(tiers) = 'object'", name="tiers_object"),
+    sa.Index(None, "model", "provider", "valid_from"),
+    schema=TELEMETRY_SCHEMA,
+)
+
+# Written only by sdk/usage: model calls summed per day and grouping, priced. Kept
+# forever (like daily_event_aggregates) so a day can be re-priced from its token sums
+# after retention dropped its raw events. `input_band` keeps calls apart by context
+# size (sdk/prices/model.py BANDS), so tiered prices apply exactly. `basis` says what
+# the cost rests on: 'tokens' (priced from the table), 'reported' (the provider's
+# figure: it wins), 'estimate' (a step event without per-call usage: the emitted
+# estimate, as before event_version 2), 'none' (a call that reported no usage: unknown).
+model_usage_bases = ("tokens", "reported", "estimate", "none")
+cost_sources = ("computed", "reported", "estimate", "unknown")
+daily_model_usage = sa.Table(
+    "daily_model_usage",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True, doc="UTC day of the step events' own ts."),
+    sa.Column("workflow_name", sa.Text, primary_key=True, doc="Workflow; '' when none."),
+    sa.Column("agent_role", sa.Text, primary_key=True, doc="Agent role; '' when none."),
+    sa.Column("node", sa.Text, primary_key=True, doc="Graph node of the calls' step."),
+    sa.Column(
+        "step_model",
+        sa.Text,
+        primary_key=True,
+        doc="The step's model field (as daily_event_aggregates.model): joins the two tables.",
+    ),
+    sa.Column("model", sa.Text, primary_key=True, doc="Model of the calls, as reported."),
+    sa.Column("provider", sa.Text, primary_key=True, doc="Provider of the calls; '' when unknown."),
+    sa.Column("input_band", sa.BigInteger, primary_key=True, doc="Context band of the calls."),
+    sa.Column("basis", sa.Text, primary_key=True, doc="What the cost rests on (see above)."),
+    sa.Column("steps", sa.BigInteger, nullable=False, doc="Step events with calls in the row."),
+    sa.Column("calls", sa.BigInteger, nullable=False, doc="Model calls in the row."),
+    sa.Column("tokens_in", sa.BigInteger, nullable=False, doc="Input tokens, cache included."),
+    sa.Column("tokens_cached_in", sa.BigInteger, nullable=False, doc="Read from the cache."),
+    sa.Column("tokens_cache_write", sa.BigInteger, nullable=False, doc="Written to the cache."),
+    sa.Column(
+        "tokens_out", sa.BigInteger, nullable=False, doc="Output tokens, reasoning included."
+    ),
+    sa.Column("tokens_reasoning", sa.BigInteger, nullable=False, doc="Reasoning tokens."),
+    sa.Column("reported_usd", sa.Numeric, doc="Provider-reported (or emitted) USD, summed."),
+    sa.Column("cost_usd", sa.Numeric, doc="The row's cost in USD; NULL when unknown."),
+    sa.Column("cost_source", sa.Text, nullable=False, doc="computed, reported, estimate, unknown."),
+    sa.Column("price_id", sa.BigInteger, doc="The model_prices row a computed cost used."),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("priced_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.CheckConstraint(
+        "basis IN (" + ", ".join(f"'{b}'" for b in model_usage_bases) + ")", name="basis_known"
+    ),
+    sa.CheckConstraint(
+        "cost_source IN (" + ", ".join(f"'{c}'" for c in cost_sources) + ")",
+        name="cost_source_known",
+    ),
+    sa.CheckConstraint(
+        "(cost_usd IS NULL) = (cost_source = 'unknown') "
+        "AND (price_id IS NOT NULL) = (cost_source = 'computed')",
+        name="cost_explained",
+    ),
+    schema=TELEMETRY_SCHEMA,
+)
+
+
 # --- kb: the knowledge base ----------------------------------------------------------
 
 # One document per ingested artifact version, also for versions without text (then

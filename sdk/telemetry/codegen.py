@@ -100,6 +100,8 @@ class _Source:
         self.aliases = _aliases()
         self.typing: set[str] = set()
         self.events: set[str] = set()
+        self.nested: dict[str, type[BaseModel]] = {}
+        self.nested_prefix = ""
 
     def type_of(self, hint: Any) -> str:
         for name, alias in self.aliases.items():
@@ -121,6 +123,10 @@ class _Source:
             return "None"
         if isinstance(hint, type) and hint.__module__ == "builtins":
             return hint.__name__
+        if isinstance(hint, type) and issubclass(hint, BaseModel):
+            # A model nested in a payload (a step's calls): its own TypedDict.
+            self.nested[hint.__name__] = hint
+            return f"{self.nested_prefix}{hint.__name__}Dict"
         raise TypeError(f"no source form for {hint!r}")  # a new kind of field: teach me
 
     def imports(self, *extra: str, future: bool = True) -> str:
@@ -146,11 +152,13 @@ def _fields(model: type[BaseModel]) -> list[tuple[str, FieldInfo, Any]]:
 def _typed_dict(source: _Source, event_type: type[events.EventBase]) -> str:
     model = payload_model(event_type)
     event_name = event_type.model_fields["event_name"].default
-    lines = [
-        f"class {dict_name(event_type)}(TypedDict):",
-        f'    """The payload of ``{event_name}`` (``{model.__name__}``)."""',
-        "",
-    ]
+    head = f"class {dict_name(event_type)}(TypedDict):"
+    doc = f'    """The payload of ``{event_name}`` (``{model.__name__}``)."""'
+    return _dict_of(source, model, head, doc)
+
+
+def _dict_of(source: _Source, model: type[BaseModel], head: str, doc: str) -> str:
+    lines = [head, doc, ""]
     for name, field, hint in _fields(model):
         text = source.type_of(hint)
         if not field.is_required():
@@ -164,6 +172,16 @@ def render_payloads() -> str:
     source = _Source()
     source.typing |= {"TypedDict", "TypeAlias"}
     classes = [_typed_dict(source, t) for t in events.EVENT_TYPES]
+    nested = [
+        _dict_of(
+            source,
+            model,
+            f"class {name}Dict(TypedDict):",
+            f'    """``{name}`` as a dict (:mod:`{model.__module__}`)."""',
+        )
+        for name, model in sorted(source.nested.items())
+    ]
+    classes = nested + classes
     union = "\n    | ".join(dict_name(t) for t in events.EVENT_TYPES)
     return (
         PAYLOADS_DOC
@@ -227,6 +245,7 @@ def _builder(source: _Source, event_type: type[events.EventBase]) -> str:
 
 def render_emitters() -> str:
     source = _Source()
+    source.nested_prefix = "payloads."
     functions = [_builder(source, t) for t in events.EVENT_TYPES]
     imports = source.imports(
         "from datetime import datetime",

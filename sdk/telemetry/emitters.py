@@ -95,6 +95,7 @@ def emit_step_completed(
     cost_unknown: bool = False,
     error_type: str | None = None,
     error_message: str | None = None,
+    calls: list[payloads.ModelCallDict] | None = None,
     run_id: str | None = None,
     item_id: str | None = None,
     workflow_name: str | None = None,
@@ -121,6 +122,7 @@ def emit_step_completed(
         "cost_unknown": cost_unknown,
         "error_type": error_type,
         "error_message": error_message,
+        "calls": calls,
     }
     envelope = run_id, item_id, workflow_name, agent_role, event_id, ts, client
     return emit_event(StepCompleted, payload, envelope)

@@ -15,10 +15,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     TypeAdapter,
     ValidationInfo,
     field_validator,
@@ -26,7 +24,24 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from sdk.telemetry.values import ULID_PATTERN, UnsafeValue, find_unsafe_value, ulid_ms
+# Re-exported (`X as X`): callers know the bounds as events.MAX_TOKENS / MAX_USD.
+from sdk.telemetry.fields import MAX_TOKENS as MAX_TOKENS
+from sdk.telemetry.fields import MAX_USD as MAX_USD
+from sdk.telemetry.fields import (
+    DurationMs,
+    Id,
+    Name,
+    NonNegInt,
+    Score,
+    Sha256,
+    Text,
+    Tokens,
+    Ulid,
+    Usd,
+    _Model,
+)
+from sdk.telemetry.model_calls import MAX_CALLS, STEP_EVENT_VERSION, ModelCall, calls_problem
+from sdk.telemetry.values import UnsafeValue, find_unsafe_value, ulid_ms
 
 PRESCREENED = "wdp_prescreened"
 
@@ -38,24 +53,6 @@ RFC3339 = re.compile(
 
 # 9999-12-31T23:59:59.999Z: Python datetimes (and so event_time) end there.
 MAX_EVENT_MS = 253_402_300_799_999
-
-Ulid = Annotated[str, StringConstraints(pattern=ULID_PATTERN, to_upper=True)]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=10_000)]
-Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-NonNegInt = Annotated[int, Field(ge=0, le=2**63 - 1)]
-# Tokens of one event: at most a trillion. Far above any real call, and low enough that a
-# day's sum cannot overflow the aggregates' bigint (it would take 9 million events of a
-# trillion tokens each): one absurd event must not make its day impossible to aggregate.
-MAX_TOKENS = 10**12
-Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
-DurationMs = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-# USD of one event: at most a billion, so no sum of them becomes infinite (a float sum
-# of two 1.7e308 costs did, and raw events and aggregates are kept).
-MAX_USD = 1e9
-Usd = Annotated[float, Field(ge=0, le=MAX_USD, allow_inf_nan=False)]
-Score = Annotated[float, Field(allow_inf_nan=False)]
 
 
 def _free_form_storable(value: Any) -> Any:
@@ -95,10 +92,6 @@ JsonValue = Annotated[Any, AfterValidator(_free_form_storable)]
 TargetType = Literal["run", "step", "item", "artifact", "example", "policy", "other"]
 StepStatus = Literal["ok", "error"]
 RunStatus = Literal["succeeded", "failed", "cancelled", "interrupted"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- payloads: core ----------------------------------------------------------------
@@ -144,6 +137,24 @@ class StepCompletedPayload(_Model):
     cost_unknown: bool = Field(False, description="A model without a price was called.")
     error_type: Name | None = None
     error_message: Text | None = None
+    calls: list[ModelCall] | None = Field(
+        None,
+        max_length=MAX_CALLS,
+        description=(
+            "The model calls made in the step, one entry each (event_version 2 and "
+            "later); the totals above must add up to them. None: not reported per call."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _totals_of_calls(self) -> StepCompletedPayload:
+        if self.calls is not None:
+            problem = calls_problem(
+                self.calls, self.tokens_in, self.tokens_out, self.tokens_cached_in
+            )
+            if problem is not None:
+                raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _error_details(self) -> StepCompletedPayload:
@@ -369,7 +380,22 @@ class RunStarted(EventBase):
 class StepCompleted(EventBase):
     required_ids = ("run_id",)
     event_name: Literal["workflow.step_completed"] = "workflow.step_completed"
+    event_version: int = Field(
+        STEP_EVENT_VERSION,
+        ge=1,
+        le=2**31 - 1,
+        description="2 (the default) since steps carry calls; 1: totals only, read as before.",
+    )
     payload: StepCompletedPayload
+
+    @model_validator(mode="after")
+    def _calls_versioned(self) -> StepCompleted:
+        if self.payload.calls is not None and self.event_version < STEP_EVENT_VERSION:
+            raise ValueError(
+                f"payload.calls needs event_version {STEP_EVENT_VERSION} or later "
+                f"(got {self.event_version})"
+            )
+        return self
 
 
 class ItemStateChanged(EventBase):

@@ -17,6 +17,20 @@ from sdk.telemetry.events import (
 )
 
 
+class ModelCallDict(TypedDict):
+    """``ModelCall`` as a dict (:mod:`sdk.telemetry.model_calls`)."""
+
+    model: str
+    provider: NotRequired[str | None]
+    tokens_in: NotRequired[int]
+    tokens_cached_in: NotRequired[int]
+    tokens_cache_write: NotRequired[int]
+    tokens_out: NotRequired[int]
+    tokens_reasoning: NotRequired[int]
+    usage_reported: NotRequired[bool]
+    cost_usd_reported: NotRequired[float | None]
+
+
 class RunStartedPayloadDict(TypedDict):
     """The payload of ``workflow.run_started`` (``RunStartedPayload``)."""
 
@@ -43,6 +57,7 @@ class StepCompletedPayloadDict(TypedDict):
     cost_unknown: NotRequired[bool]
     error_type: NotRequired[str | None]
     error_message: NotRequired[str | None]
+    calls: NotRequired[list[ModelCallDict] | None]
 
 
 class ItemStateChangedPayloadDict(TypedDict):

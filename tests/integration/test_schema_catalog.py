@@ -308,6 +308,11 @@ EXPECTED_TRIGGERS = {
         "AFTER DELETE ON kb.documents REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
         "EXECUTE FUNCTION kb.documents_keep_latest()"
     ),
+    # 0007: a price change is a new row; costs name the row they used.
+    ("telemetry.model_prices", "model_prices_append_only"): (
+        "BEFORE DELETE OR UPDATE ON telemetry.model_prices FOR EACH ROW "
+        "EXECUTE FUNCTION telemetry.reject_price_change()"
+    ),
     ("telemetry.workflow_events", "workflow_events_append_only"): (
         "BEFORE DELETE OR UPDATE ON telemetry.workflow_events FOR EACH ROW "
         "EXECUTE FUNCTION telemetry.reject_event_change()"

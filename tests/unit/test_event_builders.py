@@ -8,14 +8,17 @@ bug), and when a builder does not build exactly what its model says.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import operator
+import types
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Optional, get_type_hints
+from typing import Any, Literal, Optional, Union, get_args, get_origin, get_type_hints
 
 import pytest
-from pydantic import AwareDatetime, ValidationError
+from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from sdk.errors import WdpError
 from sdk.telemetry import builders, codegen, payloads
@@ -30,6 +33,7 @@ from sdk.telemetry.events import (
     RunCompleted,
     StepCompleted,
 )
+from sdk.telemetry.model_calls import ModelCall
 from sdk.telemetry.values import new_ulid
 
 PACKAGE = Path(codegen.__file__).resolve().parent
@@ -49,6 +53,19 @@ def expected_envelope() -> dict[str, Any]:
     }
 
 
+def as_dicts(hint: Any) -> Any:
+    """A model's field type as builders and TypedDicts spell it: a nested model (a
+    step's calls) is its generated TypedDict."""
+    if isinstance(hint, type) and issubclass(hint, BaseModel):
+        return getattr(payloads, f"{hint.__name__}Dict")
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return functools.reduce(operator.or_, map(as_dicts, args))
+    if origin is list:
+        return list[as_dicts(args[0])]  # type: ignore[misc]
+    return hint
+
+
 def signature_drift(
     signature: inspect.Signature, hints: dict[str, Any], event_type: type[EventBase]
 ) -> list[str]:
@@ -64,7 +81,7 @@ def signature_drift(
     problems += [f"{n}: a field of {of}, not an argument" for n in fields - payload.keys()]
     problems += [f"{n}: not a field of {of}" for n in payload.keys() - fields.keys()]
     for name in sorted(payload.keys() & fields.keys()):
-        field, param, hint = fields[name], payload[name], field_hints[name]
+        field, param, hint = fields[name], payload[name], as_dicts(field_hints[name])
         if codegen.filled_by_model(field):  # None here: the model's default applies
             hint, default = Optional[hint], None  # noqa: UP045
         else:
@@ -211,7 +228,14 @@ def test_each_payload_typed_dict_matches_its_model(event_type: type[EventBase]) 
     assert typed.__required_keys__ == {n for n, f in fields.items() if f.is_required()}
     assert typed.__optional_keys__ == {n for n, f in fields.items() if not f.is_required()}
     hints, field_hints = get_type_hints(typed), get_type_hints(model)
-    assert {n: hints[n] for n in fields} == {n: field_hints[n] for n in fields}
+    assert {n: hints[n] for n in fields} == {n: as_dicts(field_hints[n]) for n in fields}
+
+
+def test_the_model_calls_typed_dict_matches_its_model() -> None:
+    typed, fields = payloads.ModelCallDict, ModelCall.model_fields
+    assert typed.__required_keys__ == {n for n, f in fields.items() if f.is_required()}
+    assert typed.__optional_keys__ == {n for n, f in fields.items() if not f.is_required()}
+    assert get_type_hints(typed) == get_type_hints(ModelCall)
 
 
 # --- every builder builds what its model says, and refuses what it refuses -------------
@@ -226,6 +250,12 @@ FULL: dict[str, dict[str, Any]] = {
         "model": "m", "tokens_in": 10, "tokens_out": 2, "tokens_cached_in": 4,
         "cost_usd_est": 0.01, "cost_unknown": True,
         "error_type": "ValueError", "error_message": "boom",
+        "calls": [
+            {"model": "m", "provider": "openai", "tokens_in": 7, "tokens_cached_in": 4,
+             "tokens_cache_write": 1, "tokens_out": 2, "tokens_reasoning": 1,
+             "cost_usd_reported": 0.002},
+            {"model": "n", "tokens_in": 3},
+        ],
     },
     "workflow.item_state_changed": {
         "from_state": "new", "to_state": "planned", "reason": "why", "node": "plan",
