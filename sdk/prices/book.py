@@ -36,7 +36,7 @@ from functools import cached_property
 from sdk.prices.errors import InvalidPrice
 from sdk.prices.model import Price
 
-__all__ = ["ALWAYS", "MANUAL", "PriceBook", "PriceRow", "compile_pattern"]
+__all__ = ["ALWAYS", "MANUAL", "NewPrice", "PriceBook", "PriceRow", "compile_pattern"]
 
 # valid_from of a price without a start date: in force for every day.
 ALWAYS = date(1970, 1, 1)
@@ -193,3 +193,29 @@ class PriceBook:
             if row is not None:
                 return row
         return None
+
+
+@dataclass(frozen=True)
+class NewPrice:
+    """A row to insert (``price_id`` and ``created_at`` are the database's)."""
+
+    model: str
+    price: Price
+    valid_from: date
+    source: str
+    exact: tuple[str, ...] = ()
+    pattern: str | None = None
+    provider: str = ""
+    provider_rank: int = 0
+    rank: int = 0
+    provider_pattern: str | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.model.strip():
+            raise InvalidPrice("model: must not be empty")
+        if not self.exact and self.pattern is None:
+            raise InvalidPrice(f"{self.model}: give an exact name or a pattern to match")
+        for pattern in (self.pattern, self.provider_pattern):
+            if pattern is not None:
+                _compiled(pattern)  # refuses a bad one; kept for the lookups

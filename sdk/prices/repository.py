@@ -8,11 +8,9 @@ and aggregation code load the same book with the same SQL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -20,8 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from sdk.db.locks import PRICES_LOCK_KEY
 from sdk.db.queries import Query, Row, Statement, single
 from sdk.db.schema import TELEMETRY_SCHEMA, model_prices
-from sdk.prices.book import PriceBook, PriceRow, compile_pattern
-from sdk.prices.errors import InvalidPrice, PriceError
+from sdk.prices.book import NewPrice, PriceBook, PriceRow
+from sdk.prices.errors import PriceError
 from sdk.prices.model import KINDS, Kind, Price, Tier
 
 __all__ = [
@@ -38,33 +36,6 @@ __all__ = [
 TABLE = f"{TELEMETRY_SCHEMA}.{model_prices.name}"
 _COLUMNS = [c.name for c in model_prices.columns]
 _RATE_COLUMNS: dict[Kind, str] = {k: f"{k}_per_mtok" for k in KINDS}
-
-
-@dataclass(frozen=True)
-class NewPrice:
-    """A row to insert (``price_id`` and ``created_at`` are the database's)."""
-
-    model: str
-    price: Price
-    valid_from: date
-    source: str
-    exact: tuple[str, ...] = ()
-    pattern: str | None = None
-    provider: str = ""
-    provider_rank: int = 0
-    rank: int = 0
-    provider_pattern: str | None = None
-    note: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.model.strip():
-            raise InvalidPrice("model: must not be empty")
-        if not self.exact and self.pattern is None:
-            raise InvalidPrice(f"{self.model}: give an exact name or a pattern to match")
-        for pattern in (self.pattern, self.provider_pattern):
-            if pattern is not None:
-                compile_pattern(pattern)
 
 
 def normalised(price: NewPrice) -> NewPrice:
