@@ -329,3 +329,16 @@ def sync_prices(
     report.seeded = rows[len(planned) :]
     report.changes.sort(key=lambda c: (c.model, c.provider, c.valid_from))
     return report
+
+
+def sync_bundled(conn: sa.Connection, *, progress: Progress | None = None) -> SyncReport:
+    """:func:`sync_prices` from the genai-prices data of the installed (pinned) package,
+    with :data:`~sdk.prices.genai.SEED_MANUAL`: what ``wdp prices sync`` and the Dagster
+    asset ``model_prices`` run. The data changes only when the pin does (``make lock``)."""
+    from sdk.prices.genai import GENAI_SOURCE, SEED_MANUAL, genai_rows
+
+    if progress is not None:
+        progress(f"reading {GENAI_SOURCE} (the installed package's data)")
+    converted = genai_rows()
+    skipped = [Skipped(model, provider, why) for provider, model, why in converted.skipped]
+    return sync_prices(conn, converted.rows, seed=SEED_MANUAL, skipped=skipped, progress=progress)
