@@ -76,6 +76,14 @@ class WdpSettings(BaseSettings):
             "spend check warn; unset: no budget is checked."
         ),
     )
+    prices_fetch_url: str | None = Field(
+        default=None,
+        description=(
+            "Opt-in: `wdp prices sync` and the Dagster asset model_prices fetch genai-prices "
+            "data (its data.json provider list) from this http(s) URL instead of syncing the "
+            "pinned package's data. Unset: no network access; the pinned data is synced."
+        ),
+    )
     wdp_log_format: Literal["text", "json"] | None = Field(
         default=None,
         description=(
@@ -349,6 +357,7 @@ class WdpSettings(BaseSettings):
         "artifact_dir",
         "wdp_log_format",
         "usage_daily_budget_usd",
+        "prices_fetch_url",
         mode="before",
     )
     @classmethod
@@ -356,6 +365,13 @@ class WdpSettings(BaseSettings):
         # `DATABASE_URL= make run`, or an .env line left empty for docker compose,
         # means "not configured", not an empty value.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("prices_fetch_url")
+    @classmethod
+    def _prices_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return None if value is None else value.strip()
 
     @field_validator("wdp_log_format", mode="before")
     @classmethod

@@ -1,7 +1,8 @@
 """Asset ``model_prices``: keep ``telemetry.model_prices`` in step with genai-prices.
 
-Each materialisation runs :func:`sdk.prices.sync.sync_bundled`: the pinned genai-prices
-package's data (and wdp's manual seed rows, once) compared with the stored rows, and only
+Each materialisation runs :func:`sdk.prices.sync.sync_configured`: the pinned genai-prices
+package's data (or, opt-in, the data fetched from ``PRICES_FETCH_URL``), and wdp's manual
+seed rows once, compared with the stored rows, and only
 what is new or changed inserted - as new rows, never updates; manual rows (``wdp prices
 set``) are never touched and keep winning. The data changes only when the pin changes
 (``make lock``), so most daily runs insert nothing and say so; the run after an upgrade
@@ -22,7 +23,7 @@ from platform_defs.resources import PostgresResource
 from sdk.db.schema import TELEMETRY_SCHEMA
 from sdk.db.schema import model_prices as model_prices_table
 from sdk.prices.book import ALWAYS
-from sdk.prices.sync import PriceChange, SyncReport, describe_price, sync_bundled
+from sdk.prices.sync import PriceChange, SyncReport, describe_price, sync_configured
 
 GROUP = "telemetry"
 TABLE = f"{TELEMETRY_SCHEMA}.{model_prices_table.name}"
@@ -101,6 +102,6 @@ def model_prices(
     context: dg.AssetExecutionContext, postgres: PostgresResource
 ) -> dg.MaterializeResult[None]:
     with postgres.engine() as engine, engine.begin() as conn:
-        report = sync_bundled(conn, progress=context.log.info)
+        report = sync_configured(conn, progress=context.log.info)
     context.log.info(report.summary())
     return dg.MaterializeResult(metadata=sync_metadata(report))

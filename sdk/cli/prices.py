@@ -81,10 +81,10 @@ def _transaction() -> Iterator[sa.Connection]:
             yield conn
     except DATABASE_ERRORS as exc:
         _database_failure(exc)
-    except PriceError as exc:
+    except PriceError as exc:  # refused data, or a fetch that failed: nothing was stored
         if isinstance(exc.__cause__, DATABASE_ERRORS):
             _database_failure(exc.__cause__)
-        raise
+        reads.stop(str(exc))
     finally:
         engine.dispose()
 
@@ -112,10 +112,10 @@ def sync(
 ) -> None:
     """Insert new and changed prices from the bundled genai-prices data (and the manual
     seed rows, once); rows already stored are left as they are."""
-    from sdk.prices.sync import sync_bundled
+    from sdk.prices.sync import sync_configured
 
     with _transaction() as conn:
-        report = sync_bundled(conn, progress=None if as_json else _progress)
+        report = sync_configured(conn, progress=None if as_json else _progress)
         if dry_run:
             conn.rollback()
     if as_json:

@@ -30,14 +30,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from sdk.prices.book import MANUAL, PriceRow
+from sdk.prices.errors import PriceError
 from sdk.prices.model import KINDS, Price
 from sdk.prices.repository import NewPrice, insert_prices, load_book, lock_prices, normalised
 
@@ -46,11 +47,15 @@ __all__ = [
     "Skipped",
     "SyncReport",
     "describe_price",
+    "fetch_providers",
     "mtok",
+    "sync_bundled",
+    "sync_configured",
     "sync_prices",
 ]
 
 Progress = Callable[[str], None]
+FETCH_TIMEOUT_S = 10.0
 ChangeKind = Literal["added", "changed"]
 # What differs between a stored row and a candidate, in the order reports list them.
 ASPECTS = ("rates", "tiers", "match", "order")
@@ -331,14 +336,60 @@ def sync_prices(
     return report
 
 
-def sync_bundled(conn: sa.Connection, *, progress: Progress | None = None) -> SyncReport:
-    """:func:`sync_prices` from the genai-prices data of the installed (pinned) package,
-    with :data:`~sdk.prices.genai.SEED_MANUAL`: what ``wdp prices sync`` and the Dagster
-    asset ``model_prices`` run. The data changes only when the pin does (``make lock``)."""
+def sync_bundled(
+    conn: sa.Connection,
+    *,
+    progress: Progress | None = None,
+    providers: Sequence[Any] | None = None,
+    source: str | None = None,
+) -> SyncReport:
+    """:func:`sync_prices` from genai-prices data - the installed (pinned) package's, or
+    ``providers`` (fetched; their rows then carry ``source``) - with
+    :data:`~sdk.prices.genai.SEED_MANUAL`. The pinned data changes only when the pin does
+    (``make lock``)."""
     from sdk.prices.genai import GENAI_SOURCE, SEED_MANUAL, genai_rows
 
-    if progress is not None:
+    if progress is not None and providers is None:
         progress(f"reading {GENAI_SOURCE} (the installed package's data)")
-    converted = genai_rows()
+    converted = genai_rows(providers)
+    rows = converted.rows
+    if source is not None:
+        rows = [replace(r, source=source) for r in rows]
     skipped = [Skipped(model, provider, why) for provider, model, why in converted.skipped]
-    return sync_prices(conn, converted.rows, seed=SEED_MANUAL, skipped=skipped, progress=progress)
+    return sync_prices(conn, rows, seed=SEED_MANUAL, skipped=skipped, progress=progress)
+
+
+def fetch_providers(url: str, *, timeout_s: float = FETCH_TIMEOUT_S) -> list[Any]:
+    """genai-prices providers from ``url`` (its published ``data.json`` format), through
+    genai-prices' own fetcher and parser; :class:`PriceError` says why one failed."""
+    import httpx2
+    from genai_prices import UpdatePrices
+
+    fetcher = UpdatePrices(url=url, request_timeout=httpx2.Timeout(timeout=timeout_s))
+    try:
+        snapshot = fetcher.fetch()
+    except Exception as exc:  # HTTP, JSON and validation errors alike: the data is unusable
+        raise PriceError(f"could not fetch genai-prices data from {url}: {_reason(exc)}") from exc
+    if snapshot is None or not snapshot.providers:
+        raise PriceError(f"{url} answered no genai-prices providers")
+    return list(snapshot.providers)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def sync_configured(conn: sa.Connection, *, progress: Progress | None = None) -> SyncReport:
+    """What ``wdp prices sync`` and the asset ``model_prices`` run: the pinned data, or,
+    when ``PRICES_FETCH_URL`` is set (opt-in), the data fetched from there."""
+    from sdk.settings import get_settings
+
+    url = get_settings().prices_fetch_url
+    if url is None:
+        return sync_bundled(conn, progress=progress)
+    if progress is not None:
+        progress(f"fetching genai-prices data from {url} (PRICES_FETCH_URL)")
+    providers = fetch_providers(url)
+    source = f"genai-prices fetched {datetime.now(UTC).date().isoformat()}"
+    return sync_bundled(conn, progress=progress, providers=providers, source=source)

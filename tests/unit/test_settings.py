@@ -75,3 +75,15 @@ def test_every_setting_is_documented() -> None:
     declared = {name.upper() for name in WdpSettings.model_fields}
     assert declared - documented == set(), "settings missing from docs/configuration.md"
     assert documented - declared == set(), "docs/configuration.md lists unknown settings"
+
+
+def test_prices_fetch_url_is_opt_in_and_http_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PRICES_FETCH_URL", raising=False)
+    assert WdpSettings().prices_fetch_url is None  # default: no network access
+    monkeypatch.setenv("PRICES_FETCH_URL", "  ")
+    assert WdpSettings().prices_fetch_url is None
+    monkeypatch.setenv("PRICES_FETCH_URL", " https://example.org/data.json ")
+    assert WdpSettings().prices_fetch_url == "https://example.org/data.json"
+    monkeypatch.setenv("PRICES_FETCH_URL", "file:///etc/passwd")
+    with pytest.raises(ValidationError, match="prices_fetch_url"):
+        WdpSettings()
