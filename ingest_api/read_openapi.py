@@ -31,6 +31,11 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": sorted(properties), "properties": properties}
 
 
+_EMITTED = (
+    "the cost the steps emitted (cost_usd_est, the SDK's estimate when they ran, as the "
+    "raw events carry it); the platform's priced cost is in /telemetry/usage"
+)
+
 RUN_TOTALS = _object(
     {
         "steps": _INT,
@@ -38,10 +43,13 @@ RUN_TOTALS = _object(
         "tokens_in": _INT,
         "tokens_out": _INT,
         "tokens_cached_in": _INT,
-        "cost_usd": {**_NUMBER, "description": "Sum of the known step costs only."},
+        "cost_usd": {
+            **_NUMBER,
+            "description": f"Sum of the known step costs only: {_EMITTED}.",
+        },
         "cost_unknown_steps": {
             **_INT,
-            "description": "Steps whose cost is unknown (no price): not in cost_usd.",
+            "description": "Steps whose emitted cost is unknown (no price): not in cost_usd.",
         },
     }
 )
@@ -80,6 +88,26 @@ RUN_PAGE = _object(
     }
 )
 
+MODEL_CALL = _object(
+    {
+        "model": {"type": "string"},
+        "provider": _NULLABLE_TEXT,
+        "tokens_in": {**_INT, "description": "Prompt tokens, cache reads and writes included."},
+        "tokens_cached_in": {**_INT, "description": "Of tokens_in, read from the prompt cache."},
+        "tokens_cache_write": {**_INT, "description": "Of tokens_in, written to the cache."},
+        "tokens_out": {**_INT, "description": "Generated tokens, reasoning included."},
+        "tokens_reasoning": {**_INT, "description": "Of tokens_out, reasoning tokens."},
+        "usage_reported": {
+            "type": "boolean",
+            "description": "False: the call reported no token counts; its cost is unknown.",
+        },
+        "cost_usd_reported": {
+            **_NULLABLE_NUMBER,
+            "description": "The provider's own cost of the call, if it gave one.",
+        },
+    }
+)
+
 STEP = _object(
     {
         "event_id": {"type": "string"},
@@ -94,10 +122,19 @@ STEP = _object(
         "tokens_in": _INT,
         "tokens_out": _INT,
         "tokens_cached_in": _NULLABLE_INT,
-        "cost_usd": {**_NULLABLE_NUMBER, "description": "Null when the cost is unknown."},
+        "cost_usd": {
+            **_NULLABLE_NUMBER,
+            "description": f"Null when the cost is unknown; {_EMITTED}.",
+        },
         "cost_unknown": {"type": "boolean"},
         "error_type": _NULLABLE_TEXT,
         "error_message": _NULLABLE_TEXT,
+        "calls": {
+            "type": ["array", "null"],
+            "items": MODEL_CALL,
+            "description": "The step's model calls as its event reported them "
+            "(event_version 2); null for a step without per-call usage.",
+        },
     }
 )
 
@@ -152,18 +189,58 @@ RUN_DETAIL = _object(
     }
 )
 
+_LEGACY_NULL = "null when a legacy row (aggregated before it was recorded) is included"
+
 USAGE_FIGURES: dict[str, Any] = {
-    "steps": _INT,
-    "errors": {**_INT, "description": "Steps with status error."},
-    "tokens_in": _INT,
-    "tokens_out": _INT,
-    "tokens_cached_in": {**_NULLABLE_INT, "description": "Null: not recorded by a legacy row."},
-    "cost_usd": {**_NUMBER, "description": "Sum of the known step costs only."},
-    "cost_unknown_steps": {
-        **_NULLABLE_INT,
-        "description": "Steps whose cost is unknown; null when a legacy row (aggregated "
-        "before unknown costs were counted) is included.",
+    "steps": {
+        **_INT,
+        "description": "workflow.step_completed events. Grouped by model: under the step's "
+        "model field (comma-joined for a step that called several models).",
     },
+    "errors": {**_INT, "description": "Steps with status error."},
+    "calls": {
+        **_INT,
+        "description": "Model calls (a step without per-call usage counts as one). Grouped "
+        "by model: under each call's own model, like the tokens and cost.",
+    },
+    "tokens_in": {**_INT, "description": "Prompt tokens of the calls, cached ones included."},
+    "tokens_out": {**_INT, "description": "Generated tokens of the calls, reasoning included."},
+    "tokens_cached_in": {
+        **_NULLABLE_INT,
+        "description": f"Of tokens_in, read from the prompt cache; {_LEGACY_NULL}.",
+    },
+    "tokens_cache_write": {
+        **_NULLABLE_INT,
+        "description": f"Of tokens_in, written to the prompt cache; {_LEGACY_NULL}.",
+    },
+    "tokens_reasoning": {
+        **_NULLABLE_INT,
+        "description": f"Of tokens_out, reasoning tokens; {_LEGACY_NULL}.",
+    },
+    "cost_usd": {
+        **_NUMBER,
+        "description": "Sum of the known costs of the calls, as priced by the platform "
+        "(the sum of cost_usd_by_source): at least the real cost while "
+        "cost_unknown_calls is not 0.",
+    },
+    "cost_unknown_calls": {
+        **_NULLABLE_INT,
+        "description": "Calls without a cost (no price for their model on that day, or "
+        f"no usage reported): not in cost_usd, never $0; {_LEGACY_NULL}.",
+    },
+    "cost_usd_by_source": _object(
+        {
+            "computed": {
+                **_NUMBER,
+                "description": "Token counts times the price valid on the call's day.",
+            },
+            "reported": {**_NUMBER, "description": "The providers' own reported cost."},
+            "estimate": {
+                **_NUMBER,
+                "description": "Steps without per-call usage: the cost they emitted.",
+            },
+        }
+    ),
     "duration_max_ms": _NULLABLE_NUMBER,
     "duration_p50_ms": {
         **_NULLABLE_NUMBER,
@@ -311,7 +388,8 @@ class RunsOperation(Operation):
         self.security = [{"bearer": []}]
         self.description = (
             "Runs newest first, each listed from its `workflow.run_started` event, with its "
-            "status, end and step totals. Keyset pages: stable while runs are inserted."
+            "status, end and step totals (the cost the steps emitted, from the raw events). "
+            "Keyset pages: stable while runs are inserted."
         )
         self.responses = {
             "200": OpenAPIResponse(description="A page of runs", content=json_content(RUN_PAGE)),
@@ -340,9 +418,11 @@ class UsageOperation(Operation):
         self.parameters = list(USAGE_PARAMETERS)
         self.security = [{"bearer": []}]
         self.description = (
-            "Steps, tokens, cost (known costs summed, unknown ones counted) and durations "
-            "per group, from the daily aggregates plus live figures from raw events for "
-            "today and for days not aggregated yet (`live_days`)."
+            "Steps, calls, tokens, priced cost (known costs summed by source, calls without "
+            "a cost counted) and durations per group, from the daily aggregates and the "
+            "daily model usage, plus live figures from raw events (their calls priced with "
+            "the current price table) for today and for days not aggregated yet "
+            "(`live_days`)."
         )
         self.responses = {
             "200": OpenAPIResponse(

@@ -5,6 +5,13 @@ item are that event's (the earliest one, if a run_started was stored twice). Its
 and status are its latest ``workflow.run_completed`` (``running`` while there is none);
 its totals are summed over its ``workflow.step_completed`` events.
 
+Costs here are what each step **emitted** (``cost_usd_est``, the SDK's estimate when it
+ran; unknown steps counted): a run is read from its raw events, which are never changed.
+The platform's priced cost of the same calls (the dated price table, re-priced when a
+price is corrected) is per day and grouping, in the usage report (:mod:`sdk.usage.usage`).
+A step's own ``calls`` (event_version 2) are shown as the event carries them, with the
+provider-reported cost where a call gave one.
+
 Why a page costs index lookups and not a scan: the page walks the ``(event_name, ts)``
 index of each monthly partition backwards from the cursor and stops after ``limit + 1``
 runs; each run's end, totals and "is this its first run_started" are lookups in the
@@ -30,6 +37,7 @@ from sdk.usage.aggregation import cost_is_unknown, payload_number
 from sdk.usage.errors import RunNotFound
 from sdk.usage.models import (
     LearningEvent,
+    ModelCallView,
     RunDetail,
     RunPage,
     RunSummary,
@@ -311,6 +319,35 @@ def _count(payload: dict[str, Any], key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _call(value: Any) -> ModelCallView | None:
+    """A call of a step's ``calls``, or None for an entry that is not one (raw rows may
+    predate validation: read what is there, never fail on it)."""
+    if not isinstance(value, dict) or not isinstance(value.get("model"), str):
+        return None
+    reported = value.get("cost_usd_reported")
+    usage = value.get("usage_reported")
+    return ModelCallView(
+        model=value["model"],
+        provider=_str(value, "provider"),
+        tokens_in=_count(value, "tokens_in"),
+        tokens_cached_in=_count(value, "tokens_cached_in"),
+        tokens_cache_write=_count(value, "tokens_cache_write"),
+        tokens_out=_count(value, "tokens_out"),
+        tokens_reasoning=_count(value, "tokens_reasoning"),
+        usage_reported=usage if isinstance(usage, bool) else True,
+        cost_usd_reported=Decimal(str(reported))
+        if isinstance(reported, int | float) and not isinstance(reported, bool)
+        else None,
+    )
+
+
+def _calls(payload: dict[str, Any]) -> list[ModelCallView] | None:
+    calls = payload.get("calls")
+    if not isinstance(calls, list):
+        return None
+    return [c for c in map(_call, calls) if c is not None]
+
+
 def shape_step(row: Row) -> Step:
     p: dict[str, Any] = row["payload"] if isinstance(row["payload"], dict) else {}
     step, attempt = p.get("step"), p.get("attempt")
@@ -336,6 +373,7 @@ def shape_step(row: Row) -> Step:
         cost_unknown=unknown,
         error_type=_str(p, "error_type"),
         error_message=_str(p, "error_message"),
+        calls=_calls(p),
     )
 
 
