@@ -13,8 +13,9 @@ the raw events; ``--json`` prints the API's response body. What the table shows:
   emitted), and the count of calls without one: ``≥ $0.0123 + 3 unknown calls``, never
   a bare sum that would read as "$0". ``+ ? unknown``: the group includes version-1
   aggregate rows, which did not count them. ``cost from`` (shown when the costs come
-  from more than one source, or not only from prices) says which share of each known
-  cost was computed, reported or estimated; the legend gives the total per source.
+  from more than one source) says which share of each known cost was computed,
+  reported or estimated; the legend gives the total per source unless every known cost
+  was computed from prices.
 * ``calls`` counts model calls; cache-write and reasoning tokens appear when there are
   any. Grouped by model, calls, tokens and cost are under each call's model, steps under
   the step's model field (comma-joined for a step that called several).
@@ -175,14 +176,14 @@ def _mix(figures: UsageFigures) -> str:
     return ", ".join(f"{s} {usd / figures.cost_usd:.0%}" for s, usd in known)
 
 
-def _mixed_sources(report: UsageReport) -> bool:
-    """Is the source worth a column: more than one, or not only computed from prices."""
-    used = [s for s in SOURCES if report.totals.cost_usd_by_source.get(s)]
-    return len(used) > 1 or used not in ([], ["computed"])
+def _sources(report: UsageReport) -> list[str]:
+    """The sources the report's known cost came from."""
+    return [s for s in SOURCES if report.totals.cost_usd_by_source.get(s)]
 
 
-def _some(value: int | None) -> bool:
-    return value is None or value > 0  # None: not recorded, shown as a blank
+def _any(report: UsageReport, kind: str) -> bool:
+    """Does some group have tokens of ``kind`` (None, not recorded, is not some)."""
+    return any(getattr(g.figures, kind) for g in report.groups)
 
 
 def _columns(report: UsageReport, today: date) -> list[Column[_Row]]:
@@ -194,7 +195,7 @@ def _columns(report: UsageReport, today: date) -> list[Column[_Row]]:
     if not report.group_by:
         columns.append(Column("", lambda r: "total"))
     columns.append(Column("cost", _cost, 0, right))
-    if _mixed_sources(report):
+    if len(_sources(report)) > 1:  # one source: the legend says which
         columns.append(Column("cost from", lambda r: _mix(r.figures), 9))
     if f.runs is not None:
         columns.append(Column("runs", lambda r: reads.count(r.figures.runs), 3, right))
@@ -206,13 +207,13 @@ def _columns(report: UsageReport, today: date) -> list[Column[_Row]]:
         Column("tokens in/out", lambda r: f"{r.figures.tokens_in:,} / {r.figures.tokens_out:,}",
                2, right),
     ]  # fmt: skip
-    if _some(f.tokens_cached_in):
+    if f.tokens_cached_in is None or f.tokens_cached_in:
         columns.append(Column("cached in", lambda r: reads.count(r.figures.tokens_cached_in),
                               7, right))  # fmt: skip
-    if _some(f.tokens_cache_write):
+    if _any(report, "tokens_cache_write"):
         columns.append(Column("cache write", lambda r: reads.count(r.figures.tokens_cache_write),
                               8, right))  # fmt: skip
-    if _some(f.tokens_reasoning):
+    if _any(report, "tokens_reasoning"):
         columns.append(Column("reasoning", lambda r: reads.count(r.figures.tokens_reasoning),
                               8, right))  # fmt: skip
     columns.append(Column("slowest step", lambda r: reads.duration(r.figures.duration_max_ms),
@@ -273,7 +274,7 @@ def _legend(console: Console, query: UsageQuery, report: UsageReport) -> None:
             "live (today): computed now from raw events; stored: from the daily aggregates"
         )
     totals = report.totals
-    if _mixed_sources(report):
+    if _sources(report) not in ([], ["computed"]):
         by = ", ".join(
             f"{s} {reads.money(totals.cost_usd_by_source[s])}"
             for s in SOURCES

@@ -30,7 +30,7 @@ from sdk.prices.book import ALWAYS, MANUAL
 from sdk.prices.model import Price
 from sdk.prices.repository import NewPrice, insert_prices
 from sdk.usage.aggregation import aggregate_day
-from tests.integration.read_support import event, get, post, read_server, step
+from tests.integration.read_support import call, event, get, post, read_server, step, v2_step
 from tests.support.servers import ApiServer
 
 TODAY = datetime.now(UTC).date()
@@ -48,23 +48,6 @@ M_PRICED = Price(
 # (500 x 2 + 400 x 0.5 + 100 x 2.5 + 150 x 8 + 50 x 10) / 1e6 = 3,150 / 1e6.
 COMPUTED = 0.00315
 REPORTED = 0.0123  # the m-free call's cost as its provider reported it
-
-
-def call(model: str, tin: int = 0, tout: int = 0, **more: Any) -> dict[str, Any]:
-    return {"model": model, "provider": "acme", "tokens_in": tin, "tokens_out": tout, **more}
-
-
-def v2_step(
-    ts: datetime, node: str, model: str, calls: list[dict[str, Any]], est: float | None, **ids: Any
-) -> dict:
-    """A step with per-call usage (event_version 2): its totals are its calls' sums, and
-    ``est`` the estimate it emits (None: unknown), which priced figures never use."""
-    tin, tout = sum(c["tokens_in"] for c in calls), sum(c["tokens_out"] for c in calls)
-    body = step(ts, node=node, step=1, cost=est, tokens=(tin, tout), model=model, **ids)
-    body["event_version"] = 2
-    body["payload"]["calls"] = calls
-    body["payload"]["tokens_cached_in"] = sum(c.get("tokens_cached_in", 0) for c in calls)
-    return body
 
 
 def d6_events() -> list[dict[str, Any]]:
