@@ -257,7 +257,7 @@ def test_usage_refuses_more_live_days_than_its_bound_before_computing_any() -> N
 def test_a_step_that_called_nothing_billable_costs_a_known_zero() -> None:
     from decimal import Decimal
 
-    from sdk.usage.runs import shape_step
+    from sdk.usage.run_events import shape_step
 
     row = {"event_id": "E", "ts": None, "agent_role": None, "cost": None, "cost_unknown": False,
            "payload": {"node": "fn", "status": "ok", "duration_ms": 3}}  # fmt: skip
@@ -270,7 +270,7 @@ def test_a_step_that_called_nothing_billable_costs_a_known_zero() -> None:
 def test_a_steps_calls_are_read_as_they_are_and_what_is_no_call_is_left_out() -> None:
     """Raw rows may predate validation: a call without a model, a string where a number
     belongs or a boolean cost is read as absent, never a failure."""
-    from sdk.usage.runs import shape_step
+    from sdk.usage.run_events import shape_step
 
     row = {"event_id": "E", "ts": None, "agent_role": None, "cost": 0.1, "cost_unknown": False,
            "payload": {"node": "n", "model": "a", "calls": [
