@@ -7,6 +7,7 @@ every cost is computed by hand in the comments (rates are USD per million tokens
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
@@ -253,3 +254,69 @@ def test_legacy_steps_keep_their_emitted_estimate(db: tuple[str, sa.Engine]) -> 
         ("a", "gpt-x", "", "estimate", D("0.5"), D("0.5"), "estimate", None),
         ("b", "gpt-x", "", "tokens", None, D(1), "computed", pid),
     ]
+
+
+def _waits_then_runs(
+    first: sa.Connection, second: Callable[[], object], meanwhile: Callable[[], object]
+) -> object:
+    """Run ``second`` in a thread while ``first``'s transaction is open: it must wait
+    for it; ``meanwhile`` runs while it waits, then ``first`` commits and ``second``
+    finishes. Its result (or error)."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(second())
+        except Exception as exc:  # the failure is the finding
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=1.0)
+    assert worker.is_alive(), "the second one did not wait for the day's lock"
+    meanwhile()
+    first.commit()
+    worker.join(timeout=30)
+    (result,) = outcome
+    assert not isinstance(result, Exception), result
+    return result
+
+
+@pytest.mark.parametrize("first_is", ["aggregation", "repricing"])
+def test_repricing_and_aggregation_of_a_day_take_turns_and_the_newer_prices_win(
+    db: tuple[str, sa.Engine], first_is: str
+) -> None:
+    """A price added while one of them holds the day and the other waits for it: the one
+    that runs second reads the table once it has the lock, so the day ends priced with
+    the new price whichever came first (reading it before the lock would keep the old)."""
+    _, eng = db
+    day = date(2026, 3, 10)
+    insert(eng, STEP, "2026-03-10T09:00:00", run="r", wf="w",
+           payload=calls_step(call("gpt-x", 1_000_000, 0)))  # fmt: skip
+    (old,) = add_prices(eng, manual("gpt-x", Price(input=D(1), output=D(1))))
+    aggregate(eng, "2026-03-10")
+
+    def reprice() -> object:
+        with eng.begin() as conn:
+            return price_days(conn, [day])
+
+    def reaggregate() -> object:
+        with eng.begin() as conn:
+            return aggregate_day(conn, day)
+
+    with eng.connect() as first:
+        first.begin()
+        if first_is == "aggregation":
+            aggregate_day(first, day)
+        else:
+            price_days(first, [day])
+        added: list[int] = []
+        _waits_then_runs(
+            first,
+            reprice if first_is == "aggregation" else reaggregate,
+            lambda: added.extend(
+                add_prices(eng, manual("gpt-x", Price(input=D(3), output=D(1)), day))
+            ),
+        )
+    assert usage(eng, "2026-03-10") == {("gpt-x", 524_288, "tokens"): (D(3), "computed", added[0])}
+    assert added[0] != old
