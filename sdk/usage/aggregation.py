@@ -6,6 +6,13 @@ day's rows in the caller's transaction, so readers see the old day or the new on
 never a mix. A day whose raw events retention has dropped is refused: recomputing it
 would overwrite history with partial counts.
 
+The same transaction, under the same locks and the same refusal, replaces the day's
+``telemetry.daily_model_usage`` rows (its model calls summed per model, provider,
+context band and basis: :mod:`sdk.usage.model_usage`) and prices them with the price
+table as it stands then (:mod:`sdk.usage.pricing`), so the two tables always describe
+the same events. Here ``cost_usd`` stays what the events emitted; the priced cost, its
+source and its price row are the usage table's, and re-pricing changes only those.
+
 :data:`GROUPED_SQL` is the grouping itself, as a SELECT over any ``[lo, hi)``: the
 Dagster asset stores its rows, and the read API and CLI run the same text for the days
 that have no stored rows yet (today), so a live figure and the stored one it becomes
@@ -154,7 +161,8 @@ def _refuse_if_dropped(conn: sa.Connection, day: date) -> None:
 
 
 def aggregate_day(conn: sa.Connection, day: date) -> DayWritten:
-    """Replace ``day``'s aggregate rows inside the caller's transaction.
+    """Replace ``day``'s aggregate rows, and its model-usage rows priced with the price
+    table read in this transaction, inside the caller's transaction.
 
     Raises :class:`~sdk.usage.errors.RawEventsDropped`, before writing anything, when
     some of the day's raw events are gone. Holds retention's lock shared for the rest of

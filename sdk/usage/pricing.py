@@ -57,11 +57,13 @@ __all__ = [
     "price_days",
     "price_usage_row",
     "replace_day_usage",
+    "reprice_all",
     "stored_days",
 ]
 
 UNKNOWN = "unknown"
 BATCH = 5_000  # rows per UPDATE
+DAYS_PER_TRANSACTION = 92  # about a quarter: a year is four transactions
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,8 @@ class DayRepriced:
     unknown_before: int
     unknown_after: int
     price_ids: frozenset[int]  # the price rows the day's computed costs use now
+    changed_price_ids: frozenset[int] = frozenset()  # those the changed rows use now
+    changed_models: frozenset[str] = frozenset()  # models of the changed rows
 
     @property
     def changed(self) -> bool:
@@ -173,7 +177,8 @@ class RepriceReport:
 
     @property
     def price_ids(self) -> frozenset[int]:
-        return frozenset().union(*(d.price_ids for d in self.days))
+        """The price rows the re-priced rows use now."""
+        return frozenset().union(*(d.changed_price_ids for d in self.days))
 
     def __add__(self, other: RepriceReport) -> RepriceReport:
         return RepriceReport(self.days + other.days)
@@ -188,6 +193,22 @@ def lock_days(conn: sa.Connection, days: Iterable[date]) -> list[date]:
             f"SELECT pg_advisory_xact_lock({AGGREGATE_DAY_LOCK_CLASS}, {day.toordinal()})"
         )
     return ordered
+
+
+def reprice_all(
+    engine: sa.Engine, days_per_transaction: int = DAYS_PER_TRANSACTION
+) -> RepriceReport:
+    """Re-price every stored day with the price table as it is now, a transaction per
+    ``days_per_transaction`` days (so aggregation waits at most for one such batch, and
+    a run over years of history holds a bounded number of locks). Days whose raw events
+    retention has dropped are priced like any other: from their token sums."""
+    with engine.connect() as conn:
+        days = stored_days(conn)
+    report = RepriceReport(())
+    for start in range(0, len(days), days_per_transaction):
+        with engine.begin() as conn:
+            report += price_days(conn, days[start : start + days_per_transaction])
+    return report
 
 
 def stored_days(conn: sa.Connection) -> list[date]:
@@ -235,6 +256,8 @@ class _Tally:
     unknown_before: int = 0
     unknown_after: int = 0
     price_ids: set[int] = field(default_factory=set)
+    changed_price_ids: set[int] = field(default_factory=set)
+    changed_models: set[str] = field(default_factory=set)
 
 
 def price_days(
@@ -268,6 +291,9 @@ def price_days(
             tally.price_ids.add(priced.price_id)
         if not _same(row, priced):
             tally.changed += 1
+            tally.changed_models.add(row["model"])
+            if priced.price_id is not None:
+                tally.changed_price_ids.add(priced.price_id)
             changes.append((row, priced))
     _write(conn, changes)
     return RepriceReport(
@@ -281,6 +307,8 @@ def price_days(
                 unknown_before=t.unknown_before,
                 unknown_after=t.unknown_after,
                 price_ids=frozenset(t.price_ids),
+                changed_price_ids=frozenset(t.changed_price_ids),
+                changed_models=frozenset(t.changed_models),
             )
             for day, t in tallies.items()
         )

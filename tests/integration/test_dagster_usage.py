@@ -104,6 +104,7 @@ def test_each_materialisation_records_the_days_figures(
     url, eng = db
     seed_day(eng)
     found = values(materialise(url))
+    usage = found.pop("model_usage")
     figures = {k: found[k] for k in found if k not in ("top_spend", "day", "rows")}
     # Steps' durations: 10, 50, 100, 250, 400, 1000 -> p95 at 0.95 * 5 = 4.75 of the way:
     # 400 + 0.75 * 600 = 850. No stored row has it (theirs: 385, 250, 50, 1000, 10).
@@ -127,6 +128,12 @@ def test_each_materialisation_records_the_days_figures(
         "step_p95_ms": pytest.approx(850.0),
     }
     assert found["day"] == DAY
+    # Usage rows (no price table, so tokens alone price nothing): plan's two gpt-x steps
+    # (one estimate row); draft's mystery (tokens, no cost: unknown); judge's small
+    # (estimate) and mystery (unknown); the model-less, token-less judge step called
+    # nothing billable.
+    assert usage == {"rows": 4, "computed": 0, "reported": 0, "estimate": 2, "unknown": 2,
+                     "unknown_calls": 2}  # fmt: skip
     with eng.connect() as conn:
         per_row = conn.exec_driver_sql(
             "SELECT duration_p95_ms FROM telemetry.daily_event_aggregates "
