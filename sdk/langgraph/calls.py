@@ -11,12 +11,27 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from datetime import UTC, date
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
-from sdk.langgraph.prices import ModelPrice, find_price
-from sdk.langgraph.tracking import NodeState, RunState, Usage, model_names, usage_of
+from sdk.langgraph.prices import Pricer
+from sdk.langgraph.tracking import (
+    MAX_NAME,
+    CallRecord,
+    NodeState,
+    RunState,
+    Usage,
+    clip,
+    model_names,
+    provider_of,
+    usage_of,
+)
+from sdk.prices import CallTokens
+from sdk.telemetry.client import TelemetryClient
+from sdk.telemetry.default import get_client
+from sdk.telemetry.payloads import ModelCallDict
 
 log = logging.getLogger("sdk.langgraph.handler")
 
@@ -43,8 +58,10 @@ class CallTracking:
 
     _lock: threading.Lock
     _owner: dict[UUID, tuple[RunState, NodeState | None]]
-    _models: dict[UUID, str | None]
-    prices: Mapping[str, ModelPrice]
+    # Live model calls -> (the model asked for, the provider), from their start.
+    _models: dict[UUID, tuple[str | None, str | None]]
+    _client: TelemetryClient | None
+    pricer: Pricer
 
     def _track(self, run_id: UUID, owner: tuple[RunState, NodeState | None]) -> None:
         """Under the lock: ``run_id`` is live, counted on its invocation."""
@@ -103,7 +120,10 @@ class CallTracking:
     ) -> None:
         with self._lock:
             if self._adopt(run_id, parent_run_id):
-                self._models[run_id] = model_names(metadata, invocation_params)
+                self._models[run_id] = (
+                    model_names(metadata, invocation_params),
+                    provider_of(metadata),
+                )
 
     @guarded
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -117,36 +137,64 @@ class CallTracking:
     def _model_done(self, run_id: UUID, usage: Usage) -> None:
         with self._lock:
             owner = self._untrack(run_id)
-            requested = self._models.pop(run_id, None)
-            if owner is None:
-                return
+            requested, provider = self._models.pop(run_id, (None, None))
+        if owner is None:
+            return
+        # Priced outside the lock: the first call may wait for the bundled prices.
+        record = self._record(requested, provider, usage, self._today())
+        with self._lock:
             run, node = owner
-            model = requested or usage.served_model or "unknown"
-            price = find_price(self.prices, requested, usage.served_model)
-            cost = None
-            if price is not None and usage.known:
-                cost = price.cost(
-                    tokens_in=usage.tokens_in,
-                    tokens_out=usage.tokens_out,
-                    cached_in=usage.cached_in,
-                    cache_written=usage.cache_written,
-                )
             run.tokens_in += usage.tokens_in
             run.tokens_out += usage.tokens_out
-            if cost is None:  # no price, or no token counts: unknown, never zero
+            if record.cost is None:  # no price, or no token counts: unknown, never zero
                 run.cost_unknown = True
             else:
-                run.cost += cost
+                run.cost += record.cost
             if node is not None:
-                node.models.append(model)
-                node.tokens_in += usage.tokens_in
-                node.tokens_out += usage.tokens_out
-                if usage.cache_reported:
-                    node.tokens_cached_in = (node.tokens_cached_in or 0) + usage.cached_in
-                if cost is None:
-                    node.cost_unknown = True
-                else:
-                    node.cost += cost
+                node.calls.append(record)
+                node.cache_reported |= usage.cache_reported
+
+    def _today(self) -> date:
+        """The UTC day events are dated now (by the client's clock, as they will be)."""
+        return (self._client or get_client()).clock().astimezone(UTC).date()
+
+    def _record(
+        self, requested: str | None, provider: str | None, usage: Usage, day: date
+    ) -> CallRecord:
+        model = clip(requested or usage.served_model or "unknown", MAX_NAME)
+        call: ModelCallDict = {
+            "model": model,
+            "provider": provider,
+            "tokens_in": usage.tokens_in,
+            "tokens_cached_in": usage.cached_in,
+            "tokens_cache_write": usage.cache_written,
+            "tokens_out": usage.tokens_out,
+            "tokens_reasoning": usage.reasoning,
+            "usage_reported": usage.known,
+            "cost_usd_reported": usage.cost_reported,
+        }
+        tokens = None
+        if usage.known:
+            tokens = CallTokens(
+                input=usage.tokens_in,
+                output=usage.tokens_out,
+                cache_read=usage.cached_in,
+                cache_write=usage.cache_written,
+                reasoning=usage.reasoning,
+            )
+        cost = self.pricer.cost(model, provider, tokens, usage.cost_reported, day)
+        return CallRecord(call, tokens, day, cost)
+
+    def _repriced(self, record: CallRecord, day: date) -> CallRecord:
+        """``record`` priced for ``day`` (its step's event is dated after midnight): the
+        platform prices a call on the day of its step's event."""
+        if record.day == day:
+            return record
+        call = record.call
+        cost = self.pricer.cost(
+            call["model"], call.get("provider"), record.tokens, call.get("cost_usd_reported"), day
+        )
+        return CallRecord(call, record.tokens, day, cost)
 
     # --- tools and retrievers: only so that what they call finds its node ---------------
 

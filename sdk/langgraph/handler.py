@@ -22,7 +22,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypedDict
 from uuid import UUID
 
 from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
@@ -30,7 +31,7 @@ from langgraph.errors import GraphBubbleUp, ParentCommand
 from langgraph.types import Command
 
 from sdk.langgraph.calls import CallTracking, guarded
-from sdk.langgraph.prices import ModelPrice, merged_prices
+from sdk.langgraph.prices import ModelPrice, Pricer
 from sdk.langgraph.tracking import (
     EventIds,
     NodeState,
@@ -43,13 +44,27 @@ from sdk.langgraph.tracking import (
 )
 from sdk.telemetry import events, payloads
 from sdk.telemetry.client import TelemetryClient
+from sdk.telemetry.default import get_client
 from sdk.telemetry.emitting import emit_deferred
+from sdk.telemetry.model_calls import MAX_CALLS
 from sdk.telemetry.values import printable
 
 log = logging.getLogger(__name__)
 
 CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
 MAX_ENDED = 10_000
+
+
+class StepUsage(TypedDict):
+    """The usage keys of a step's payload (:class:`payloads.StepCompletedPayloadDict`)."""
+
+    model: str | None
+    tokens_in: int
+    tokens_out: int
+    tokens_cached_in: int | None
+    cost_usd_est: float | None
+    cost_unknown: bool
+    calls: list[payloads.ModelCallDict] | None
 
 
 def _message(error: BaseException | None) -> str | None:
@@ -86,14 +101,14 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         self.agent_roles = dict(agent_roles or {})
         self.state_key = state_key
         self.item_id_key = item_id_key
-        self.prices = merged_prices(prices)
+        self.pricer = Pricer(prices)  # starts loading the bundled prices, off this thread
         self._client = client
         self._lock = threading.Lock()
         self._runs: dict[UUID, RunState] = {}
         # Every live callback run -> (its graph invocation, innermost enclosing node).
         self._owner: dict[UUID, tuple[RunState, NodeState | None]] = {}
         self._nodes: dict[UUID, NodeState] = {}
-        self._models: dict[UUID, str | None] = {}
+        self._models: dict[UUID, tuple[str | None, str | None]] = {}
         # Runs a cancelled invocation left behind: a child starting under one comes from
         # a sync node still running in its thread, not from a new invocation.
         self._ended: OrderedDict[UUID, None] = OrderedDict()
@@ -319,6 +334,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         if announce:
             self._emit_run_started(run)
         common = self._ids(run, node.agent_role)
+        ts, usage = self._usage_of(node)
         # Typed dicts, so that mypy rejects a misspelled or missing key: at runtime the
         # payloads are validated only on the sender thread, where a typo would be lost.
         payload: payloads.StepCompletedPayloadDict = {
@@ -327,16 +343,11 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "attempt": node.attempt,
             "status": "error" if error is not None else "ok",
             "duration_ms": round(node.duration_ms(), 3),
-            "model": clip(",".join(dict.fromkeys(node.models)), 200) or None,
-            "tokens_in": node.tokens_in,
-            "tokens_out": node.tokens_out,
-            "tokens_cached_in": node.tokens_cached_in,
-            "cost_usd_est": None if node.cost_unknown else round(node.cost, 10),
-            "cost_unknown": node.cost_unknown,
+            **usage,
             "error_type": type(error).__name__[:200] if error is not None else None,
             "error_message": _message(error),
         }
-        emit_deferred(events.StepCompleted, payload, **common)
+        emit_deferred(events.StepCompleted, payload, ts=ts, **common)
         if changed and new_state is not None and run.item_id is not None:
             change: payloads.ItemStateChangedPayloadDict = {
                 "from_state": from_state,
@@ -344,6 +355,42 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
                 "node": node.name,
             }
             emit_deferred(events.ItemStateChanged, change, **common)
+
+    def _usage_of(self, node: NodeState) -> tuple[datetime | None, StepUsage]:
+        """The step's calls and totals, and the time its event is dated (None: now,
+        by the client, when the step called no model).
+
+        Each call is priced for the UTC day of that time, which is the day the platform
+        aggregates and prices it on (a call before midnight in a step that ends after
+        is priced again; the run's totals keep the first figure).
+        """
+        ts: datetime | None = None
+        records = node.calls
+        if records:
+            ts = (self._client or get_client()).clock()
+            day = ts.astimezone(UTC).date()
+            records = [self._repriced(r, day) for r in records]
+        calls = [r.call for r in records]
+        total = Decimal(0)
+        unknown = False
+        for record in records:
+            if record.cost is None:
+                unknown = True
+            else:
+                total += record.cost
+        usage: StepUsage = {
+            "model": clip(",".join(dict.fromkeys(c["model"] for c in calls)), 200) or None,
+            "tokens_in": sum(c["tokens_in"] for c in calls),
+            "tokens_out": sum(c["tokens_out"] for c in calls),
+            "tokens_cached_in": (
+                sum(c["tokens_cached_in"] for c in calls) if node.cache_reported else None
+            ),
+            "cost_usd_est": None if unknown else float(total),
+            "cost_unknown": unknown,
+            # More calls than one event may list: the totals alone (priced as estimated).
+            "calls": calls if len(calls) <= MAX_CALLS else None,
+        }
+        return ts, usage
 
     def _finish_run(
         self, run: RunState, *, status: events.RunStatus, error: BaseException | None = None
@@ -372,7 +419,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "steps": run.steps,
             "tokens_in": run.tokens_in,
             "tokens_out": run.tokens_out,
-            "cost_usd_est": None if run.cost_unknown else round(run.cost, 10),
+            "cost_usd_est": None if run.cost_unknown else float(run.cost),
             "cost_unknown": run.cost_unknown,
             "error_type": type(error).__name__[:200] if error is not None else None,
             "error_message": _message(error),

@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLER = ROOT / "sdk" / "langgraph" / "handler.py"
+CALLS = ROOT / "sdk" / "langgraph" / "calls.py"
 
 SNIPPET = """\
 from sdk.telemetry.payloads import StepCompletedPayloadDict
@@ -74,9 +75,15 @@ def test_the_correct_spelling_passes_mypy(tmp_path: Path, monkeypatch: pytest.Mo
 # Slips in each of the handler's typed payloads: (its line, the slip, what mypy says).
 HANDLER_TYPOS = [
     (
-        '"tokens_in": node.tokens_in,',
-        '"tokens_inn": node.tokens_in,',
-        'Extra key "tokens_inn" for TypedDict "StepCompletedPayloadDict"',
+        '"tokens_in": sum(c["tokens_in"] for c in calls),',
+        '"tokens_inn": sum(c["tokens_in"] for c in calls),',
+        'Extra key "tokens_inn" for TypedDict "StepUsage"',
+    ),
+    (  # the step's usage is spread into the payload: its items must be the payload's
+        "    cost_usd_est: float | None\n",
+        "    cost_usd_est: str | None\n",
+        'Incompatible types (expression has type "str | None", TypedDict item "cost_usd_est" '
+        'has type "float | None")',
     ),
     (
         '"to_state": new_state,',
@@ -96,17 +103,39 @@ HANDLER_TYPOS = [
 ]
 
 
+# ... and in the model calls a step carries (sdk/langgraph/calls.py).
+CALLS_TYPOS = [
+    (
+        '"tokens_reasoning": usage.reasoning,',
+        '"tokens_reasonin": usage.reasoning,',
+        'Extra key "tokens_reasonin" for TypedDict "ModelCallDict"',
+    ),
+    (
+        '"usage_reported": usage.known,',
+        '"usage_reported": int(usage.known),',
+        'Incompatible types (expression has type "int", TypedDict item "usage_reported" '
+        'has type "bool")',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("module", "typos"), [(HANDLER, HANDLER_TYPOS), (CALLS, CALLS_TYPOS)], ids=["handler", "calls"]
+)
 def test_typos_in_the_handlers_payloads_fail_mypy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    module: Path,
+    typos: list[tuple[str, str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    source = HANDLER.read_text()
-    for line, typo, _ in HANDLER_TYPOS:
-        assert source.count(line) == 1, f"the handler no longer has {line!r}: update this test"
+    source = module.read_text()
+    for line, typo, _ in typos:
+        assert source.count(line) == 1, f"{module.name} no longer has {line!r}: update this test"
         source = source.replace(line, typo)
-    copy = tmp_path / "handler_with_typos.py"  # one mypy run for all: it takes seconds
+    copy = tmp_path / f"{module.stem}_with_typos.py"  # one mypy run for all: it takes seconds
     copy.write_text(source)
     status, output = run_mypy(copy, monkeypatch)
     print(output)
     assert status == 1
-    for _, _, error in HANDLER_TYPOS:
+    for _, _, error in typos:
         assert error in output, output
