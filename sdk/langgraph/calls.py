@@ -12,14 +12,13 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, date
-from typing import Any, ParamSpec, TypeVar
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypedDict, TypeVar
 from uuid import UUID
 
-from sdk.langgraph.prices import Pricer
+from sdk.langgraph.prices import Estimate, Pricer
 from sdk.langgraph.tracking import (
     MAX_NAME,
-    CallRecord,
     NodeState,
     RunState,
     Usage,
@@ -28,15 +27,49 @@ from sdk.langgraph.tracking import (
     provider_of,
     usage_of,
 )
-from sdk.prices import CallTokens
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.default import get_client
+from sdk.telemetry.model_calls import MAX_CALLS
 from sdk.telemetry.payloads import ModelCallDict
 
 log = logging.getLogger("sdk.langgraph.handler")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class StepUsage(TypedDict):
+    """The usage keys of a step's payload (``StepCompletedPayloadDict``), from its calls."""
+
+    model: str | None
+    tokens_in: int
+    tokens_out: int
+    tokens_cached_in: int | None
+    calls: list[ModelCallDict] | None
+
+
+_NO_CALLS: StepUsage = {
+    "model": None,
+    "tokens_in": 0,
+    "tokens_out": 0,
+    "tokens_cached_in": None,
+    "calls": None,  # replaced by a fresh list per event
+}
+
+
+def _call_of(requested: str | None, provider: str | None, usage: Usage) -> ModelCallDict:
+    """A call as the step event lists it: the model asked for, else the one served."""
+    return {
+        "model": clip(requested or usage.served_model or "unknown", MAX_NAME),
+        "provider": provider,
+        "tokens_in": usage.tokens_in,
+        "tokens_cached_in": usage.cached_in,
+        "tokens_cache_write": usage.cache_written,
+        "tokens_out": usage.tokens_out,
+        "tokens_reasoning": usage.reasoning,
+        "usage_reported": usage.known,
+        "cost_usd_reported": usage.cost_reported,
+    }
 
 
 def guarded(method: Callable[P, R]) -> Callable[P, R | None]:
@@ -138,63 +171,44 @@ class CallTracking:
         with self._lock:
             owner = self._untrack(run_id)
             requested, provider = self._models.pop(run_id, (None, None))
-        if owner is None:
-            return
-        # Priced outside the lock: the first call may wait for the bundled prices.
-        record = self._record(requested, provider, usage, self._today())
-        with self._lock:
+            if owner is None:
+                return
+            call = _call_of(requested, provider, usage)
             run, node = owner
             run.tokens_in += usage.tokens_in
             run.tokens_out += usage.tokens_out
-            if record.cost is None:  # no price, or no token counts: unknown, never zero
-                run.cost_unknown = True
+            if node is None:
+                run.loose.append(call)
             else:
-                run.cost += record.cost
-            if node is not None:
-                node.calls.append(record)
+                node.calls.append(call)
                 node.cache_reported |= usage.cache_reported
 
-    def _today(self) -> date:
-        """The UTC day events are dated now (by the client's clock, as they will be)."""
-        return (self._client or get_client()).clock().astimezone(UTC).date()
+    def _usage_of(self, node: NodeState) -> tuple[datetime | None, StepUsage, Estimate | None]:
+        """The step's calls and token totals, the time its event is dated, and the
+        estimate of its calls, priced where the event is built (None: it called no
+        model, a known $0).
 
-    def _record(
-        self, requested: str | None, provider: str | None, usage: Usage, day: date
-    ) -> CallRecord:
-        model = clip(requested or usage.served_model or "unknown", MAX_NAME)
-        call: ModelCallDict = {
-            "model": model,
-            "provider": provider,
-            "tokens_in": usage.tokens_in,
-            "tokens_cached_in": usage.cached_in,
-            "tokens_cache_write": usage.cache_written,
-            "tokens_out": usage.tokens_out,
-            "tokens_reasoning": usage.reasoning,
-            "usage_reported": usage.known,
-            "cost_usd_reported": usage.cost_reported,
+        The calls are priced for the UTC day of the event, the day the platform
+        aggregates and prices them on.
+        """
+        calls = list(node.calls)
+        if not calls:
+            return None, {**_NO_CALLS, "calls": []}, None
+        ts = (self._client or get_client()).clock()
+        tokens_in = tokens_out = cached = 0
+        for call in calls:
+            tokens_in += call["tokens_in"]
+            tokens_out += call["tokens_out"]
+            cached += call["tokens_cached_in"]
+        usage: StepUsage = {
+            "model": clip(",".join(dict.fromkeys(c["model"] for c in calls)), 200),
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "tokens_cached_in": cached if node.cache_reported else None,
+            # More calls than one event may list: the totals alone (priced as estimated).
+            "calls": calls if len(calls) <= MAX_CALLS else None,
         }
-        tokens = None
-        if usage.known:
-            tokens = CallTokens(
-                input=usage.tokens_in,
-                output=usage.tokens_out,
-                cache_read=usage.cached_in,
-                cache_write=usage.cache_written,
-                reasoning=usage.reasoning,
-            )
-        cost = self.pricer.cost(model, provider, tokens, usage.cost_reported, day)
-        return CallRecord(call, tokens, day, cost)
-
-    def _repriced(self, record: CallRecord, day: date) -> CallRecord:
-        """``record`` priced for ``day`` (its step's event is dated after midnight): the
-        platform prices a call on the day of its step's event."""
-        if record.day == day:
-            return record
-        call = record.call
-        cost = self.pricer.cost(
-            call["model"], call.get("provider"), record.tokens, call.get("cost_usd_reported"), day
-        )
-        return CallRecord(call, record.tokens, day, cost)
+        return ts, usage, Estimate(self.pricer, calls, ts.astimezone(UTC).date())
 
     # --- tools and retrievers: only so that what they call finds its node ---------------
 

@@ -22,8 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, TypedDict
+from typing import Any
 from uuid import UUID
 
 from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
@@ -31,7 +30,7 @@ from langgraph.errors import GraphBubbleUp, ParentCommand
 from langgraph.types import Command
 
 from sdk.langgraph.calls import CallTracking, guarded
-from sdk.langgraph.prices import ModelPrice, Pricer
+from sdk.langgraph.prices import Estimate, ModelPrice, Pricer
 from sdk.langgraph.tracking import (
     EventIds,
     NodeState,
@@ -46,25 +45,12 @@ from sdk.telemetry import events, payloads
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.default import get_client
 from sdk.telemetry.emitting import emit_deferred
-from sdk.telemetry.model_calls import MAX_CALLS
 from sdk.telemetry.values import printable
 
 log = logging.getLogger(__name__)
 
 CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
 MAX_ENDED = 10_000
-
-
-class StepUsage(TypedDict):
-    """The usage keys of a step's payload (:class:`payloads.StepCompletedPayloadDict`)."""
-
-    model: str | None
-    tokens_in: int
-    tokens_out: int
-    tokens_cached_in: int | None
-    cost_usd_est: float | None
-    cost_unknown: bool
-    calls: list[payloads.ModelCallDict] | None
 
 
 def _message(error: BaseException | None) -> str | None:
@@ -334,7 +320,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         if announce:
             self._emit_run_started(run)
         common = self._ids(run, node.agent_role)
-        ts, usage = self._usage_of(node)
+        ts, usage, estimate = self._usage_of(node)
         # Typed dicts, so that mypy rejects a misspelled or missing key: at runtime the
         # payloads are validated only on the sender thread, where a typo would be lost.
         payload: payloads.StepCompletedPayloadDict = {
@@ -344,10 +330,18 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "status": "error" if error is not None else "ok",
             "duration_ms": round(node.duration_ms(), 3),
             **usage,
+            # A step that called no model cost a known $0; else its estimate replaces
+            # these where the event is built (priced there, off this thread).
+            "cost_usd_est": 0.0,
+            "cost_unknown": False,
             "error_type": type(error).__name__[:200] if error is not None else None,
             "error_message": _message(error),
         }
-        emit_deferred(events.StepCompleted, payload, ts=ts, **common)
+        finish = None
+        if estimate is not None:
+            run.estimates.append(estimate)
+            finish = estimate.fields
+        emit_deferred(events.StepCompleted, payload, ts=ts, finish=finish, **common)
         if changed and new_state is not None and run.item_id is not None:
             change: payloads.ItemStateChangedPayloadDict = {
                 "from_state": from_state,
@@ -355,42 +349,6 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
                 "node": node.name,
             }
             emit_deferred(events.ItemStateChanged, change, **common)
-
-    def _usage_of(self, node: NodeState) -> tuple[datetime | None, StepUsage]:
-        """The step's calls and totals, and the time its event is dated (None: now,
-        by the client, when the step called no model).
-
-        Each call is priced for the UTC day of that time, which is the day the platform
-        aggregates and prices it on (a call before midnight in a step that ends after
-        is priced again; the run's totals keep the first figure).
-        """
-        ts: datetime | None = None
-        records = node.calls
-        if records:
-            ts = (self._client or get_client()).clock()
-            day = ts.astimezone(UTC).date()
-            records = [self._repriced(r, day) for r in records]
-        calls = [r.call for r in records]
-        total = Decimal(0)
-        unknown = False
-        for record in records:
-            if record.cost is None:
-                unknown = True
-            else:
-                total += record.cost
-        usage: StepUsage = {
-            "model": clip(",".join(dict.fromkeys(c["model"] for c in calls)), 200) or None,
-            "tokens_in": sum(c["tokens_in"] for c in calls),
-            "tokens_out": sum(c["tokens_out"] for c in calls),
-            "tokens_cached_in": (
-                sum(c["tokens_cached_in"] for c in calls) if node.cache_reported else None
-            ),
-            "cost_usd_est": None if unknown else float(total),
-            "cost_unknown": unknown,
-            # More calls than one event may list: the totals alone (priced as estimated).
-            "calls": calls if len(calls) <= MAX_CALLS else None,
-        }
-        return ts, usage
 
     def _finish_run(
         self, run: RunState, *, status: events.RunStatus, error: BaseException | None = None
@@ -402,7 +360,9 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             for key in leftovers:
                 self._untrack(key)
                 self._bury(key)
-                self._nodes.pop(key, None)
+                left = self._nodes.pop(key, None)
+                if left is not None:  # its calls were made: the run's total prices them
+                    run.loose.extend(left.calls)
                 self._models.pop(key, None)
             thread = _thread_of(run.metadata)
             if status == "interrupted" and thread is not None:
@@ -413,18 +373,23 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             run.announced = True
         if announce:
             self._emit_run_started(run)
+        ts, finish = None, None
+        if run.loose or run.estimates:  # priced where the event is built
+            ts = (self._client or get_client()).clock()
+            day = ts.astimezone(UTC).date()
+            finish = Estimate(self.pricer, run.loose, day, run.estimates).fields
         payload: payloads.RunCompletedPayloadDict = {
             "status": status,
             "duration_ms": round(max(0.0, (time.perf_counter() - run.started) * 1000), 3),
             "steps": run.steps,
             "tokens_in": run.tokens_in,
             "tokens_out": run.tokens_out,
-            "cost_usd_est": None if run.cost_unknown else float(run.cost),
-            "cost_unknown": run.cost_unknown,
+            "cost_usd_est": 0.0,  # no model called: a known $0 (else replaced by finish)
+            "cost_unknown": False,
             "error_type": type(error).__name__[:200] if error is not None else None,
             "error_message": _message(error),
         }
-        emit_deferred(events.RunCompleted, payload, **self._ids(run, None))
+        emit_deferred(events.RunCompleted, payload, ts=ts, finish=finish, **self._ids(run, None))
 
     def _emit_run_started(self, run: RunState) -> None:
         metadata: dict[str, Any] = {}

@@ -25,16 +25,21 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import TypedDict
 
 from sdk.prices import ALWAYS, MANUAL, CallTokens, Price, PriceBook, PriceRow, cost
+from sdk.telemetry.payloads import ModelCallDict
 
 __all__ = [
     "DEFAULT_PRICES",
+    "Estimate",
+    "EstimateFields",
     "ModelPrice",
     "PriceTable",
     "Pricer",
@@ -165,13 +170,35 @@ class _Bundled:
         self._ready = threading.Event()
         self._started = False
         self._book: PriceBook | None = None
+        self._thread: threading.Thread | None = None
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(before=self._before_fork, after_in_child=self._after_fork)
+
+    def _before_fork(self) -> None:
+        """A fork while the builder thread imports genai-prices' data would leave the
+        child with half-imported modules that no thread finishes: the fork waits for
+        the build (about half a second, only if it happens to be under way)."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            self._ready.wait(timeout=30)
+
+    def _after_fork(self) -> None:
+        """A child forked before the book was built (the wait above timed out) has no
+        builder thread: it starts its own when asked, rather than wait for the parent's."""
+        if not self._ready.is_set():
+            self._lock = threading.Lock()
+            self._ready = threading.Event()
+            self._started = False
+        self._thread = None
 
     def warm(self) -> None:
         with self._lock:
             if self._started:
                 return
             self._started = True
-        threading.Thread(target=self._build, name="wdp-price-book", daemon=True).start()
+            thread = threading.Thread(target=self._build, name="wdp-price-book", daemon=True)
+            self._thread = thread
+        thread.start()
 
     def _build(self) -> None:
         try:
@@ -217,22 +244,76 @@ class Pricer:
         book = bundled()
         return None if book is None else book.resolve(model, provider, day)
 
-    def cost(
-        self,
-        model: str,
-        provider: str | None,
-        tokens: CallTokens | None,
-        reported: float | None,
-        day: date,
-    ) -> Decimal | None:
-        """USD of one call: the provider's figure if it gave one, else ``tokens`` at the
+    def cost(self, call: ModelCallDict, day: date) -> Decimal | None:
+        """USD of one call: the provider's figure if it gave one, else its tokens at the
         price valid on ``day``; None (unknown) without a price or without token counts."""
+        reported = call.get("cost_usd_reported")
         if reported is not None:
             return Decimal(repr(reported))
-        if tokens is None:
+        if not call.get("usage_reported", True):
             return None
-        row = self.row(model, provider, day)
-        return None if row is None else cost(row.price, tokens)
+        row = self.row(call["model"], call.get("provider"), day)
+        if row is None:
+            return None
+        tokens = CallTokens(
+            input=call.get("tokens_in", 0),
+            output=call.get("tokens_out", 0),
+            cache_read=call.get("tokens_cached_in", 0),
+            cache_write=call.get("tokens_cache_write", 0),
+            reasoning=call.get("tokens_reasoning", 0),
+        )
+        return cost(row.price, tokens)
+
+
+class EstimateFields(TypedDict):
+    """The estimate keys of ``step_completed`` and ``run_completed`` payloads."""
+
+    cost_usd_est: float | None
+    cost_unknown: bool
+
+
+class Estimate:
+    """What some calls cost, priced on ``day`` when first asked: where the event is
+    built (the SDK's sender thread), so the graph's thread neither prices nor waits for
+    the bundled book. Parts: estimates of other calls (a run's steps) added in."""
+
+    __slots__ = ("_calls", "_day", "_parts", "_pricer", "_result")
+
+    def __init__(
+        self,
+        pricer: Pricer,
+        calls: Sequence[ModelCallDict],
+        day: date,
+        parts: Sequence[Estimate] = (),
+    ) -> None:
+        self._pricer = pricer
+        self._calls = calls
+        self._day = day
+        self._parts = parts
+        self._result: tuple[Decimal, bool] | None = None
+
+    def total(self) -> tuple[Decimal, bool]:
+        """USD of the calls with a known cost, and whether any call's cost is unknown."""
+        if self._result is None:
+            total, unknown = Decimal(0), False
+            for call in self._calls:
+                usd = self._pricer.cost(call, self._day)
+                if usd is None:
+                    unknown = True
+                else:
+                    total += usd
+            for part in self._parts:
+                usd, part_unknown = part.total()
+                total += usd
+                unknown |= part_unknown
+            self._result = (total, unknown)
+            self._calls, self._parts = (), ()  # priced: the calls need not be kept
+        return self._result
+
+    def fields(self) -> EstimateFields:
+        """``cost_usd_est`` (None when a cost is unknown: never $0) and ``cost_unknown``."""
+        total, unknown = self.total()
+        return {"cost_usd_est": None if unknown else float(total), "cost_unknown": unknown}
 
 
 class BundledPrices(Mapping[str, ModelPrice]):

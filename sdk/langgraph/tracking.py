@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, TypedDict
@@ -19,7 +19,7 @@ from uuid import UUID
 
 from langgraph.types import Command
 
-from sdk.prices import CallTokens
+from sdk.langgraph.prices import Estimate
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.fields import MAX_USD
 from sdk.telemetry.payloads import ModelCallDict
@@ -43,8 +43,10 @@ class RunState:
     steps: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    cost: Decimal = Decimal(0)
-    cost_unknown: bool = False
+    # What its run_completed is priced from: its steps' estimates, and the calls made
+    # outside any node (priced on the day the run ends).
+    estimates: list[Estimate] = field(default_factory=list)
+    loose: list[ModelCallDict] = field(default_factory=list)
     interrupted: bool = False
     live: int = 0  # callback runs of this invocation still tracked
     # Executions started per (task, step): a retried task's next attempt number.
@@ -75,7 +77,7 @@ class NodeState:
     state_before: str | None
     foreign: bool = False  # a nested graph's node for another item
     nested: bool = False  # runs a subgraph: its nodes report the state changes
-    calls: list[CallRecord] = field(default_factory=list)
+    calls: list[ModelCallDict] = field(default_factory=list)
     cache_reported: bool = False  # a call reported its cache reads: tokens_cached_in is known
     attempt: int = 1
 
@@ -83,7 +85,7 @@ class NodeState:
         return max(0.0, (time.perf_counter() - self.started) * 1000)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs several times more
 class Usage:
     """What a model call reported; ``known`` is False when it reported no token counts
     (then its cost is unknown, not zero, unless the provider reported the cost).
@@ -102,16 +104,6 @@ class Usage:
     cache_reported: bool = False  # the call said how many prompt tokens it read from cache
     reasoning: int = 0
     cost_reported: float | None = None  # the provider's own USD figure for the call
-
-
-@dataclass(slots=True)
-class CallRecord:
-    """One model call of a node: as the step event carries it, and its estimate."""
-
-    call: ModelCallDict
-    tokens: CallTokens | None  # None: the call reported no token counts
-    day: date  # the UTC day it was priced for
-    cost: Decimal | None  # None: unknown
 
 
 def is_node_run(tags: list[str] | None, metadata: dict[str, Any] | None) -> bool:
@@ -215,7 +207,9 @@ def provider_of(metadata: dict[str, Any] | None) -> str | None:
 
 def _count(value: Any) -> int:
     """A token count as reported; anything that is not a non-negative number is 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if type(value) is int:  # nearly always: checked first, this runs for every call
+        return value if value > 0 else 0
+    if type(value) is not float or not value > 0:  # bool, str, None, negative, NaN
         return 0
     return int(value) if math.isfinite(value) else 0
 
@@ -223,11 +217,13 @@ def _count(value: Any) -> int:
 def _usd(value: Any) -> float | None:
     """A reported cost: a plain number, or (ChatPerplexity) a breakdown with its
     ``total_cost``; None unless finite, non-negative and storable."""
+    if value is None:
+        return None
     if isinstance(value, Mapping):
         value = value.get("total_cost")
     if isinstance(value, Decimal):
         value = float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) is not int and type(value) is not float:  # bool and str too
         return None
     return float(value) if math.isfinite(value) and 0 <= value <= MAX_USD else None
 
@@ -245,7 +241,7 @@ def reported_cost(metadata: Mapping[str, Any]) -> float | None:
     value = _usd(metadata.get("cost"))
     if value is None:
         usage = metadata.get("token_usage")
-        if isinstance(usage, Mapping):
+        if usage is not None and isinstance(usage, Mapping):
             value = _usd(usage.get("cost"))
     return value
 
@@ -265,7 +261,7 @@ def usage_of(response: Any) -> Usage:
     tokens_in = tokens_out = cached = written = reasoning = 0
     served: str | None = None
     found = cache_reported = False
-    costs: list[float] = []
+    cost_reported: float | None = None
     for generations in getattr(response, "generations", None) or []:
         for generation in generations:
             message = getattr(generation, "message", None)
@@ -273,7 +269,7 @@ def usage_of(response: Any) -> Usage:
             metadata = getattr(message, "response_metadata", None) or {}
             served = served or metadata.get("model_name") or metadata.get("model")
             if (cost := reported_cost(metadata)) is not None:
-                costs.append(cost)
+                cost_reported = cost + (cost_reported or 0.0)
             if usage:
                 found = True
                 tokens_in += _count(usage.get("input_tokens"))
@@ -286,9 +282,10 @@ def usage_of(response: Any) -> Usage:
                 reasoning += _count((usage.get("output_token_details") or {}).get("reasoning"))
     output = getattr(response, "llm_output", None) or {}
     served = served or output.get("model_name")
-    if not costs and (cost := reported_cost(output)) is not None:
-        costs.append(cost)
-    cost_reported = min(sum(costs), MAX_USD) if costs else None
+    if cost_reported is None:
+        cost_reported = reported_cost(output)
+    elif cost_reported > MAX_USD:
+        cost_reported = MAX_USD
     if not found:
         legacy = output.get("token_usage") or output.get("usage") or {}
         if not legacy:

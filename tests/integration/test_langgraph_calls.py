@@ -23,6 +23,8 @@ from sdk.langgraph import ModelPrice, instrument
 from sdk.langgraph.fake import FakeChatModel
 from sdk.prices import CallTokens, Price, cost
 from sdk.prices.genai import bundled_book
+from sdk.telemetry.client import TelemetryClient
+from sdk.telemetry.deferred import DeferredEvent
 from sdk.telemetry.model_calls import MAX_CALLS
 from tests.support.langgraph_graphs import PRICES, RecordingClient, SimpleState, build_linear, p
 
@@ -283,8 +285,8 @@ def test_a_step_ending_after_midnight_is_priced_on_its_event_s_day() -> None:
     after = cost(price_on("deepseek-v4-flash", "deepseek", date(2026, 8, 17)), tokens)
     assert before != after
     assert p(event)["cost_usd_est"] == float(after)
-    # the run's total keeps the price of the call's own moment
-    assert client.payloads("run_completed")[0]["cost_usd_est"] == float(before)
+    # the run's total is the sum of its steps' estimates: the same figure
+    assert client.payloads("run_completed")[0]["cost_usd_est"] == float(after)
 
 
 def test_calls_of_parallel_async_nodes_stay_with_their_node() -> None:
@@ -311,3 +313,32 @@ def test_calls_of_parallel_async_nodes_stay_with_their_node() -> None:
     assert [c["model"] for c in by_node["left"]["calls"]] == ["gpt-4o-mini"]
     assert [c["model"] for c in by_node["right"]["calls"]] == ["claude-3-5-haiku-20241022"] * 2
     assert by_node["right"]["tokens_out"] == 4
+
+
+class Keeping(TelemetryClient):
+    """Keeps the events as emitted, not built: what the graph's thread handed over."""
+
+    def __init__(self) -> None:
+        super().__init__(disabled=True)
+        self.received: list[Any] = []
+
+    def emit(self, event: Any) -> None:
+        self.received.append(event)
+
+
+def test_calls_are_priced_where_the_event_is_built_not_on_the_graph_s_thread() -> None:
+    client = Keeping()
+    model = FakeChatModel(model="gpt-4o-mini", provider="openai", text="a b")
+    graph = graph_of(ask=[model], idle=[])
+    instrument(graph, workflow_name=WF, client=client).invoke(NEW)
+    steps = [e for e in client.received if e.event_name == "workflow.step_completed"]
+    (done,) = [e for e in client.received if e.event_name == "workflow.run_completed"]
+    ask, idle = steps
+    assert isinstance(ask, DeferredEvent)
+    assert ask.finish is not None  # the estimate: computed by build()
+    assert idle.finish is None  # no model called: a known $0, nothing to price
+    built = p(ask.build())
+    expected = cost(price_on("gpt-4o-mini", "openai", ask.ts.date()), CallTokens(input=3, output=2))
+    assert (built["cost_usd_est"], built["cost_unknown"]) == (float(expected), False)
+    assert p(done.build())["cost_usd_est"] == float(expected)
+    assert (p(idle.build())["cost_usd_est"], p(idle.build())["cost_unknown"]) == (0.0, False)

@@ -17,6 +17,7 @@ from sdk.langgraph import DEFAULT_PRICES
 from sdk.langgraph.prices import ModelPrice, Pricer, _Bundled, bundled, override_book
 from sdk.prices import MANUAL, CallTokens, Price, cost
 from sdk.prices.genai import GENAI_SOURCE, bundled_book
+from sdk.telemetry.payloads import ModelCallDict
 
 DAY = date(2026, 12, 2)
 
@@ -128,24 +129,60 @@ def test_an_override_needs_a_model_name(name: object) -> None:
         override_book({name: ModelPrice(0, 0)})  # type: ignore[dict-item]
 
 
+def call(
+    model: str,
+    provider: str | None,
+    *,
+    tokens: CallTokens | None = None,
+    reported: float | None = None,
+) -> ModelCallDict:
+    """A call as the handler records it (tokens None: it reported none)."""
+    t = tokens or CallTokens()
+    return {
+        "model": model,
+        "provider": provider,
+        "tokens_in": t.input,
+        "tokens_cached_in": t.cache_read,
+        "tokens_cache_write": t.cache_write,
+        "tokens_out": t.output,
+        "tokens_reasoning": t.reasoning,
+        "usage_reported": tokens is not None,
+        "cost_usd_reported": reported,
+    }
+
+
 def test_overrides_win_over_the_bundled_prices_for_every_provider() -> None:
     pricer = Pricer({"gpt-4o": ModelPrice.per_million(input=0.01, output=0.02)})
     tokens = CallTokens(input=1_000_000, output=1_000_000, cache_read=500_000)
     for provider in ("openai", "azure", None):
-        assert pricer.cost("gpt-4o", provider, tokens, None, DAY) == Decimal("0.03")
+        assert pricer.cost(call("gpt-4o", provider, tokens=tokens), DAY) == Decimal("0.03")
     # and leave every other model to the bundled prices
     row = bundled_book().resolve("gpt-4o-mini", "openai", DAY)
     assert row is not None
-    assert pricer.cost("gpt-4o-mini", "openai", tokens, None, DAY) == cost(row.price, tokens)
+    mini = call("gpt-4o-mini", "openai", tokens=tokens)
+    assert pricer.cost(mini, DAY) == cost(row.price, tokens)
+
+
+def test_every_token_kind_of_a_call_is_priced() -> None:
+    tokens = CallTokens(
+        input=300_000, output=9_000, cache_read=40_000, cache_write=7_000, reasoning=800
+    )
+    row = bundled_book().resolve("claude-sonnet-4-5", "anthropic", DAY)
+    assert row is not None
+    got = Pricer().cost(call("claude-sonnet-4-5", "anthropic", tokens=tokens), DAY)
+    assert got == cost(row.price, tokens)
+    assert got != cost(row.price, CallTokens(input=300_000, output=9_000))
 
 
 def test_a_reported_cost_is_the_cost_and_no_usage_or_no_price_is_unknown() -> None:
     pricer = Pricer()
     tokens = CallTokens(input=10, output=10)
-    assert pricer.cost("mystery-model", None, tokens, 0.25, DAY) == Decimal("0.25")
-    assert pricer.cost("mystery-model", None, None, 0.0, DAY) == Decimal(0)
-    assert pricer.cost("mystery-model", None, tokens, None, DAY) is None  # never $0
-    assert pricer.cost("gpt-4o-mini", "openai", None, None, DAY) is None  # no token counts
+    assert pricer.cost(call("mystery-model", None, tokens=tokens, reported=0.25), DAY) == Decimal(
+        "0.25"
+    )
+    assert pricer.cost(call("mystery-model", None, reported=0.0), DAY) == Decimal(0)
+    assert pricer.cost(call("mystery-model", None, tokens=tokens), DAY) is None  # never $0
+    assert pricer.cost(call("gpt-4o-mini", "openai"), DAY) is None  # no token counts
 
 
 # --- the bundled book ---------------------------------------------------------------------
@@ -235,3 +272,18 @@ def test_every_default_price_listed_is_one_a_call_naming_no_provider_gets() -> N
 def test_default_prices_cannot_be_changed() -> None:
     with pytest.raises(TypeError):
         DEFAULT_PRICES["gpt-4o"] = ModelPrice(0, 0)  # type: ignore[index]
+
+
+def test_a_process_forked_while_the_book_loads_loads_it_itself() -> None:
+    """The builder thread does not survive a fork: the child must not wait for it."""
+    state = _fresh_python(
+        "import json, os\n"
+        "from sdk.langgraph import prices\n"
+        "prices.warm_bundled()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if prices.bundled() is not None else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(json.dumps(os.waitstatus_to_exitcode(status)))\n"
+    )
+    assert state == 0
