@@ -30,7 +30,7 @@ from langgraph.errors import GraphBubbleUp, ParentCommand
 from langgraph.types import Command
 
 from sdk.langgraph.calls import CallTracking, guarded
-from sdk.langgraph.prices import ModelPrice, merged_prices
+from sdk.langgraph.prices import Estimate, ModelPrice, Pricer
 from sdk.langgraph.tracking import (
     EventIds,
     NodeState,
@@ -43,6 +43,7 @@ from sdk.langgraph.tracking import (
 )
 from sdk.telemetry import events, payloads
 from sdk.telemetry.client import TelemetryClient
+from sdk.telemetry.default import get_client
 from sdk.telemetry.emitting import emit_deferred
 from sdk.telemetry.values import printable
 
@@ -86,14 +87,14 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         self.agent_roles = dict(agent_roles or {})
         self.state_key = state_key
         self.item_id_key = item_id_key
-        self.prices = merged_prices(prices)
+        self.pricer = Pricer(prices)  # starts loading the bundled prices, off this thread
         self._client = client
         self._lock = threading.Lock()
         self._runs: dict[UUID, RunState] = {}
         # Every live callback run -> (its graph invocation, innermost enclosing node).
         self._owner: dict[UUID, tuple[RunState, NodeState | None]] = {}
         self._nodes: dict[UUID, NodeState] = {}
-        self._models: dict[UUID, str | None] = {}
+        self._models: dict[UUID, tuple[str | None, str | None]] = {}
         # Runs a cancelled invocation left behind: a child starting under one comes from
         # a sync node still running in its thread, not from a new invocation.
         self._ended: OrderedDict[UUID, None] = OrderedDict()
@@ -319,6 +320,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         if announce:
             self._emit_run_started(run)
         common = self._ids(run, node.agent_role)
+        ts, usage, estimate = self._usage_of(node)
         # Typed dicts, so that mypy rejects a misspelled or missing key: at runtime the
         # payloads are validated only on the sender thread, where a typo would be lost.
         payload: payloads.StepCompletedPayloadDict = {
@@ -327,16 +329,19 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "attempt": node.attempt,
             "status": "error" if error is not None else "ok",
             "duration_ms": round(node.duration_ms(), 3),
-            "model": clip(",".join(dict.fromkeys(node.models)), 200) or None,
-            "tokens_in": node.tokens_in,
-            "tokens_out": node.tokens_out,
-            "tokens_cached_in": node.tokens_cached_in,
-            "cost_usd_est": None if node.cost_unknown else round(node.cost, 10),
-            "cost_unknown": node.cost_unknown,
+            **usage,
+            # A step that called no model cost a known $0; else its estimate replaces
+            # these where the event is built (priced there, off this thread).
+            "cost_usd_est": 0.0,
+            "cost_unknown": False,
             "error_type": type(error).__name__[:200] if error is not None else None,
             "error_message": _message(error),
         }
-        emit_deferred(events.StepCompleted, payload, **common)
+        finish = None
+        if estimate is not None:
+            run.estimates.append(estimate)
+            finish = estimate.fields
+        emit_deferred(events.StepCompleted, payload, ts=ts, finish=finish, **common)
         if changed and new_state is not None and run.item_id is not None:
             change: payloads.ItemStateChangedPayloadDict = {
                 "from_state": from_state,
@@ -355,7 +360,9 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             for key in leftovers:
                 self._untrack(key)
                 self._bury(key)
-                self._nodes.pop(key, None)
+                left = self._nodes.pop(key, None)
+                if left is not None:  # its calls were made: the run's total prices them
+                    run.loose.extend(left.calls)
                 self._models.pop(key, None)
             thread = _thread_of(run.metadata)
             if status == "interrupted" and thread is not None:
@@ -366,18 +373,23 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             run.announced = True
         if announce:
             self._emit_run_started(run)
+        ts, finish = None, None
+        if run.loose or run.estimates:  # priced where the event is built
+            ts = (self._client or get_client()).clock()
+            day = ts.astimezone(UTC).date()
+            finish = Estimate(self.pricer, run.loose, day, run.estimates).fields
         payload: payloads.RunCompletedPayloadDict = {
             "status": status,
             "duration_ms": round(max(0.0, (time.perf_counter() - run.started) * 1000), 3),
             "steps": run.steps,
             "tokens_in": run.tokens_in,
             "tokens_out": run.tokens_out,
-            "cost_usd_est": None if run.cost_unknown else round(run.cost, 10),
-            "cost_unknown": run.cost_unknown,
+            "cost_usd_est": 0.0,  # no model called: a known $0 (else replaced by finish)
+            "cost_unknown": False,
             "error_type": type(error).__name__[:200] if error is not None else None,
             "error_message": _message(error),
         }
-        emit_deferred(events.RunCompleted, payload, **self._ids(run, None))
+        emit_deferred(events.RunCompleted, payload, ts=ts, finish=finish, **self._ids(run, None))
 
     def _emit_run_started(self, run: RunState) -> None:
         metadata: dict[str, Any] = {}
