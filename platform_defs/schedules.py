@@ -1,5 +1,5 @@
-"""Schedules (UTC): partitions first, then the aggregates (today hourly, yesterday, the
-lookback), retention last.
+"""Schedules (UTC): partitions first, then model prices, then the aggregates (today
+hourly, yesterday, the lookback), retention last.
 
 The aggregates' daily partitions run through today (``end_offset=1``), so Dagster's
 ``build_schedule_from_partitioned_job`` would request *today* at 00:30 (it asks for the
@@ -14,7 +14,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from platform_defs.jobs import daily_aggregates_job, partition_maintenance_job, retention_job
+from platform_defs.jobs import (
+    daily_aggregates_job,
+    model_prices_job,
+    partition_maintenance_job,
+    retention_job,
+)
 from platform_defs.spend_checks import ASSET, BUDGET_CHECK, PRICES_CHECK
 from sdk.settings import get_settings
 
@@ -105,6 +110,19 @@ def daily_aggregates_lookback(context: dg.ScheduleEvaluationContext) -> Iterator
         yield dg.RunRequest(run_key=f"lookback-{scheduled.date()}-{key}", partition_key=key)
 
 
+# Before yesterday is aggregated (00:30): a day is first priced with the newest data.
+model_prices_schedule = dg.ScheduleDefinition(
+    name="model_prices_daily",
+    job=model_prices_job,
+    cron_schedule="20 0 * * *",
+    execution_timezone="UTC",
+    default_status=RUNNING,
+    description=(
+        "Sync model prices from the pinned genai-prices data: inserts only new or changed "
+        "prices (nothing, until the pin changes)."
+    ),
+)
+
 retention_schedule = dg.ScheduleDefinition(
     name="event_retention_daily",
     job=retention_job,
@@ -115,6 +133,7 @@ retention_schedule = dg.ScheduleDefinition(
 
 schedules = [
     partition_maintenance_schedule,
+    model_prices_schedule,
     daily_aggregates_today,
     daily_aggregates_yesterday,
     daily_aggregates_lookback,

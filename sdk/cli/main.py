@@ -18,6 +18,7 @@ from sdk.cli.artifacts import artifacts_app
 from sdk.cli.demo import demo
 from sdk.cli.help import Typer
 from sdk.cli.kb import kb_app
+from sdk.cli.prices import prices_app
 from sdk.cli.reads import fail
 from sdk.cli.runs import runs_app
 from sdk.cli.usage import usage
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(kb_app, name="kb")
 app.add_typer(runs_app, name="runs")
+app.add_typer(prices_app, name="prices")
 
 err = Console(stderr=True)
 log = logging.getLogger("wdp")

@@ -31,4 +31,16 @@ KB_LOCK_KEY = 0x77647003
 # two-key space does not overlap the one-key space of the locks above.
 AGGREGATE_DAY_LOCK_CLASS = 0x77647004
 
-ALL_LOCK_KEYS = (PARTITION_LOCK_KEY, RETENTION_LOCK_KEY, KB_LOCK_KEY, AGGREGATE_DAY_LOCK_CLASS)
+# Writing telemetry.model_prices from a sync or a manual `wdp prices set` (sdk.prices.sync,
+# transaction level): a sync compares the data with the stored rows and inserts what
+# differs, so two syncs at once would both insert the same new rows; and a seed row is
+# added only if no manual row exists, which a `set` running alongside could make false.
+PRICES_LOCK_KEY = 0x77647005
+
+ALL_LOCK_KEYS = (
+    PARTITION_LOCK_KEY,
+    RETENTION_LOCK_KEY,
+    KB_LOCK_KEY,
+    AGGREGATE_DAY_LOCK_CLASS,
+    PRICES_LOCK_KEY,
+)

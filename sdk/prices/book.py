@@ -99,6 +99,12 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 class _Series:
     rows: list[PriceRow] = field(default_factory=list)
 
+    @property
+    def newest(self) -> PriceRow:
+        """The row inserted last: its rank and provider pattern are the series' current
+        order, whatever days the rows cover."""
+        return max(self.rows, key=lambda r: r.price_id)
+
     def on(self, day: date) -> PriceRow | None:
         found = None
         for row in self.rows:  # sorted by (valid_from, price_id): the last one in force wins
@@ -127,20 +133,23 @@ class PriceBook:
 
     @cached_property
     def _synced_providers(self) -> list[tuple[int, str, str | None]]:
-        seen: dict[str, tuple[int, str, str | None]] = {}
+        # A provider's rank and pattern are those of its newest row: a sync that moves a
+        # provider writes new rows for the models the source still lists, while models
+        # it dropped keep rows with the old rank.
+        newest: dict[str, PriceRow] = {}
         for (manual, provider, _), s in self._series.items():
-            if not manual and provider not in seen:
-                last = s.rows[-1]
-                seen[provider] = (last.provider_rank, provider, last.provider_pattern)
-        return sorted(seen.values())
+            last = s.newest
+            if not manual and (provider not in newest or last.price_id > newest[provider].price_id):
+                newest[provider] = last
+        return sorted((r.provider_rank, p, r.provider_pattern) for p, r in newest.items())
 
     @cached_property
     def _by_provider(self) -> dict[tuple[bool, str], list[_Series]]:
         grouped: dict[tuple[bool, str], list[_Series]] = defaultdict(list)
         for (manual, provider, _), s in self._series.items():
             grouped[(manual, provider)].append(s)
-        for group in grouped.values():
-            group.sort(key=lambda s: (s.rows[-1].rank, s.rows[-1].model))
+        for group in grouped.values():  # by the rank of each series' newest row
+            group.sort(key=lambda s: (s.newest.rank, s.newest.model))
         return dict(grouped)
 
     def resolve(self, name: str | None, provider: str | None, day: date) -> PriceRow | None:

@@ -9,22 +9,56 @@ and aggregation code load the same book with the same SQL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
+from sdk.db.locks import PRICES_LOCK_KEY
 from sdk.db.queries import Query, Row, Statement, single
 from sdk.db.schema import TELEMETRY_SCHEMA, model_prices
 from sdk.prices.book import NewPrice, PriceBook, PriceRow
 from sdk.prices.errors import PriceError
 from sdk.prices.model import KINDS, Kind, Price, Tier
 
-__all__ = ["NewPrice", "book_query", "insert_prices", "load_book", "price_of_row", "tiers_json"]
+__all__ = [
+    "NewPrice",
+    "book_query",
+    "insert_prices",
+    "load_book",
+    "lock_prices",
+    "normalised",
+    "price_of_row",
+    "tiers_json",
+]
 
 TABLE = f"{TELEMETRY_SCHEMA}.{model_prices.name}"
 _COLUMNS = [c.name for c in model_prices.columns]
 _RATE_COLUMNS: dict[Kind, str] = {k: f"{k}_per_mtok" for k in KINDS}
+
+
+def normalised(price: NewPrice) -> NewPrice:
+    """``price`` as it is stored: the model stripped, the provider and exact names
+    stripped and lower-cased (names sorted, without duplicates). A sync compares
+    candidates in this form with the stored rows."""
+    return replace(
+        price,
+        model=price.model.strip(),
+        provider=price.provider.strip().lower(),
+        exact=tuple(sorted({n.strip().lower() for n in price.exact if n.strip()})),
+    )
+
+
+def lock_prices(conn: sa.Connection) -> None:
+    """Take the prices lock (:data:`~sdk.db.locks.PRICES_LOCK_KEY`) until the caller's
+    transaction ends: writers that read the table to decide what to insert (a sync, a
+    manual override beside a seed) take turns, and each sees what the previous one
+    committed (READ COMMITTED: every statement after the lock has a fresh snapshot)."""
+    try:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PRICES_LOCK_KEY})")
+    except DBAPIError as exc:
+        raise PriceError(f"could not lock the price table: {exc.orig}") from exc
 
 
 def tiers_json(price: Price) -> dict[str, list[list[object]]]:
@@ -83,9 +117,9 @@ def insert_prices(conn: sa.Connection, prices: Sequence[NewPrice]) -> list[Price
         return []
     values = [
         {
-            "model": p.model.strip(),
-            "provider": p.provider.strip().lower(),
-            "match_exact": sorted({n.strip().lower() for n in p.exact if n.strip()}),
+            "model": p.model,
+            "provider": p.provider,
+            "match_exact": list(p.exact),
             "match_pattern": p.pattern,
             "valid_from": p.valid_from,
             **{c: getattr(p.price, k) for k, c in _RATE_COLUMNS.items()},
@@ -96,7 +130,7 @@ def insert_prices(conn: sa.Connection, prices: Sequence[NewPrice]) -> list[Price
             "provider_pattern": p.provider_pattern,
             "note": p.note,
         }
-        for p in prices
+        for p in map(normalised, prices)
     ]
     try:
         result = conn.execute(

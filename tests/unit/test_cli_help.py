@@ -36,6 +36,7 @@ PATHS = _command_paths()
 def test_the_walk_finds_every_command() -> None:
     names = {" ".join(p) for p in PATHS}
     assert {"", "api", "run", "dev", "demo", "migrate", "artifacts get", "kb stats"} <= names
+    assert {"prices sync", "prices ls", "prices set"} <= names
     assert len(names) >= 20
 
 
@@ -56,3 +57,6 @@ def test_values_are_named_for_what_they_are() -> None:
     # A flag takes no value, so none is shown beside it.
     gc = CliRunner().invoke(app, ["artifacts", "gc", "--help"], env={"COLUMNS": "200"})
     assert re.search(r"--dry-run\s+Report, delete nothing", gc.output), gc.output
+    prices = CliRunner().invoke(app, ["prices", "set", "--help"], env={"COLUMNS": "200"})
+    assert re.search(r"--tier\s+KIND:ABOVE:RATE", prices.output), prices.output
+    assert re.search(r"--input\s+USD\s", prices.output), prices.output

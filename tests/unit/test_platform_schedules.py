@@ -177,3 +177,20 @@ def test_the_daily_partitions_start_at_aggregate_start_date(
     # The loaded asset, and retention's idea of the first day, follow the same definition.
     assert daily_event_aggregates.partitions_def == daily_partitions
     assert daily_partitions.get_first_partition_key() == AGGREGATES_START.isoformat()
+
+
+def test_model_prices_are_synced_daily_before_yesterday_is_aggregated() -> None:
+    from platform_defs.schedules import model_prices_schedule
+
+    assert model_prices_schedule.name == "model_prices_daily"
+    assert model_prices_schedule.job_name == "model_prices_job"
+    assert model_prices_schedule.execution_timezone == "UTC"
+    assert model_prices_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    (request,) = requested(model_prices_schedule, at("2026-03-02T00:20:00"))
+    assert request.partition_key is None  # the whole table, not a day
+    # Daily crons "M H * * *": prices run earlier in the same hour-of-day order.
+    minute, hour, *every_day = model_prices_schedule.cron_schedule.split()
+    assert every_day == ["*", "*", "*"]
+    y_minute, y_hour, *_ = str(daily_aggregates_yesterday.cron_schedule).split()
+    assert (int(hour), int(minute)) < (int(y_hour), int(y_minute))
+    assert model_prices_schedule in schedules
