@@ -9,9 +9,10 @@ and concurrent invocations sharing one handler never mix.
 It never raises into the graph: every callback catches, logs with the traceback, and
 carries on. It does no I/O: events go to the SDK's in-memory queue as deferred events
 (:mod:`sdk.telemetry.deferred`: validated on the sender thread, which halves the cost
-on the graph's thread), and ``run_inline`` makes LangChain call it on the event loop's
-thread under ``ainvoke`` instead of hopping to an executor thread per callback
-(measured: that hop alone cost ~240 µs per node).
+on the graph's thread; the calls' cost estimate is priced there too), and
+``run_inline`` makes LangChain call it on the event loop's thread under ``ainvoke``
+instead of hopping to an executor thread per callback (measured: that hop alone cost
+~240 µs per node).
 """
 
 from __future__ import annotations
@@ -32,33 +33,25 @@ from langgraph.types import Command
 from sdk.langgraph.calls import CallTracking, guarded
 from sdk.langgraph.prices import Estimate, ModelPrice, Pricer
 from sdk.langgraph.tracking import (
+    CANCELLED,
     EventIds,
     NodeState,
     RunState,
     as_name,
-    clip,
+    error_message,
     field_of,
     is_node_run,
+    thread_of,
     update_of,
 )
 from sdk.telemetry import events, payloads
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.default import get_client
 from sdk.telemetry.emitting import emit_deferred
-from sdk.telemetry.values import printable
 
 log = logging.getLogger(__name__)
 
-CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
 MAX_ENDED = 10_000
-
-
-def _message(error: BaseException | None) -> str | None:
-    """An error's text for the event (storable: no NUL, no lone surrogate); none for
-    cancellation, whose text is noise."""
-    if error is None or type(error).__name__ in CANCELLED:
-        return None
-    return clip(printable(error).replace("\x00", "\ufffd")) or None
 
 
 class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
@@ -177,7 +170,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
     ) -> RunState:
         # invoke(None) resumes from a static breakpoint; a Command(resume=...) from interrupt().
         resumed = inputs is None or isinstance(inputs, Command)
-        thread = _thread_of(metadata)
+        thread = thread_of(metadata)
         paused = self._paused.pop(thread, None) if resumed and thread is not None else None
         run = RunState(
             lc_run_id=lc_run_id,
@@ -335,7 +328,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "cost_usd_est": 0.0,
             "cost_unknown": False,
             "error_type": type(error).__name__[:200] if error is not None else None,
-            "error_message": _message(error),
+            "error_message": error_message(error),
         }
         finish = None
         if estimate is not None:
@@ -364,7 +357,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
                 if left is not None:  # its calls were made: the run's total prices them
                     run.loose.extend(left.calls)
                 self._models.pop(key, None)
-            thread = _thread_of(run.metadata)
+            thread = thread_of(run.metadata)
             if status == "interrupted" and thread is not None:
                 self._paused[thread] = (run.item_id, run.state)
                 if len(self._paused) > MAX_ENDED:
@@ -387,13 +380,13 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "cost_usd_est": 0.0,  # no model called: a known $0 (else replaced by finish)
             "cost_unknown": False,
             "error_type": type(error).__name__[:200] if error is not None else None,
-            "error_message": _message(error),
+            "error_message": error_message(error),
         }
         emit_deferred(events.RunCompleted, payload, ts=ts, finish=finish, **self._ids(run, None))
 
     def _emit_run_started(self, run: RunState) -> None:
         metadata: dict[str, Any] = {}
-        thread_id = _thread_of(run.metadata)
+        thread_id = thread_of(run.metadata)
         if thread_id is not None:
             metadata["thread_id"] = thread_id[:200]
         payload: payloads.RunStartedPayloadDict = {"trigger": "langgraph", "metadata": metadata}
@@ -407,8 +400,3 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "agent_role": agent_role,
             "client": self._client,
         }
-
-
-def _thread_of(metadata: dict[str, Any]) -> str | None:
-    thread_id = metadata.get("thread_id")
-    return str(thread_id) if isinstance(thread_id, str | int) else None

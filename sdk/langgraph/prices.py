@@ -16,9 +16,10 @@ per token, as before): each becomes a manual row for that exact name (compared
 lower-cased, any provider) that wins over every bundled row, also on the graph's
 thread before the bundled data is ready.
 
-Building the bundled book takes about half a second (it parses the whole snapshot), so
-the handler starts it on a daemon thread when it is created (:func:`warm_bundled`); the
-first call that needs it waits only if it is not ready yet.
+Building the bundled book takes about half a second (it imports the whole snapshot), so
+the handler starts it on a daemon thread when it is created (:func:`warm_bundled`), and
+calls are priced where their events are built (:class:`Estimate`, on the SDK's sender
+thread): the graph's thread neither prices nor waits for the book.
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@ from sdk.langgraph.prices import Estimate
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.fields import MAX_USD
 from sdk.telemetry.payloads import ModelCallDict
+from sdk.telemetry.values import printable
 
 MAX_NAME = 200
+CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
 MAX_MESSAGE = 10_000
 
 
@@ -308,3 +310,16 @@ def usage_of(response: Any) -> Usage:
         reasoning=min(reasoning, tokens_out),
         cost_reported=cost_reported,
     )
+
+
+def error_message(error: BaseException | None) -> str | None:
+    """An error's text for the event (storable: no NUL, no lone surrogate); none for
+    cancellation, whose text is noise."""
+    if error is None or type(error).__name__ in CANCELLED:
+        return None
+    return clip(printable(error).replace("\x00", "\ufffd")) or None
+
+
+def thread_of(metadata: dict[str, Any]) -> str | None:
+    thread_id = metadata.get("thread_id")
+    return str(thread_id) if isinstance(thread_id, str | int) else None

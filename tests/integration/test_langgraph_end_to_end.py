@@ -28,6 +28,7 @@ from sdk.prices import CallTokens, cost
 from sdk.prices.genai import GENAI_SOURCE, SEED_MANUAL, genai_rows
 from sdk.prices.repository import insert_prices, load_book
 from sdk.telemetry import TelemetryClient
+from sdk.usage.aggregation import aggregate_day
 from tests.support.langgraph_graphs import (
     DEFAULT_TOPICS,
     PIPELINE_ROLES,
@@ -323,3 +324,24 @@ def test_each_call_lands_in_postgres_and_the_platform_prices_it_as_the_handler_e
     )
     assert by_node["reasoning"]["tokens_reasoning"] == 120
     assert by_node["reported"]["cost_usd_reported"] == 0.0031
+
+    # And the platform's own aggregation of the day (sdk.usage) says the same per node.
+    day = steps[0]["ts"].astimezone(UTC).date()
+    with engine.begin() as conn:
+        aggregate_day(conn, day)
+    with engine.connect() as conn:
+        usage = conn.execute(
+            sa.text(
+                "SELECT node, cost_usd, cost_source FROM telemetry.daily_model_usage "
+                "WHERE day = :day AND workflow_name = :wf"
+            ),
+            {"day": day, "wf": workflow},
+        ).all()
+    estimated = {r["payload"]["node"]: r["payload"]["cost_usd_est"] for r in steps}
+    assert {node: float(usd) for node, usd, _ in usage} == estimated
+    assert {node: source for node, _, source in usage} == {
+        "cached": "computed",
+        "tiered": "computed",
+        "reasoning": "computed",
+        "reported": "reported",
+    }
