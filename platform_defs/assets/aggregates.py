@@ -44,8 +44,8 @@ from platform_defs.resources import PostgresResource
 from platform_defs.spend_checks import budget_result, check_specs, prices_result
 from sdk.settings import WdpSettings, get_settings
 from sdk.usage.aggregation import aggregate_day
+from sdk.usage.day_usage import UsageWritten
 from sdk.usage.errors import RawEventsDropped
-from sdk.usage.pricing import UsageWritten
 from sdk.usage.summary import stored_versions, summarise_day
 
 GROUP = "telemetry"

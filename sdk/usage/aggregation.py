@@ -45,9 +45,9 @@ from sdk.db.locks import AGGREGATE_DAY_LOCK_CLASS, RETENTION_LOCK_KEY
 from sdk.db.partitions import Month, list_partitions
 from sdk.db.schema import AGGREGATE_VERSION, TELEMETRY_SCHEMA, daily_event_aggregates
 from sdk.prices.repository import load_book
+from sdk.usage.day_usage import UsageWritten, replace_day_usage
 from sdk.usage.errors import RawEventsDropped
 from sdk.usage.payload import STEP_EVENT, cost_is_unknown, payload_number
-from sdk.usage.pricing import UsageWritten, replace_day_usage
 
 __all__ = [
     "AGGREGATE_COLUMNS",

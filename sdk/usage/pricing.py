@@ -27,42 +27,37 @@ table than the other used.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from sdk.db.locks import AGGREGATE_DAY_LOCK_CLASS
+from sdk.db.schema import TELEMETRY_SCHEMA, model_prices
 from sdk.prices.book import PriceBook, PriceRow
 from sdk.prices.model import CallTokens, cost
 from sdk.prices.repository import load_book
-from sdk.usage.model_usage import (
-    KEY_COLUMNS,
-    MODEL_USAGE_COLUMNS,
-    MODEL_USAGE_SQL,
-    SUM_COLUMNS,
-    TABLE,
-)
+from sdk.usage.errors import UsageError
+from sdk.usage.model_usage import TABLE
 
 __all__ = [
     "DayRepriced",
     "PriceResolver",
     "Priced",
     "RepriceReport",
-    "UsageWritten",
+    "fresh_book",
     "lock_days",
     "price_days",
     "price_usage_row",
-    "replace_day_usage",
     "reprice_all",
     "stored_days",
 ]
 
 UNKNOWN = "unknown"
-BATCH = 5_000  # rows per UPDATE
+BATCH = 50_000  # rows per UPDATE: one statement for a quarter of 50 models' rows
 DAYS_PER_TRANSACTION = 92  # about a quarter: a year is four transactions
 
 
@@ -195,6 +190,19 @@ def lock_days(conn: sa.Connection, days: Iterable[date]) -> list[date]:
     return ordered
 
 
+_PRICE_ROWS = f"SELECT count(*) FROM {TELEMETRY_SCHEMA}.{model_prices.name}"
+
+
+def fresh_book(conn: sa.Connection, book: PriceBook | None) -> PriceBook:
+    """``book`` (loaded earlier with :func:`load_book`) if the table still holds exactly
+    its rows, else the table read now. Rows are only ever added, so the same count means
+    the same rows: a re-pricing of many days reads the table once, and again only when a
+    price arrived meanwhile."""
+    if book is not None and conn.exec_driver_sql(_PRICE_ROWS).scalar_one() == len(book.rows):
+        return book
+    return load_book(conn)
+
+
 def reprice_all(
     engine: sa.Engine, days_per_transaction: int = DAYS_PER_TRANSACTION
 ) -> RepriceReport:
@@ -204,10 +212,13 @@ def reprice_all(
     retention has dropped are priced like any other: from their token sums."""
     with engine.connect() as conn:
         days = stored_days(conn)
-    report = RepriceReport(())
+    report, book = RepriceReport(()), None
     for start in range(0, len(days), days_per_transaction):
+        chunk = days[start : start + days_per_transaction]
         with engine.begin() as conn:
-            report += price_days(conn, days[start : start + days_per_transaction])
+            lock_days(conn, chunk)
+            book = fresh_book(conn, book)
+            report += price_days(conn, chunk, book)
     return report
 
 
@@ -217,34 +228,45 @@ def stored_days(conn: sa.Connection) -> list[date]:
     return [r[0] for r in rows]
 
 
-_READ_COLUMNS = (*KEY_COLUMNS, *SUM_COLUMNS, "cost_usd", "cost_source", "price_id")
-_READ = f"SELECT {', '.join(_READ_COLUMNS)} FROM {TABLE} WHERE day = ANY(%(days)s)"
-_TYPES = {"day": "date", "input_band": "bigint", "cost_usd": "numeric", "price_id": "bigint"}
-_SET = ("cost_usd", "cost_source", "price_id")
-_UPDATE_COLUMNS = (*KEY_COLUMNS, *_SET)
+# What pricing reads of a stored row, and its ctid: the rows are written back by it
+# (cheaper than matching nine key columns), which is safe because every writer of the
+# table holds the day's lock, as price_days does from its read to its commit, so no row
+# read can move before the update; the update checks that it found every one.
+_READ_COLUMNS = (
+    "day", "model", "provider", "input_band", "basis", "calls", "tokens_in",
+    "tokens_cached_in", "tokens_cache_write", "tokens_out", "tokens_reasoning",
+    "reported_usd", "cost_usd", "cost_source", "price_id",
+)  # fmt: skip
+_READ = f"SELECT ctid::text, {', '.join(_READ_COLUMNS)} FROM {TABLE} WHERE day = ANY(%(days)s)"
 _UPDATE = (
-    f"UPDATE {TABLE} u SET "
-    + ", ".join(f"{c} = v.{c}" for c in _SET)
-    + ", priced_at = now() FROM unnest("
-    + ", ".join(f"CAST(%({c})s AS {_TYPES.get(c, 'text')}[])" for c in _UPDATE_COLUMNS)
-    + f") AS v({', '.join(_UPDATE_COLUMNS)}) WHERE "
-    + " AND ".join(f"u.{c} = v.{c}" for c in KEY_COLUMNS)
+    f"UPDATE {TABLE} u SET cost_usd = v.cost_usd, cost_source = v.cost_source, "
+    "price_id = v.price_id, priced_at = now() "
+    "FROM unnest(CAST(%(ctid)s AS tid[]), CAST(%(cost_usd)s AS numeric[]), "
+    "CAST(%(cost_source)s AS text[]), CAST(%(price_id)s AS bigint[])) "
+    "AS v(ctid, cost_usd, cost_source, price_id) WHERE u.ctid = v.ctid"
 )
+_DAY, _MODEL, _PROVIDER, _BASIS, _CALLS = 1, 2, 3, 5, 6
+_COST, _SOURCE, _PRICE_ID = 13, 14, 15
 
 
-def _same(row: Mapping[Any, Any], priced: Priced) -> bool:
-    stored = (row["cost_usd"], row["cost_source"], row["price_id"])
-    return stored == (priced.cost_usd, priced.cost_source, priced.price_id)  # 1.50 == 1.5
-
-
-def _write(conn: sa.Connection, changes: Sequence[tuple[Mapping[Any, Any], Priced]]) -> None:
+def _write(conn: sa.Connection, changes: list[tuple[str, Priced]]) -> None:
+    raw = conn.connection.driver_connection
+    assert raw is not None
     for start in range(0, len(changes), BATCH):
         batch = changes[start : start + BATCH]
-        params: dict[str, list[Any]] = {c: [row[c] for row, _ in batch] for c in KEY_COLUMNS}
-        params["cost_usd"] = [p.cost_usd for _, p in batch]
-        params["cost_source"] = [p.cost_source for _, p in batch]
-        params["price_id"] = [p.price_id for _, p in batch]
-        conn.exec_driver_sql(_UPDATE, params)
+        params = {
+            "ctid": [ctid for ctid, _ in batch],
+            "cost_usd": [p.cost_usd for _, p in batch],
+            "cost_source": [p.cost_source for _, p in batch],
+            "price_id": [p.price_id for _, p in batch],
+        }
+        with raw.cursor() as cur:
+            cur.execute(_UPDATE, params)
+            if cur.rowcount != len(batch):  # a row changed without the day's lock
+                raise UsageError(
+                    f"re-pricing found {cur.rowcount} of the {len(batch)} usage rows it "
+                    "read: the table was written without the day's lock; run it again"
+                )
 
 
 @dataclass
@@ -259,108 +281,71 @@ class _Tally:
     changed_price_ids: set[int] = field(default_factory=set)
     changed_models: set[str] = field(default_factory=set)
 
+    def day(self, day: date) -> DayRepriced:
+        return DayRepriced(
+            day=day,
+            rows=self.rows,
+            rows_changed=self.changed,
+            before_usd=self.before,
+            after_usd=self.after,
+            unknown_before=self.unknown_before,
+            unknown_after=self.unknown_after,
+            price_ids=frozenset(self.price_ids),
+            changed_price_ids=frozenset(self.changed_price_ids),
+            changed_models=frozenset(self.changed_models),
+        )
+
+
+def _priced(row: tuple[Any, ...], resolver: PriceResolver) -> Priced:
+    """:func:`price_usage_row` of a stored row, without repeating its arithmetic when
+    the lookup finds the very price row its computed cost came from: price rows never
+    change and neither do a stored row's token sums, so neither can its cost."""
+    if row[_BASIS] == "tokens" and row[_SOURCE] == "computed":
+        found = resolver.resolve(row[_MODEL], row[_PROVIDER], row[_DAY])
+        if found is not None and found.price_id == row[_PRICE_ID]:
+            return Priced(row[_COST], "computed", found.price_id)
+    return price_usage_row(dict(zip(_READ_COLUMNS, row[1:], strict=True)), resolver, row[_DAY])
+
 
 def price_days(
     conn: sa.Connection, days: Iterable[date], book: PriceBook | None = None
 ) -> RepriceReport:
-    """Re-price the stored usage rows of ``days`` in the caller's transaction: every row
-    is priced again with :func:`price_usage_row`, and only rows whose cost, source or
-    price row changed are written (with ``priced_at``). Takes the days' aggregation locks
-    first (see the module docstring); ``book`` None loads the book after them."""
+    """Re-price the stored usage rows of ``days`` in the caller's transaction with
+    :func:`price_usage_row`; only rows whose cost, source or price row changed are
+    written (with ``priced_at``). Takes the days' aggregation locks first, then uses
+    ``book`` if the table has not grown since it was loaded, else reads the table (see
+    the module docstring)."""
     ordered = lock_days(conn, days)
     if not ordered:
         return RepriceReport(())
-    resolver = PriceResolver(load_book(conn) if book is None else book)
+    resolver = PriceResolver(fresh_book(conn, book))
     tallies = {day: _Tally() for day in ordered}
-    changes: list[tuple[Mapping[Any, Any], Priced]] = []
-    result = conn.exec_driver_sql(_READ, {"days": ordered})
-    for row in result.mappings():
-        day = row["day"]
-        priced = price_usage_row(row, resolver, day)
-        tally = tallies[day]
+    changes: list[tuple[str, Priced]] = []
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.execute(_READ, {"days": ordered})
+        rows = cur.fetchall()
+    for row in rows:
+        priced = _priced(row, resolver)
+        tally = tallies[row[_DAY]]
         tally.rows += 1
-        if row["cost_usd"] is None:
-            tally.unknown_before += row["calls"]
+        if row[_COST] is None:
+            tally.unknown_before += row[_CALLS]
         else:
-            tally.before += row["cost_usd"]
+            tally.before += row[_COST]
         if priced.cost_usd is None:
-            tally.unknown_after += row["calls"]
+            tally.unknown_after += row[_CALLS]
         else:
             tally.after += priced.cost_usd
         if priced.price_id is not None:
             tally.price_ids.add(priced.price_id)
-        if not _same(row, priced):
+        stored = (row[_COST], row[_SOURCE], row[_PRICE_ID])
+        if stored != (priced.cost_usd, priced.cost_source, priced.price_id):  # 1.50 == 1.5
             tally.changed += 1
-            tally.changed_models.add(row["model"])
+            tally.changed_models.add(row[_MODEL])
             if priced.price_id is not None:
                 tally.changed_price_ids.add(priced.price_id)
-            changes.append((row, priced))
+            changes.append((row[0], priced))
     _write(conn, changes)
-    return RepriceReport(
-        tuple(
-            DayRepriced(
-                day=day,
-                rows=t.rows,
-                rows_changed=t.changed,
-                before_usd=t.before,
-                after_usd=t.after,
-                unknown_before=t.unknown_before,
-                unknown_after=t.unknown_after,
-                price_ids=frozenset(t.price_ids),
-                changed_price_ids=frozenset(t.changed_price_ids),
-                changed_models=frozenset(t.changed_models),
-            )
-            for day, t in tallies.items()
-        )
-    )
-
-
-@dataclass(frozen=True)
-class UsageWritten:
-    """What :func:`replace_day_usage` stored: rows, rows per cost source, the known cost
-    and the calls of unknown cost beside it."""
-
-    rows: int
-    by_source: Mapping[str, int]
-    cost_usd: Decimal
-    unknown_calls: int
-
-
-_INSERT_COLUMNS = (*MODEL_USAGE_COLUMNS, *_SET)
-_INSERT_TYPES = _TYPES | {c: "bigint" for c in SUM_COLUMNS} | {"reported_usd": "numeric"}
-_INSERT = (
-    f"INSERT INTO {TABLE} ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(%({c})s AS {_INSERT_TYPES.get(c, 'text')}[])" for c in _INSERT_COLUMNS)
-    + ")"
-)
-
-
-def replace_day_usage(
-    conn: sa.Connection, day: date, lo: datetime, hi: datetime, book: PriceBook
-) -> UsageWritten:
-    """Replace ``day``'s usage rows with :data:`MODEL_USAGE_SQL` over ``[lo, hi)``, priced
-    with ``book``, in the caller's transaction. The caller holds the day's lock and has
-    checked that its raw events are all there (:func:`sdk.usage.aggregation.aggregate_day`
-    is the one caller)."""
-    conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE day = %(day)s", {"day": day})
-    resolver = PriceResolver(book)
-    grouped = conn.exec_driver_sql(MODEL_USAGE_SQL, {"day": day, "lo": lo, "hi": hi})
-    columns: dict[str, list[Any]] = {c: [] for c in _INSERT_COLUMNS}
-    by_source = dict.fromkeys(("computed", "reported", "estimate", UNKNOWN), 0)
-    known, unknown_calls = Decimal(0), 0
-    for row in grouped.mappings():
-        priced = price_usage_row(row, resolver, day)
-        for c in MODEL_USAGE_COLUMNS:
-            columns[c].append(row[c])
-        columns["cost_usd"].append(priced.cost_usd)
-        columns["cost_source"].append(priced.cost_source)
-        columns["price_id"].append(priced.price_id)
-        by_source[priced.cost_source] += 1
-        if priced.cost_usd is None:
-            unknown_calls += row["calls"]
-        else:
-            known += priced.cost_usd
-    rows = len(columns["day"])
-    if rows:
-        conn.exec_driver_sql(_INSERT, columns)
-    return UsageWritten(rows=rows, by_source=by_source, cost_usd=known, unknown_calls=unknown_calls)
+    return RepriceReport(tuple(t.day(day) for day, t in tallies.items()))

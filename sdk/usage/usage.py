@@ -26,7 +26,8 @@ priced, by the same sums in Python, so a live day and the stored day it becomes 
 the same figures (until a price changes: a stored day keeps the cost it was priced with
 until it is re-priced).
 
-Rows are merged per group in Python across the stored part and each live day: sums
+Rows are merged per group in Python (:mod:`sdk.usage.usage_merge`) across the stored
+part and each live day: sums
 add up (the cost by its source: computed, reported, estimate; unknown calls counted),
 ``duration_max_ms`` is the max, and percentiles, which cannot be merged, are kept only
 for a group that is a single aggregate row. Grouped by ``model``, step rows are keyed by
