@@ -112,6 +112,9 @@ _PSEUDO = """
     step_model AS model, '' AS provider,
     tokens_in, tokens_cached_in, 0 AS tokens_cache_write, tokens_out, 0 AS tokens_reasoning,
     CASE WHEN cost IS NOT NULL AND NOT said_unknown THEN 'estimate'
+         -- several models joined ("a,b"): the tokens cannot be split between them, and
+         -- a pattern of one would price all of them at its rate: unknown, never a guess
+         WHEN strpos(step_model, ',') > 0 THEN 'none'
          WHEN tokens_in > 0 OR tokens_out > 0 THEN 'tokens'
          ELSE 'none' END AS basis,
     CASE WHEN cost IS NOT NULL AND NOT said_unknown THEN cost END AS reported_usd

@@ -122,3 +122,18 @@ def test_payload_numbers_that_are_not_numbers_read_as_absent(engine: sa.Engine) 
         ("n", "gpt-x", "gpt-x", "", 0, "none"): (1, 1, 5, 0, 0, 5, 0, None),
         ("legacy", "gpt-x", "gpt-x", "", 0, "none"): (1, 1, 0, 0, 0, 0, 0, None),
     }
+
+
+def test_a_step_of_several_joined_models_without_an_estimate_stays_unknown(
+    engine: sa.Engine,
+) -> None:
+    """Its tokens cannot be split between the models, and a genai-prices pattern of the
+    first one (``claude-3-5-sonnet…``) matches the joined name: priced, it would bill
+    every token at that model's rate. It is unknown instead (found in review)."""
+    wf = f"multi-{uuid.uuid4().hex[:8]}"
+    joined = "claude-3-5-sonnet-latest,local-reranker"
+    payload = step("ok", 5, joined, 1_000_000, 100_000, None, node="a") | {"cost_unknown": True}
+    insert(engine, STEP, at(0), run="r", wf=wf, payload=payload)
+    assert grouped(engine, wf) == {
+        ("a", joined, joined, "", 524_288, "none"): (1, 1, 1_000_000, 0, 0, 100_000, 0, None),
+    }
