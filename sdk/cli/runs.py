@@ -127,8 +127,8 @@ def show(
     ),
     as_json: bool = typer.Option(False, "--json", help="The read API's JSON instead of tables."),
 ) -> None:
-    """One run: its summary, its steps on a time line, state changes, learning events and
-    the artifacts linked to it."""
+    """One run: its summary, its steps on a time line (with the cost they emitted) and
+    their model calls, state changes, learning events and the artifacts linked to it."""
     from sdk.settings import get_settings
     from sdk.usage.errors import InvalidQuery, RunNotFound
     from sdk.usage.runs import run_detail

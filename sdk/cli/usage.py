@@ -87,7 +87,8 @@ def usage(
         False, "--json", help="The read API's JSON (groups, totals, days) instead of a table."
     ),
 ) -> None:
-    """Steps, tokens and cost per day, workflow, node, model or role (unknown costs counted)."""
+    """Steps, calls, tokens and priced cost per day, workflow, node, model or role (calls
+    without a price counted, never $0)."""
     from sdk.usage.errors import InvalidQuery
     from sdk.usage.usage import usage_report
 
