@@ -1,12 +1,15 @@
 """Benchmark the cost of LangGraph instrumentation on the graph's own thread.
 
     .venv/bin/python -m benchmarks.langgraph_overhead [--runs 300] [--nodes 10] [--work-ms 1.0]
+        [--model bench-model] [--provider wdp-fake]
 
 One process, one graph: ``--nodes`` nodes in a line, each doing ``--work-ms`` of work,
 of three kinds: ``spin`` (pure-Python CPU work, which holds the GIL: the worst case, as
 the SDK's sender thread then competes with the graph for it), ``sleep`` (waiting, like
 a node calling a model over the network: the usual case) and ``model`` (the wait plus
-a fake model call, so model-call callbacks and token accounting are measured too). The same compiled
+a fake model call, so model-call callbacks, token accounting and pricing are measured too:
+``--model`` names a priced model, such as gpt-4o-mini, to include the price arithmetic;
+the default has no price). The same compiled
 graph is run plain and instrumented (``sdk.langgraph.instrument``), alternating run by
 run so drift and noise hit both alike, for ``invoke`` and ``ainvoke``. Events go
 through a real :class:`sdk.telemetry.TelemetryClient` (queue, sender thread,
@@ -38,6 +41,7 @@ from rich.table import Table
 
 from sdk.langgraph import instrument
 from sdk.langgraph.fake import FakeChatModel
+from sdk.langgraph.prices import bundled, warm_bundled
 from sdk.telemetry import TelemetryClient
 from sdk.telemetry.transport import TransportResponse
 
@@ -85,7 +89,7 @@ _MODEL = FakeChatModel(model="bench-model", text="a short answer")
 
 def call_model(ms: float) -> None:
     """Waiting as for a model's reply, then a (fake, instant) model call: exercises
-    the model-call callbacks and usage accounting too."""
+    the model-call callbacks, usage accounting and pricing too."""
     time.sleep(ms / 1000)
     _MODEL.invoke("a prompt of several words")
 
@@ -151,14 +155,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--work-ms", type=float, default=1.0)
+    parser.add_argument("--model", default="bench-model", help="the fake model's name")
+    parser.add_argument("--provider", default="wdp-fake", help="its ls_provider")
     args = parser.parse_args(argv)
+    global _MODEL
+    _MODEL = FakeChatModel(model=args.model, provider=args.provider, text="a short answer")
 
     transport = AcceptingTransport()
     client = TelemetryClient(transport=transport, batch_size=500, flush_interval_s=0.2)
+    # The bundled genai-prices book is built once per process, on a daemon thread that
+    # the first handler starts: waited for here, so that the steady state is measured.
+    started = time.perf_counter()
+    warm_bundled()
+    bundled()
+    console.print(f"bundled prices ready after {time.perf_counter() - started:.2f} s (once)")
 
     console.print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.nodes} nodes x "
-        f"{args.work_ms} ms, {args.runs} runs per variant, alternating"
+        f"{args.work_ms} ms, {args.runs} runs per variant, alternating; model "
+        f"{args.model} ({args.provider})"
     )
     table = Table(title="LangGraph instrumentation overhead (medians of paired differences)")
     columns = ("work", "mode", "plain ms", "overhead", "wall / node", "caller CPU / node", "")

@@ -26,6 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ from sdk.cli.launch import free_port, signal_group, wait_until_ok
 from sdk.db.engine import create_engine
 from sdk.db.partitions import Month, ensure_partitions
 from sdk.db.schema import WORKFLOW_EVENT_COLUMNS
+from sdk.prices.book import ALWAYS, MANUAL
+from sdk.prices.model import Price
+from sdk.prices.repository import NewPrice, insert_prices
 from sdk.telemetry.values import new_ulid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +60,10 @@ STEP, RUN_DONE = "workflow.step_completed", "workflow.run_completed"
 DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-# (workflow, node, role, model, tokens in, tokens out, USD per 1k tokens or None: no price)
+# (workflow, node, role, model, tokens in, tokens out, USD per 1k tokens or None: no price).
+# Each priced model gets a manual price row (in and out alike), so the platform computes
+# its calls' cost from their tokens; the step events also carry the estimate an SDK would
+# have emitted for the base tokens (the platform never uses it for steps with calls).
 NODES = [
     ("triage", "classify", "triager", "gpt-4o-mini", 400, 60, 0.0006),
     ("triage", "plan", "planner", "gpt-4o", 1200, 300, 0.01),
@@ -69,6 +76,25 @@ NODES = [
 DAY_SHAPES = [(12, 1.0), (30, 1.6), (20, 0.7)]
 
 
+PROVIDERS = {"gpt-4o-mini": "openai", "gpt-4o": "openai", "claude-sonnet": "anthropic"}
+
+
+def showcase_prices() -> list[NewPrice]:
+    """A manual price row per priced model of :data:`NODES` (USD per million tokens)."""
+    priced = {model: price for *_, model, _, _, price in NODES if price is not None}
+    return [
+        NewPrice(
+            model,
+            Price(input=Decimal(str(p)) * 1000, output=Decimal(str(p)) * 1000),
+            ALWAYS,
+            MANUAL,
+            exact=(model,),
+            note="benchmarks.screenshots showcase",
+        )
+        for model, p in priced.items()
+    ]
+
+
 def showcase_days(today: date | None = None) -> list[date]:
     """The three days before ``today`` (UTC): partitions that exist whatever the date."""
     today = today or datetime.now(UTC).date()
@@ -79,9 +105,14 @@ def seed(url: str, days: list[date]) -> int:
     """Write each day's runs (its shape from :data:`DAY_SHAPES`); returns the events written.
 
     Every 6th run fails at ``judge`` (a step error and a failed run); the ``rerank`` model
-    has no price, so its steps' cost is unknown.
+    has no price, so its calls' cost is unknown. Each step is one call (event_version 2)
+    at its model's provider; ``judge``'s output is half reasoning.
     """
-    ensure_partitions(create_engine(url), sorted({Month.of(d) for d in days}))
+    engine = create_engine(url)
+    ensure_partitions(engine, sorted({Month.of(d) for d in days}))
+    with engine.begin() as conn:
+        insert_prices(conn, showcase_prices())
+    engine.dispose()
     rows = []
     for day, (runs, slow) in zip(days, DAY_SHAPES, strict=False):
         start = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
@@ -91,23 +122,39 @@ def seed(url: str, days: list[date]) -> int:
             for n, (wf, node, role, model, tin, tout, price) in enumerate(NODES):
                 moment += timedelta(seconds=30)
                 error = failed and node == "judge"
+                tokens_in, tokens_out = tin + 13 * r, tout + 5 * r
+                cached = (tin // 2) if node == "summarise" else 0
+                call = {
+                    "model": model,
+                    "provider": PROVIDERS.get(model),
+                    "tokens_in": tokens_in,
+                    "tokens_cached_in": cached,
+                    "tokens_out": tokens_out,
+                    "tokens_reasoning": tokens_out // 2 if node == "judge" else 0,
+                }
                 payload = {
                     "node": node,
                     "step": n + 1,
                     "status": "error" if error else "ok",
                     "duration_ms": round(slow * (200 + 150 * n + 37 * (r % 9) ** 1.5), 1),
                     "model": model,
-                    "tokens_in": tin + 13 * r,
-                    "tokens_out": tout + 5 * r,
-                    "tokens_cached_in": (tin // 2) if node == "summarise" else 0,
+                    "tokens_in": tokens_in,
+                    "tokens_out": tokens_out,
+                    "tokens_cached_in": cached,
                     "cost_usd_est": None
                     if price is None
                     else round(price * (tin + tout) / 1000, 6),
                     "cost_unknown": price is None,
+                    "calls": [{k: v for k, v in call.items() if v is not None}],
                 }
                 columns = {"run_id": f"run-{day}-{r}", "item_id": f"item-{r % 5}"}
                 rows.append(
-                    (STEP, moment, payload, columns | {"workflow_name": wf, "agent_role": role})
+                    (
+                        STEP,
+                        moment,
+                        payload,
+                        columns | {"workflow_name": wf, "agent_role": role, "event_version": 2},
+                    )
                 )
             done = {"status": "failed" if failed else "succeeded", "duration_ms": 9000.0}
             rows.append((RUN_DONE, moment, done, {"run_id": f"run-{day}-{r}"}))

@@ -15,207 +15,8 @@ from typing import Any
 from litestar.openapi.spec import OpenAPIResponse, Operation, Parameter
 
 from ingest_api.openapi import ERROR_SCHEMA, error_responses, json_content
+from ingest_api.read_schemas import RUN_DETAIL, RUN_PAGE, TEXT, TIME, USAGE_REPORT
 from sdk.usage import params
-
-_TEXT = {"type": "string", "minLength": 1, "maxLength": params.MAX_TEXT}
-_NULLABLE_TEXT = {"type": ["string", "null"]}
-_NUMBER = {"type": "number"}
-_NULLABLE_NUMBER = {"type": ["number", "null"]}
-_INT = {"type": "integer", "minimum": 0}
-_NULLABLE_INT = {"type": ["integer", "null"], "minimum": 0}
-_TIME = {"type": "string", "format": "date-time"}
-_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-
-
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": sorted(properties), "properties": properties}
-
-
-RUN_TOTALS = _object(
-    {
-        "steps": _INT,
-        "errors": _INT,
-        "tokens_in": _INT,
-        "tokens_out": _INT,
-        "tokens_cached_in": _INT,
-        "cost_usd": {**_NUMBER, "description": "Sum of the known step costs only."},
-        "cost_unknown_steps": {
-            **_INT,
-            "description": "Steps whose cost is unknown (no price): not in cost_usd.",
-        },
-    }
-)
-
-RUN_SUMMARY = _object(
-    {
-        "run_id": {"type": "string"},
-        "workflow_name": _NULLABLE_TEXT,
-        "item_id": _NULLABLE_TEXT,
-        "status": {
-            "type": "string",
-            "description": "The run_completed status; `running` while none is stored.",
-        },
-        "started_at": _TIME,
-        "ended_at": _NULLABLE_TIME,
-        "duration_ms": _NULLABLE_NUMBER,
-        "error_type": _NULLABLE_TEXT,
-        "error_message": _NULLABLE_TEXT,
-        "start_recorded": {
-            "type": "boolean",
-            "description": "False: no workflow.run_started is stored; started_at is the "
-            "run's earliest event, and the run is not in the runs list.",
-        },
-        "totals": RUN_TOTALS,
-    }
-)
-
-RUN_PAGE = _object(
-    {
-        "runs": {"type": "array", "items": RUN_SUMMARY},
-        "next_cursor": {
-            "type": ["string", "null"],
-            "description": "Pass as `cursor` for the next (older) page; null on the last page.",
-        },
-        "limit": {"type": "integer"},
-    }
-)
-
-STEP = _object(
-    {
-        "event_id": {"type": "string"},
-        "ts": _TIME,
-        "node": _NULLABLE_TEXT,
-        "step": _NULLABLE_INT,
-        "attempt": _NULLABLE_INT,
-        "agent_role": _NULLABLE_TEXT,
-        "status": _NULLABLE_TEXT,
-        "duration_ms": _NULLABLE_NUMBER,
-        "models": {"type": "array", "items": {"type": "string"}},
-        "tokens_in": _INT,
-        "tokens_out": _INT,
-        "tokens_cached_in": _NULLABLE_INT,
-        "cost_usd": {**_NULLABLE_NUMBER, "description": "Null when the cost is unknown."},
-        "cost_unknown": {"type": "boolean"},
-        "error_type": _NULLABLE_TEXT,
-        "error_message": _NULLABLE_TEXT,
-    }
-)
-
-STATE_CHANGE = _object(
-    {
-        "event_id": {"type": "string"},
-        "ts": _TIME,
-        "item_id": _NULLABLE_TEXT,
-        "from_state": _NULLABLE_TEXT,
-        "to_state": _NULLABLE_TEXT,
-        "reason": _NULLABLE_TEXT,
-        "node": _NULLABLE_TEXT,
-    }
-)
-
-LEARNING_EVENT = _object(
-    {
-        "event_id": {"type": "string"},
-        "event_name": {"type": "string"},
-        "ts": _TIME,
-        "item_id": _NULLABLE_TEXT,
-        "payload": {"type": "object"},
-    }
-)
-
-RUN_ARTIFACT = _object(
-    {
-        "artifact_id": {"type": "string"},
-        "version": {"type": "integer", "minimum": 1},
-        "type": {"type": "string"},
-        "link_type": {"type": "string"},
-        "item_id": _NULLABLE_TEXT,
-        "title": _NULLABLE_TEXT,
-        "mime_type": {"type": "string"},
-        "size_bytes": _INT,
-        "linked_at": _TIME,
-    }
-)
-
-RUN_DETAIL = _object(
-    {
-        "run": RUN_SUMMARY,
-        "steps": {"type": "array", "items": STEP},
-        "state_changes": {"type": "array", "items": STATE_CHANGE},
-        "learning_events": {"type": "array", "items": LEARNING_EVENT},
-        "artifacts": {"type": "array", "items": RUN_ARTIFACT},
-        "truncated": {
-            "type": "boolean",
-            "description": "The run has more events than one answer carries (the first "
-            "ones are here; the totals count every step).",
-        },
-    }
-)
-
-USAGE_FIGURES: dict[str, Any] = {
-    "steps": _INT,
-    "errors": {**_INT, "description": "Steps with status error."},
-    "tokens_in": _INT,
-    "tokens_out": _INT,
-    "tokens_cached_in": {**_NULLABLE_INT, "description": "Null: not recorded by a legacy row."},
-    "cost_usd": {**_NUMBER, "description": "Sum of the known step costs only."},
-    "cost_unknown_steps": {
-        **_NULLABLE_INT,
-        "description": "Steps whose cost is unknown; null when a legacy row (aggregated "
-        "before unknown costs were counted) is included.",
-    },
-    "duration_max_ms": _NULLABLE_NUMBER,
-    "duration_p50_ms": {
-        **_NULLABLE_NUMBER,
-        "description": "Only for a group that is one aggregate row (percentiles cannot be "
-        "merged); else null.",
-    },
-    "duration_p95_ms": {**_NULLABLE_NUMBER, "description": "As duration_p50_ms."},
-    "runs": {
-        **_NULLABLE_INT,
-        "description": "Runs started: distinct run_ids of workflow.run_started, per day and "
-        "workflow, summed (a run started on two days counts on each); null when grouped by "
-        "node, model or agent_role.",
-    },
-    "runs_failed": {
-        **_NULLABLE_INT,
-        "description": "Failed completions: workflow.run_completed events with status failed "
-        "(a run that failed and was completed again counts); null like runs.",
-    },
-    "legacy_rows": {
-        **_INT,
-        "description": "Included rows aggregated before migration 0005 (aggregate_version 1).",
-    },
-}
-
-USAGE_GROUP = {
-    "type": "object",
-    "required": [*sorted(USAGE_FIGURES), "source"],
-    "properties": {
-        **USAGE_FIGURES,
-        **{key: {"type": ["string", "null"]} for key in params.GROUP_KEYS},
-        "source": {"type": "string", "enum": ["stored", "live", "mixed"]},
-    },
-    "description": "One combination of the group_by keys (null: events without that value).",
-}
-
-USAGE_REPORT = _object(
-    {
-        "from": {"type": "string", "format": "date"},
-        "to": {"type": "string", "format": "date"},
-        "group_by": {"type": "array", "items": {"type": "string", "enum": list(params.GROUP_KEYS)}},
-        "groups": {"type": "array", "items": USAGE_GROUP},
-        "totals": _object(USAGE_FIGURES),
-        "stored_days": {"type": "array", "items": {"type": "string", "format": "date"}},
-        "live_days": {
-            "type": "array",
-            "items": {"type": "string", "format": "date"},
-            "description": "Days computed from raw events now: today, and days with events "
-            "but no stored aggregates yet.",
-        },
-        "notes": {"type": "array", "items": {"type": "string"}},
-    }
-)
 
 
 def _query(name: str, schema: dict[str, Any], description: str, **extra: Any) -> Parameter:
@@ -232,15 +33,15 @@ def _query(name: str, schema: dict[str, Any], description: str, **extra: Any) ->
 _SINCE = "RFC 3339 date-time with a time zone, or a day (YYYY-MM-DD, its midnight UTC)"
 
 RUNS_PARAMETERS = [
-    _query("workflow_name", _TEXT, "Only runs of this workflow (from their run_started)."),
-    _query("item_id", _TEXT, "Only runs of this work item (from their run_started)."),
+    _query("workflow_name", TEXT, "Only runs of this workflow (from their run_started)."),
+    _query("item_id", TEXT, "Only runs of this work item (from their run_started)."),
     _query(
         "status",
         {"type": "string", "enum": list(params.RUN_STATUSES)},
         "Only runs in this status (`running`: no run_completed stored yet).",
     ),
-    _query("since", _TIME, f"Runs started at or after this instant: {_SINCE}."),
-    _query("until", _TIME, f"Runs started before this instant: {_SINCE}."),
+    _query("since", TIME, f"Runs started at or after this instant: {_SINCE}."),
+    _query("until", TIME, f"Runs started before this instant: {_SINCE}."),
     _query(
         "limit",
         {
@@ -282,7 +83,7 @@ USAGE_PARAMETERS = [
 RUN_ID = Parameter(
     name="run_id",
     param_in="path",
-    schema=_TEXT,  # type: ignore[arg-type]
+    schema=TEXT,  # type: ignore[arg-type]
     description="The run id, as the events carry it.",
     required=True,
 )
@@ -311,7 +112,8 @@ class RunsOperation(Operation):
         self.security = [{"bearer": []}]
         self.description = (
             "Runs newest first, each listed from its `workflow.run_started` event, with its "
-            "status, end and step totals. Keyset pages: stable while runs are inserted."
+            "status, end and step totals (the cost the steps emitted, from the raw events). "
+            "Keyset pages: stable while runs are inserted."
         )
         self.responses = {
             "200": OpenAPIResponse(description="A page of runs", content=json_content(RUN_PAGE)),
@@ -340,9 +142,11 @@ class UsageOperation(Operation):
         self.parameters = list(USAGE_PARAMETERS)
         self.security = [{"bearer": []}]
         self.description = (
-            "Steps, tokens, cost (known costs summed, unknown ones counted) and durations "
-            "per group, from the daily aggregates plus live figures from raw events for "
-            "today and for days not aggregated yet (`live_days`)."
+            "Steps, calls, tokens, priced cost (known costs summed by source, calls without "
+            "a cost counted) and durations per group, from the daily aggregates and the "
+            "daily model usage, plus live figures from raw events (their calls priced with "
+            "the current price table) for today and for days not aggregated yet "
+            "(`live_days`)."
         )
         self.responses = {
             "200": OpenAPIResponse(

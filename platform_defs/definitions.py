@@ -13,6 +13,12 @@ from platform_defs.assets.aggregates import daily_event_aggregates
 from platform_defs.assets.knowledge_base import kb_ingestion, kb_ingestion_job, kb_ingestion_sensor
 from platform_defs.assets.partitions import event_partitions
 from platform_defs.assets.prices import model_prices
+from platform_defs.assets.repricing import (
+    usage_repricing,
+    usage_repricing_after_prices,
+    usage_repricing_daily,
+    usage_repricing_job,
+)
 from platform_defs.assets.retention import event_retention
 from platform_defs.checks import (
     aggregates_reconcile,
@@ -31,7 +37,14 @@ from platform_defs.schedules import schedules
 from platform_defs.sensors import log_run_failures
 
 defs = dg.Definitions(
-    assets=[event_partitions, model_prices, daily_event_aggregates, event_retention, kb_ingestion],
+    assets=[
+        event_partitions,
+        model_prices,
+        daily_event_aggregates,
+        event_retention,
+        kb_ingestion,
+        usage_repricing,
+    ],
     asset_checks=[
         next_month_partition_exists,
         no_rows_outside_partition_range,
@@ -43,9 +56,10 @@ defs = dg.Definitions(
         daily_aggregates_job,
         retention_job,
         kb_ingestion_job,
+        usage_repricing_job,
     ],
-    schedules=schedules,
-    sensors=[log_run_failures, kb_ingestion_sensor],
+    schedules=[*schedules, usage_repricing_daily],
+    sensors=[log_run_failures, kb_ingestion_sensor, usage_repricing_after_prices],
     resources={
         "postgres": PostgresResource(),
         "clock": ClockResource(),

@@ -11,8 +11,12 @@ grouping, model, provider and context band, with their cost and its source.
 
 Existing history is carried over: every step row of ``daily_event_aggregates`` that
 called a model becomes a usage row on the basis ``estimate`` (the cost the events
-emitted, as readers showed it so far), band 0, and its unknown-cost steps a row on the
-basis ``none``. Re-aggregating a day whose raw events are live replaces them with
+emitted, as readers showed it so far), band 0, and its unknown-cost steps a row of
+unknown cost: on the basis ``tokens`` when every step of the row is unknown, they
+reported tokens and named one model (those tokens are theirs alone - several models
+joined as "a,b" cannot be split, so such rows stay ``none``, so a price added later prices them, as
+re-pricing does for a step without calls), else ``none`` (the row's tokens went to its
+estimate row; nothing is left to price). Re-aggregating a day whose raw events are live replaces them with
 per-call rows; a day whose raw events are gone keeps them (its tokens can still be
 priced if a price for them is added later).
 """
@@ -59,7 +63,10 @@ FROM (
     AND (a.model <> '' OR a.tokens_in > 0 OR a.tokens_out > 0 OR a.cost_usd > 0)
   UNION ALL
   SELECT a.day, a.workflow_name, a.agent_role, a.node, a.model, a.computed_at,
-         'none', 'unknown', a.cost_unknown_steps,
+         CASE WHEN a.events = a.cost_unknown_steps AND (a.tokens_in > 0 OR a.tokens_out > 0)
+                   AND strpos(a.model, ',') = 0
+              THEN 'tokens' ELSE 'none' END,
+         'unknown', a.cost_unknown_steps,
          CASE WHEN a.events > a.cost_unknown_steps THEN 0 ELSE a.tokens_in END,
          CASE WHEN a.events > a.cost_unknown_steps THEN 0
               ELSE coalesce(a.tokens_cached_in, 0) END,

@@ -3,6 +3,9 @@
 The aggregation itself (what is counted, the one transaction per day, the refusal of a
 day whose raw events retention dropped) is :mod:`sdk.usage.aggregation`'s, which owns
 the table; this module makes it a partitioned Dagster asset that shows what it wrote.
+The same transaction writes the day's ``telemetry.daily_model_usage`` rows, priced
+(:mod:`sdk.usage.pricing`); their counts are metadata too (``model_usage``).
+Re-pricing stored days after a price correction is the ``usage_repricing`` asset's.
 
 **Today is a partition** (``end_offset=1``): the ``daily_aggregates_today`` schedule
 re-aggregates it every hour, so the day in progress is visible in the UI and the read
@@ -32,6 +35,7 @@ request on the Schedules page. docs/usage.md says the same for operators.
 """
 
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -40,6 +44,7 @@ from platform_defs.resources import PostgresResource
 from platform_defs.spend_checks import budget_result, check_specs, prices_result
 from sdk.settings import WdpSettings, get_settings
 from sdk.usage.aggregation import aggregate_day
+from sdk.usage.day_usage import UsageWritten
 from sdk.usage.errors import RawEventsDropped
 from sdk.usage.summary import stored_versions, summarise_day
 
@@ -70,6 +75,17 @@ daily_partitions = daily_partitions_definition()
 AGGREGATES_START: date = daily_partitions.start.date()
 
 
+def usage_metadata(usage: UsageWritten) -> dict[str, dg.MetadataValue[Any]]:
+    """The day's model-usage rows as one JSON entry: how many, per cost source (computed
+    from the price table, provider-reported, emitted estimate, unknown) and the calls of
+    unknown cost. JSON, not numbers: the Plots view keeps the figures docs/usage.md lists."""
+    return {
+        "model_usage": dg.MetadataValue.json(
+            {"rows": usage.rows, **usage.by_source, "unknown_calls": usage.unknown_calls}
+        )
+    }
+
+
 class RawMonthDropped(dg.Failure):
     """The day's raw events are gone; its aggregates are history and must not be rewritten."""
 
@@ -98,7 +114,10 @@ def kept_text(versions: dict[int, int]) -> str:
     partitions_def=daily_partitions,
     deps=["event_partitions"],
     description=(
-        "telemetry.daily_event_aggregates for one UTC day: events, distinct runs and items, "
+        "telemetry.daily_event_aggregates for one UTC day, and its telemetry.daily_model_usage "
+        "(model calls per model, provider, context band and basis, priced from the price "
+        "table valid that day: computed, provider-reported, emitted estimate or unknown). "
+        "Aggregates: events, distinct runs and items, "
         "tokens (cached too), known cost and unknown-cost steps, errors and step duration "
         "p50/p95/max per (event_name, workflow_name, agent_role, model, node). "
         "Re-materialising replaces the day atomically; a day whose raw month was dropped "
@@ -132,9 +151,13 @@ def daily_event_aggregates(
                 ),
             },
         ) from exc
-    context.log.info(f"{day}: {written.events} events in {written.rows} aggregate rows")
+    usage = written.usage
+    context.log.info(
+        f"{day}: {written.events} events in {written.rows} aggregate rows; {usage.rows} "
+        f"model-usage rows, {usage.by_source['unknown']} of unknown cost"
+    )
     return dg.MaterializeResult(
-        metadata=day_metadata(summary, rows=written.rows),
+        metadata=day_metadata(summary, rows=written.rows) | usage_metadata(usage),
         check_results=[
             budget_result(summary, get_settings().usage_daily_budget_usd),
             prices_result(summary),

@@ -1,10 +1,12 @@
-"""What Dagster shows of the aggregates: the table's schema, each day's figures and top spenders.
+"""What Dagster shows of the aggregates: the tables' schemas, each day's figures and top spenders.
 
 Numbers go in as Int/Float metadata because that is what the asset's **Plots** view draws,
-one point per partition (day). The column schema is built from
-:data:`sdk.db.schema.daily_event_aggregates` itself (its columns' ``doc``), so the UI
-cannot drift from the table. Costs are never shown alone: every cost has its count of
-steps of unknown cost beside it, so a missing price never reads as $0.
+one point per partition (day). The column schemas are built from
+:data:`sdk.db.schema.daily_event_aggregates` and :data:`~sdk.db.schema.daily_model_usage`
+themselves (their columns' ``doc``): the asset writes both tables, and the UI cannot
+drift from either. Costs are the priced cost of the day's model calls, never shown
+alone: every cost has its count of calls of unknown cost beside it, so a missing price
+never reads as $0.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import dagster as dg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
-from sdk.db.schema import daily_event_aggregates
+from sdk.db.schema import daily_event_aggregates, daily_model_usage
 from sdk.usage.aggregation import TABLE
-from sdk.usage.summary import DaySummary, Spend
+from sdk.usage.summary import MODEL_USAGE, SOURCES, DaySummary, Spend
 
 TOP = 5  # rows per Markdown table
 NONE_LABEL = "(none)"
@@ -31,10 +33,16 @@ _POSTGRES = PGDialect()  # type: ignore[no-untyped-call]  # types as Postgres sp
 # The numeric entries of every materialisation, in the order the docs explain them.
 NUMERIC_FIGURES = (
     "cost_usd",
-    "cost_unknown_steps",
+    "cost_unknown_calls",
+    "cost_computed_usd",
+    "cost_reported_usd",
+    "cost_estimate_usd",
+    "calls",
     "tokens_in",
     "tokens_out",
     "tokens_cached_in",
+    "tokens_cache_write",
+    "tokens_reasoning",
     "events",
     "steps",
     "runs",
@@ -64,25 +72,29 @@ def column_schema(table: sa.Table = daily_event_aggregates) -> dg.TableSchema:
 
 def definition_metadata() -> dict[str, dg.MetadataValue[Any]]:
     """``dagster/table_name`` and ``dagster/column_schema`` of the asset definition (the
-    keys of Dagster's ``TableMetadataSet``, which 1.13 does not export at top level)."""
+    keys of Dagster's ``TableMetadataSet``, which 1.13 does not export at top level), and
+    the same for the second table the asset writes: Dagster knows one table per asset, so
+    ``daily_model_usage`` has keys of its own."""
     return {
         "dagster/table_name": dg.MetadataValue.text(TABLE),
         "dagster/column_schema": dg.MetadataValue.table_schema(column_schema()),
+        "model_usage/table_name": dg.MetadataValue.text(MODEL_USAGE),
+        "model_usage/column_schema": dg.MetadataValue.table_schema(
+            column_schema(daily_model_usage)
+        ),
     }
 
 
 def usd(amount: Decimal) -> str:
-    """``$1.2346``: four decimals, as small per-step costs need."""
+    """``$1.2346``: four decimals, as small per-call costs need."""
     return f"${amount:,.4f}"
 
 
-def cost_text(cost: Decimal, unknown: int | None) -> str:
-    """A cost with its unknown-cost count: "$0.0300 + 1 step of unknown cost"."""
-    if unknown is None:
-        return f"{usd(cost)} (unknown-cost steps not recorded)"
+def cost_text(cost: Decimal, unknown: int) -> str:
+    """A cost with its unknown-cost count: "$0.0300 + 1 call of unknown cost"."""
     if unknown == 0:
         return usd(cost)
-    return f"{usd(cost)} + {unknown} step{'s' if unknown != 1 else ''} of unknown cost"
+    return f"{usd(cost)} + {unknown:,} call{'s' if unknown != 1 else ''} of unknown cost"
 
 
 def markdown_text(text: str) -> str:
@@ -96,8 +108,8 @@ def markdown_text(text: str) -> str:
     return _CONTROLS.sub(" ", _PUNCTUATION.sub(r"\\\g<0>", text))
 
 
-def _unknown(value: int | None) -> str:
-    return "not recorded" if value is None else str(value)
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
 
 
 def _table(title: str, heads: list[str], rows: Iterable[list[str]], total: int) -> list[str]:
@@ -113,33 +125,52 @@ def _table(title: str, heads: list[str], rows: Iterable[list[str]], total: int) 
 
 def _figures(spend: Spend) -> list[str]:
     return [
-        str(spend.steps),
-        str(spend.errors),
+        _count(spend.steps),
+        _count(spend.errors),
+        _count(spend.calls),
         usd(spend.cost_usd),
-        _unknown(spend.cost_unknown_steps),
+        _count(spend.cost_unknown_calls),
         f"{spend.tokens_in:,} / {spend.tokens_out:,}",
     ]
 
 
-FIGURE_HEADS = ["Steps", "Errors", "Known cost", "Unknown-cost steps", "Tokens in / out"]
+FIGURE_HEADS = ["Steps", "Errors", "Calls", "Known cost", "Unknown-cost calls", "Tokens in / out"]
+
+
+def _sources(summary: DaySummary) -> str:
+    """`` (computed $0.0400, estimate $0.0100)``: the known cost by source."""
+    parts = [
+        f"{s} {usd(summary.cost_by_source[s])}" for s in SOURCES if summary.cost_by_source.get(s)
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _some(parts: list[tuple[int, str]]) -> str:
+    named = [f"{n:,} {what}" for n, what in parts if n]
+    return f" ({', '.join(named)})" if named else ""
+
+
+def _tokens(s: DaySummary) -> str:
+    """``tokens 100 in (60 cached) / 20 out``: every kind that is not 0."""
+    cache = [(s.tokens_cached_in, "cached"), (s.tokens_cache_write, "cache write")]
+    reasoning = [(s.tokens_reasoning, "reasoning")]
+    return f"tokens {s.tokens_in:,} in{_some(cache)} / {s.tokens_out:,} out{_some(reasoning)}"
 
 
 def top_spend_markdown(summary: DaySummary, top: int = TOP) -> str:
     """The day's totals, then its top workflows, nodes and models by known cost."""
-    cached = (
-        "cached not recorded"
-        if summary.tokens_cached_in is None
-        else f"{summary.tokens_cached_in:,} cached"
-    )
     p95 = "no steps" if summary.step_p95_ms is None else f"{summary.step_p95_ms:,.1f} ms"
     lines = [
-        f"**{summary.day}**: {cost_text(summary.cost_usd, summary.cost_unknown_steps)}; "
-        f"{summary.steps:,} steps in {summary.runs:,} runs, {summary.errors:,} errors; "
-        f"tokens {summary.tokens_in:,} in ({cached}) / {summary.tokens_out:,} out; "
+        f"**{summary.day}**: {cost_text(summary.cost_usd, summary.cost_unknown_calls)}"
+        f"{_sources(summary)}; {summary.steps:,} steps in {summary.runs:,} runs, "
+        f"{summary.errors:,} errors; {summary.calls:,} model calls, {_tokens(summary)}; "
         f"step p95 {p95}.",
         "",
-        "Known cost is a lower bound: a step whose model has no price adds nothing to it and "
-        "one to its unknown-cost count.",
+        "Known cost is the priced cost of the calls (computed: tokens x the price valid that "
+        "day; reported: the provider's own figure; estimate: steps without per-call usage, at "
+        "the cost they emitted). It is a lower bound: a call without a price adds nothing to "
+        "it and one to its unknown-cost count. Models are those of the calls, so they have "
+        "calls but no steps of their own (-).",
         "",
     ]
     lines += _table(
@@ -166,19 +197,23 @@ def top_spend_markdown(summary: DaySummary, top: int = TOP) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _int_or_null(value: int | None) -> dg.MetadataValue[Any]:
-    return dg.MetadataValue.null() if value is None else dg.MetadataValue.int(value)
-
-
 def day_metadata(summary: DaySummary, rows: int) -> dict[str, dg.MetadataValue[Any]]:
     """A materialisation's metadata: the numbers the Plots view draws, and the tables."""
     p95 = summary.step_p95_ms
+    by_source = {
+        f"cost_{s}_usd": dg.MetadataValue.float(float(summary.cost_by_source.get(s, 0)))
+        for s in SOURCES
+    }
     figures: dict[str, dg.MetadataValue[Any]] = {
         "cost_usd": dg.MetadataValue.float(float(summary.cost_usd)),
-        "cost_unknown_steps": _int_or_null(summary.cost_unknown_steps),
+        "cost_unknown_calls": dg.MetadataValue.int(summary.cost_unknown_calls),
+        **by_source,
+        "calls": dg.MetadataValue.int(summary.calls),
         "tokens_in": dg.MetadataValue.int(summary.tokens_in),
         "tokens_out": dg.MetadataValue.int(summary.tokens_out),
-        "tokens_cached_in": _int_or_null(summary.tokens_cached_in),
+        "tokens_cached_in": dg.MetadataValue.int(summary.tokens_cached_in),
+        "tokens_cache_write": dg.MetadataValue.int(summary.tokens_cache_write),
+        "tokens_reasoning": dg.MetadataValue.int(summary.tokens_reasoning),
         "events": dg.MetadataValue.int(summary.events),
         "steps": dg.MetadataValue.int(summary.steps),
         "runs": dg.MetadataValue.int(summary.runs),

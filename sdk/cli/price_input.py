@@ -37,10 +37,17 @@ def rate(problems: Problems, kind: str, value: str | None) -> Decimal | None:
     if parsed < 0:
         problems.add(kind, f"must not be negative (got {shown(value)[:40]})")
         return None
+    from sdk.prices.model import MAX_RATE
+
+    if parsed > MAX_RATE:
+        problems.add(
+            kind, f"must be at most {MAX_RATE} USD per 1M tokens (got {shown(value)[:40]})"
+        )
+        return None
     return parsed
 
 
-_TIER = re.compile(r"^([a-z_-]+):([0-9_]+):(.+)$")
+_TIER = re.compile(r"^([a-z_-]+):([0-9]+(?:_[0-9]+)*):(.+)$")
 
 
 def tiers(problems: Problems, values: list[str]) -> dict[Kind, list[Tier]]:

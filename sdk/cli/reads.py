@@ -196,15 +196,16 @@ def money(value: Decimal) -> str:
     return f"${digits}"
 
 
-def cost(known: Decimal, unknown_steps: int | None) -> str:
-    """Known cost and the steps without a price: never a silent $0.
+def cost(known: Decimal, unknown: int | None, what: str = "step") -> str:
+    """Known cost and what had none (``what``: "step" or "call"): never a silent $0.
 
-    ``unknown_steps`` None means it was not counted (version-1 aggregates): "+ ?".
+    With unknowns the known sum is a lower bound: ``≥ $1.23 + 3 unknown calls``.
+    ``unknown`` None means it was not counted (version-1 aggregates): ``+ ? unknown``.
     """
-    if unknown_steps is None:
-        return f"{money(known)} + ? unknown"
-    if unknown_steps:
-        return f"{money(known)} + {unknown_steps:,} unknown"
+    if unknown is None:
+        return f"≥ {money(known)} + ? unknown"
+    if unknown:
+        return f"≥ {money(known)} + {unknown:,} unknown {what}{'s' if unknown != 1 else ''}"
     return money(known)
 
 

@@ -2,13 +2,18 @@
 events and artifacts, each a table that fits the terminal (:func:`sdk.cli.tables.print_table`).
 
 The summary is key-value lines rather than a table, so the run id, the item id and
-error messages are printed whole and unwrapped. Times in the tables are offsets from
+error messages are printed whole and unwrapped. Costs are what the steps emitted (the
+SDK's estimate when they ran, on the raw events: ``est. cost``); the platform's priced
+cost is per day, in ``wdp usage``. Steps that carry their model calls (event_version 2)
+get a table of those calls, with every token kind that is not zero everywhere and the
+provider's reported cost. Times in the tables are offsets from
 the run's start (``+1.2s``); the JSON output (``--json``) has the exact timestamps.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -23,7 +28,7 @@ from sdk.cli.tables import Column
 
 if TYPE_CHECKING:
     from sdk.artifacts.links import RunArtifact
-    from sdk.usage.models import LearningEvent, RunDetail, StateChange, Step
+    from sdk.usage.models import LearningEvent, ModelCallView, RunDetail, StateChange, Step
 
 PAYLOAD_VALUE_CHARS = 200  # each value of a learning event's payload; --json has all
 
@@ -64,7 +69,7 @@ def print_run(console: Console, detail: RunDetail) -> None:
     t = run.totals
     _line(console, "steps", f"{t.steps:,}" + (f" ({t.errors:,} failed)" if t.errors else ""))
     _line(console, "tokens", f"{t.tokens_in:,} in / {t.tokens_out:,} out")
-    _line(console, "cost", reads.cost(t.cost_usd, t.cost_unknown_steps))
+    _line(console, "est. cost", reads.cost(t.cost_usd, t.cost_unknown_steps, "step"))
     if detail.truncated:
         console.print(
             "[yellow]only the run's first events are shown (the totals count every step); "
@@ -122,7 +127,7 @@ def _step_columns(total_ms: float) -> list[Column[_StepRow]]:
         Column("start", lambda r: reads.offset(r.span.start_ms), 3, right),
         Column("took", lambda r: reads.duration(r.step.duration_ms), 0, right),
         Column(f"time line ({reads.duration(total_ms)})", lambda r: r.bar, 2, {"no_wrap": True}),
-        Column("cost", _step_cost, 1, right),
+        Column("est. cost", _step_cost, 1, right),
         Column(
             "tokens in/out", lambda r: f"{r.step.tokens_in:,} / {r.step.tokens_out:,}", 4, right
         ),
@@ -147,6 +152,7 @@ def _steps(console: Console, detail: RunDetail) -> None:
     ]
     console.print(f"\n[bold]Steps[/bold] ({len(rows):,})", highlight=False)
     tables.print_table(console, _step_columns(total), rows)
+    _calls(console, rows)
     for row in rows:
         if row.step.status == "error" or row.step.error_type:
             console.print(
@@ -162,6 +168,52 @@ def _steps(console: Console, detail: RunDetail) -> None:
 
 def _bar_style(status: str | None) -> str:
     return "red" if status == "error" else "cyan"
+
+
+@dataclass(frozen=True)
+class _CallRow:
+    row: _StepRow
+    call: ModelCallView
+
+
+def _reported(c: _CallRow) -> str:
+    if not c.call.usage_reported:
+        return "no usage"
+    reported = c.call.cost_usd_reported
+    return "" if reported is None else reads.money(reported)
+
+
+def _tokens_of(attr: str) -> Callable[[_CallRow], str]:
+    return lambda c: f"{getattr(c.call, attr):,}"
+
+
+def _calls(console: Console, rows: list[_StepRow]) -> None:
+    """The steps' model calls, as their events reported them; token kinds that are zero
+    in every call are left out."""
+    calls = [_CallRow(r, c) for r in rows for c in r.step.calls or []]
+    if not calls:
+        return
+    right = {"justify": "right"}
+    columns: list[Column[_CallRow]] = [
+        Column("node", lambda c: shown(c.row.step.node) or "-"),
+        Column("start", lambda c: reads.offset(c.row.span.start_ms), 4, right),
+        Column("model", lambda c: shown(c.call.model)),
+        Column("provider", lambda c: shown(c.call.provider), 3),
+        Column("in", lambda c: f"{c.call.tokens_in:,}", 0, right),
+        Column("out", lambda c: f"{c.call.tokens_out:,}", 0, right),
+    ]
+    kinds = {
+        "cached in": "tokens_cached_in",
+        "cache write": "tokens_cache_write",
+        "reasoning": "tokens_reasoning",
+    }
+    for n, (name, attr) in enumerate(kinds.items()):
+        if any(getattr(c.call, attr) for c in calls):
+            columns.append(Column(name, _tokens_of(attr), 5 + n, right))
+    if any(c.call.cost_usd_reported is not None or not c.call.usage_reported for c in calls):
+        columns.append(Column("reported cost", _reported, 1, right))
+    console.print(f"\n[bold]Model calls[/bold] ({len(calls):,})", highlight=False)
+    tables.print_table(console, columns, calls)
 
 
 # --- state changes, learning events, artifacts ------------------------------------------

@@ -57,7 +57,7 @@ def ls(
         False, "--json", help="The read API's JSON (runs, next_cursor) instead of a table."
     ),
 ) -> None:
-    """List runs, newest first, with their status, duration, tokens and cost."""
+    """List runs, newest first, with their status, duration, tokens and emitted cost."""
     from sdk.usage.errors import InvalidQuery
     from sdk.usage.runs import list_runs, runs_query
 
@@ -100,9 +100,9 @@ def run_columns(runs: list[RunSummary]) -> list[tables.Column[RunSummary]]:
         C("took", lambda r: reads.duration(r.duration_ms), 3, {"justify": "right"}),
         C("steps", _steps, 5, {"justify": "right"}),
         C("tokens in/out", _tokens, 6, {"justify": "right"}),
-        C(
-            "cost",
-            lambda r: reads.cost(r.totals.cost_usd, r.totals.cost_unknown_steps),
+        C(  # what the steps emitted: the priced cost is per day, in `wdp usage`
+            "est. cost",
+            lambda r: reads.cost(r.totals.cost_usd, r.totals.cost_unknown_steps, "step"),
             2,
             {"justify": "right"},
         ),
@@ -127,8 +127,8 @@ def show(
     ),
     as_json: bool = typer.Option(False, "--json", help="The read API's JSON instead of tables."),
 ) -> None:
-    """One run: its summary, its steps on a time line, state changes, learning events and
-    the artifacts linked to it."""
+    """One run: its summary, its steps on a time line (with the cost they emitted) and
+    their model calls, state changes, learning events and the artifacts linked to it."""
     from sdk.settings import get_settings
     from sdk.usage.errors import InvalidQuery, RunNotFound
     from sdk.usage.runs import run_detail

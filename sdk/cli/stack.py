@@ -202,6 +202,7 @@ def run_stack(
         log.info("database: %s", redact(url))
         migrate.upgrade(url)
         log.info("migrations at %s", migrate.current_revision(url))
+        _sync_prices(url)
         # The services log JSON, which the relay parses; PYTHONUNBUFFERED: lines as they happen.
         env = {**os.environ, "DATABASE_URL": url, "WDP_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
         if not settings.ingest_auth_disabled:
@@ -263,3 +264,30 @@ def _terminate(children: list[Service]) -> None:
             signal_group(svc.process, signal.SIGKILL)
         for thread in svc.relays:
             thread.join(RELAY_DRAIN_SECONDS)
+
+
+def _sync_prices(url: str) -> None:
+    """Fill telemetry.model_prices from the pinned genai-prices data before anything
+    aggregates: with an empty table every cost of the first day would read "unknown"
+    until the daily ``model_prices`` asset ran. Idempotent (only new or changed rows are
+    stored); a failure is logged, never fatal - the asset retries it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sdk.db.engine import create_engine
+    from sdk.errors import WdpError
+    from sdk.prices.sync import sync_bundled
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            report = sync_bundled(conn)
+        log.info(
+            "model prices: %d added, %d changed, %d unchanged",
+            report.added,
+            report.changed,
+            report.unchanged,
+        )
+    except (WdpError, SQLAlchemyError) as exc:
+        log.warning("model prices not synced (the model_prices asset will retry): %s", exc)
+    finally:
+        engine.dispose()

@@ -8,9 +8,17 @@ the raw events; ``--json`` prints the API's response body. What the table shows:
   adding to it: ``--by node`` is one row per node over the whole period, the question
   "what did each node cost this week"; ``--by day,node`` splits each day. Groupings
   other than by day are ordered by cost, the most expensive first.
-* A cost is the sum of the known costs and the count of steps without a price:
-  ``$0.0123 + 3 unknown``, never a bare sum that would read as "$0". ``+ ? unknown``:
-  the group includes version-1 aggregate rows, which did not count them.
+* A cost is the platform's **priced** cost of the model calls (the dated price table,
+  or the provider's reported cost; for steps without per-call usage, the estimate they
+  emitted), and the count of calls without one: ``≥ $0.0123 + 3 unknown calls``, never
+  a bare sum that would read as "$0". ``+ ? unknown``: the group includes version-1
+  aggregate rows, which did not count them. ``cost from`` (shown when the costs come
+  from more than one source) says which share of each known cost was computed,
+  reported or estimated; the legend gives the total per source unless every known cost
+  was computed from prices.
+* ``calls`` counts model calls; cache-write and reasoning tokens appear when there are
+  any. Grouped by model, calls, tokens and cost are under each call's model, steps under
+  the step's model field (comma-joined for a step that called several).
 * ``data`` says where each row comes from: ``stored`` (aggregates), ``live`` (raw
   events, now: today, or a day not aggregated yet) or ``mixed``.
 * Runs are counted only when grouping by day and/or workflow: a run has no single node,
@@ -22,6 +30,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -47,6 +56,7 @@ HEADERS = {
 }
 OPTIONS = {"days": "--days", "from": "--from", "to": "--to", "group_by": "--by"}
 NONE = "(none)"
+SOURCES = ("computed", "reported", "estimate")  # sdk.usage.models.COST_SOURCES
 
 
 def usage(
@@ -77,7 +87,8 @@ def usage(
         False, "--json", help="The read API's JSON (groups, totals, days) instead of a table."
     ),
 ) -> None:
-    """Steps, tokens and cost per day, workflow, node, model or role (unknown costs counted)."""
+    """Steps, calls, tokens and priced cost per day, workflow, node, model or role (calls
+    without a price counted, never $0)."""
     from sdk.usage.errors import InvalidQuery
     from sdk.usage.usage import usage_report
 
@@ -153,6 +164,29 @@ def _source(row: _Row, today: date) -> str | Text:
     return Text(row.source, style="yellow" if row.source != "stored" else "")
 
 
+def _cost(row: _Row) -> str:
+    return reads.cost(row.figures.cost_usd, row.figures.cost_unknown_calls, "call")
+
+
+def _mix(figures: UsageFigures) -> str:
+    """Which sources the known cost came from: ``computed 75%, estimate 25%``."""
+    parts = [(s, figures.cost_usd_by_source.get(s, Decimal(0))) for s in SOURCES]
+    known = [(s, usd) for s, usd in parts if usd]
+    if len(known) == 1 or not figures.cost_usd.is_finite():
+        return known[0][0] if known else ""
+    return ", ".join(f"{s} {usd / figures.cost_usd:.0%}" for s, usd in known)
+
+
+def _sources(report: UsageReport) -> list[str]:
+    """The sources the report's known cost came from."""
+    return [s for s in SOURCES if report.totals.cost_usd_by_source.get(s)]
+
+
+def _any(report: UsageReport, kind: str) -> bool:
+    """Does some group have tokens of ``kind`` (None, not recorded, is not some)."""
+    return any(getattr(g.figures, kind) for g in report.groups)
+
+
 def _columns(report: UsageReport, today: date) -> list[Column[_Row]]:
     right = {"justify": "right"}
     f = report.totals
@@ -161,23 +195,28 @@ def _columns(report: UsageReport, today: date) -> list[Column[_Row]]:
         columns.append(Column(HEADERS[name], functools.partial(_key, name=name, first=n == 0)))
     if not report.group_by:
         columns.append(Column("", lambda r: "total"))
-    columns.append(
-        Column(
-            "cost", lambda r: reads.cost(r.figures.cost_usd, r.figures.cost_unknown_steps), 0, right
-        )
-    )
+    columns.append(Column("cost", _cost, 0, right))
+    if len(_sources(report)) > 1:  # one source: the legend says which
+        columns.append(Column("cost from", lambda r: _mix(r.figures), 9))
     if f.runs is not None:
         columns.append(Column("runs", lambda r: reads.count(r.figures.runs), 3, right))
         columns.append(Column("failed", lambda r: reads.count(r.figures.runs_failed), 5, right))
     columns += [
         Column("steps", lambda r: reads.count(r.figures.steps), 1, right),
         Column("errors", lambda r: reads.count(r.figures.errors), 4, right),
+        Column("calls", lambda r: reads.count(r.figures.calls), 6, right),
         Column("tokens in/out", lambda r: f"{r.figures.tokens_in:,} / {r.figures.tokens_out:,}",
                2, right),
     ]  # fmt: skip
     if f.tokens_cached_in is None or f.tokens_cached_in:
         columns.append(Column("cached in", lambda r: reads.count(r.figures.tokens_cached_in),
                               7, right))  # fmt: skip
+    if _any(report, "tokens_cache_write"):
+        columns.append(Column("cache write", lambda r: reads.count(r.figures.tokens_cache_write),
+                              8, right))  # fmt: skip
+    if _any(report, "tokens_reasoning"):
+        columns.append(Column("reasoning", lambda r: reads.count(r.figures.tokens_reasoning),
+                              8, right))  # fmt: skip
     columns.append(Column("slowest step", lambda r: reads.duration(r.figures.duration_max_ms),
                           6, right))  # fmt: skip
     if any(g.figures.duration_p95_ms is not None for g in report.groups):
@@ -207,7 +246,7 @@ def print_report(console: Console, query: UsageQuery, report: UsageReport) -> No
     groups = report.groups
     if "day" not in report.group_by:  # the most expensive first
         groups = sorted(
-            groups, key=lambda g: (-g.figures.cost_usd, -(g.figures.cost_unknown_steps or 0))
+            groups, key=lambda g: (-g.figures.cost_usd, -(g.figures.cost_unknown_calls or 0))
         )
     rows = [_Row(g.key, g.figures, g.source) for g in groups]
     if report.group_by:
@@ -235,10 +274,22 @@ def _legend(console: Console, query: UsageQuery, report: UsageReport) -> None:
         lines.append(
             "live (today): computed now from raw events; stored: from the daily aggregates"
         )
-    unknown = report.totals.cost_unknown_steps
+    totals = report.totals
+    if _sources(report) not in ([], ["computed"]):
+        by = ", ".join(
+            f"{s} {reads.money(totals.cost_usd_by_source[s])}"
+            for s in SOURCES
+            if totals.cost_usd_by_source.get(s)
+        )
+        lines.append(
+            f"cost from: {by} (computed: tokens x the price of the day; reported: the "
+            "provider's figure; estimate: steps without per-call usage, at the cost they emitted)"
+        )
+    unknown = totals.cost_unknown_calls
     if unknown is None or unknown:
         lines.append(
-            "unknown: steps that called a model without a price (or gave no cost), not in the $ sum"
+            "unknown: model calls without a price on their day (or that reported no usage), "
+            "not in the $ sum: add a price (wdp prices set) and re-price the day"
         )
     for line in lines:
         console.print(Text(line, style="dim"), highlight=False)

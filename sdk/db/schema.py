@@ -405,8 +405,20 @@ daily_model_usage = sa.Table(
     sa.Column("cost_usd", sa.Numeric, doc="The row's cost in USD; NULL when unknown."),
     sa.Column("cost_source", sa.Text, nullable=False, doc="computed, reported, estimate, unknown."),
     sa.Column("price_id", sa.BigInteger, doc="The model_prices row a computed cost used."),
-    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
-    sa.Column("priced_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column(
+        "computed_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=_now,
+        doc="When the day's rows were aggregated from the raw events.",
+    ),
+    sa.Column(
+        "priced_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=_now,
+        doc="When the row's cost was last set (aggregation or re-pricing).",
+    ),
     sa.CheckConstraint(
         "basis IN (" + ", ".join(f"'{b}'" for b in model_usage_bases) + ")", name="basis_known"
     ),

@@ -46,8 +46,10 @@ def instrument(
     ``agent_roles`` maps node names (``parent/child`` for a subgraph's nodes) to the
     agent role recorded on their steps; without an entry, a node's role comes from the
     ``agent_role`` key of the run's config metadata. ``state_key`` and ``item_id_key``
-    name the state fields holding the work item's status and id. ``prices`` adds to or
-    overrides :data:`DEFAULT_PRICES`. The original graph is left as it was.
+    name the state fields holding the work item's status and id. ``prices`` maps exact
+    model names to prices that win over the bundled genai-prices data
+    (:mod:`sdk.langgraph.prices`; :data:`DEFAULT_PRICES` is a read-only view of that
+    data). The original graph is left as it was.
     """
     if not isinstance(workflow_name, str) or not 1 <= len(workflow_name.strip()) <= 200:
         raise ValueError("workflow_name must be a non-empty string of at most 200 characters")

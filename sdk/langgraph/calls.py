@@ -11,17 +11,65 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypedDict, TypeVar
 from uuid import UUID
 
-from sdk.langgraph.prices import ModelPrice, find_price
-from sdk.langgraph.tracking import NodeState, RunState, Usage, model_names, usage_of
+from sdk.langgraph.prices import Estimate, Pricer
+from sdk.langgraph.tracking import (
+    MAX_NAME,
+    NodeState,
+    RunState,
+    Usage,
+    clip,
+    model_names,
+    provider_of,
+    usage_of,
+)
+from sdk.telemetry.client import TelemetryClient
+from sdk.telemetry.default import get_client
+from sdk.telemetry.model_calls import MAX_CALLS
+from sdk.telemetry.payloads import ModelCallDict
 
 log = logging.getLogger("sdk.langgraph.handler")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class StepUsage(TypedDict):
+    """The usage keys of a step's payload (``StepCompletedPayloadDict``), from its calls."""
+
+    model: str | None
+    tokens_in: int
+    tokens_out: int
+    tokens_cached_in: int | None
+    calls: list[ModelCallDict] | None
+
+
+_NO_CALLS: StepUsage = {
+    "model": None,
+    "tokens_in": 0,
+    "tokens_out": 0,
+    "tokens_cached_in": None,
+    "calls": None,  # replaced by a fresh list per event
+}
+
+
+def _call_of(requested: str | None, provider: str | None, usage: Usage) -> ModelCallDict:
+    """A call as the step event lists it: the model asked for, else the one served."""
+    return {
+        "model": clip(requested or usage.served_model or "unknown", MAX_NAME),
+        "provider": provider,
+        "tokens_in": usage.tokens_in,
+        "tokens_cached_in": usage.cached_in,
+        "tokens_cache_write": usage.cache_written,
+        "tokens_out": usage.tokens_out,
+        "tokens_reasoning": usage.reasoning,
+        "usage_reported": usage.known,
+        "cost_usd_reported": usage.cost_reported,
+    }
 
 
 def guarded(method: Callable[P, R]) -> Callable[P, R | None]:
@@ -43,8 +91,10 @@ class CallTracking:
 
     _lock: threading.Lock
     _owner: dict[UUID, tuple[RunState, NodeState | None]]
-    _models: dict[UUID, str | None]
-    prices: Mapping[str, ModelPrice]
+    # Live model calls -> (the model asked for, the provider), from their start.
+    _models: dict[UUID, tuple[str | None, str | None]]
+    _client: TelemetryClient | None
+    pricer: Pricer
 
     def _track(self, run_id: UUID, owner: tuple[RunState, NodeState | None]) -> None:
         """Under the lock: ``run_id`` is live, counted on its invocation."""
@@ -103,7 +153,10 @@ class CallTracking:
     ) -> None:
         with self._lock:
             if self._adopt(run_id, parent_run_id):
-                self._models[run_id] = model_names(metadata, invocation_params)
+                self._models[run_id] = (
+                    model_names(metadata, invocation_params),
+                    provider_of(metadata),
+                )
 
     @guarded
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -117,36 +170,45 @@ class CallTracking:
     def _model_done(self, run_id: UUID, usage: Usage) -> None:
         with self._lock:
             owner = self._untrack(run_id)
-            requested = self._models.pop(run_id, None)
+            requested, provider = self._models.pop(run_id, (None, None))
             if owner is None:
                 return
+            call = _call_of(requested, provider, usage)
             run, node = owner
-            model = requested or usage.served_model or "unknown"
-            price = find_price(self.prices, requested, usage.served_model)
-            cost = None
-            if price is not None and usage.known:
-                cost = price.cost(
-                    tokens_in=usage.tokens_in,
-                    tokens_out=usage.tokens_out,
-                    cached_in=usage.cached_in,
-                    cache_written=usage.cache_written,
-                )
             run.tokens_in += usage.tokens_in
             run.tokens_out += usage.tokens_out
-            if cost is None:  # no price, or no token counts: unknown, never zero
-                run.cost_unknown = True
+            if node is None:
+                run.loose.append(call)
             else:
-                run.cost += cost
-            if node is not None:
-                node.models.append(model)
-                node.tokens_in += usage.tokens_in
-                node.tokens_out += usage.tokens_out
-                if usage.cache_reported:
-                    node.tokens_cached_in = (node.tokens_cached_in or 0) + usage.cached_in
-                if cost is None:
-                    node.cost_unknown = True
-                else:
-                    node.cost += cost
+                node.calls.append(call)
+                node.cache_reported |= usage.cache_reported
+
+    def _usage_of(self, node: NodeState) -> tuple[datetime | None, StepUsage, Estimate | None]:
+        """The step's calls and token totals, the time its event is dated, and the
+        estimate of its calls, priced where the event is built (None: it called no
+        model, a known $0).
+
+        The calls are priced for the UTC day of the event, the day the platform
+        aggregates and prices them on.
+        """
+        calls = list(node.calls)
+        if not calls:
+            return None, {**_NO_CALLS, "calls": []}, None
+        ts = (self._client or get_client()).clock()
+        tokens_in = tokens_out = cached = 0
+        for call in calls:
+            tokens_in += call["tokens_in"]
+            tokens_out += call["tokens_out"]
+            cached += call["tokens_cached_in"]
+        usage: StepUsage = {
+            "model": clip(",".join(dict.fromkeys(c["model"] for c in calls)), 200),
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "tokens_cached_in": cached if node.cache_reported else None,
+            # More calls than one event may list: the totals alone (priced as estimated).
+            "calls": calls if len(calls) <= MAX_CALLS else None,
+        }
+        return ts, usage, Estimate(self.pricer, calls, ts.astimezone(UTC).date())
 
     # --- tools and retrievers: only so that what they call finds its node ---------------
 

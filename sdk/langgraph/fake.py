@@ -34,6 +34,20 @@ class FakeChatModel(BaseChatModel):
     reply: Callable[[Sequence[BaseMessage]], str] | None = Field(default=None, exclude=True)
     cached_input_tokens: int = 0
     """Reported as ``input_token_details.cache_read`` (at most the input tokens)."""
+    cache_write_tokens: int = 0
+    """Reported as ``input_token_details.cache_creation`` (at most the input tokens not
+    read from the cache)."""
+    reasoning_tokens: int = 0
+    """Generated on top of the reply's words and reported as
+    ``output_token_details.reasoning`` (included in ``output_tokens``, as providers do)."""
+    provider: str | None = "wdp-fake"
+    """LangChain's ``ls_provider`` (``openai``, ``anthropic``, …) of the fake's calls;
+    None: the calls name none."""
+    reported_cost: float | None = None
+    """A cost the "provider" reports, in ``response_metadata["cost"]`` as
+    langchain-openrouter's ``ChatOpenRouter`` does."""
+    report_usage: bool = True
+    """False: no ``usage_metadata`` at all, like models that report no token counts."""
 
     @property
     def _llm_type(self) -> str:
@@ -46,7 +60,10 @@ class FakeChatModel(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_model_name"] = self.model
-        params["ls_provider"] = "wdp-fake"
+        if self.provider is None:
+            params.pop("ls_provider", None)
+        else:
+            params["ls_provider"] = self.provider
         return params
 
     def _answer(self, messages: Sequence[BaseMessage]) -> tuple[str, int]:
@@ -54,15 +71,33 @@ class FakeChatModel(BaseChatModel):
         tokens_in = sum(count_tokens(str(m.content)) for m in messages)
         return text, tokens_in
 
-    def _usage(self, tokens_in: int, tokens_out: int) -> dict[str, Any]:
+    def _usage(self, tokens_in: int, tokens_out: int) -> dict[str, Any] | None:
+        """The whole call's ``usage_metadata``; ``tokens_out`` counts the reply's words."""
+        if not self.report_usage:
+            return None
+        tokens_out += self.reasoning_tokens
         usage: dict[str, Any] = {
             "input_tokens": tokens_in,
             "output_tokens": tokens_out,
             "total_tokens": tokens_in + tokens_out,
         }
+        cached = min(self.cached_input_tokens, tokens_in)
+        details: dict[str, int] = {}
         if self.cached_input_tokens and tokens_in:
-            usage["input_token_details"] = {"cache_read": min(self.cached_input_tokens, tokens_in)}
+            details["cache_read"] = cached
+        if self.cache_write_tokens and tokens_in:
+            details["cache_creation"] = min(self.cache_write_tokens, tokens_in - cached)
+        if details:
+            usage["input_token_details"] = details
+        if self.reasoning_tokens:
+            usage["output_token_details"] = {"reasoning": self.reasoning_tokens}
         return usage
+
+    def _metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"model_name": self.model}
+        if self.reported_cost is not None:
+            metadata["cost"] = self.reported_cost
+        return metadata
 
     def _generate(
         self,
@@ -75,7 +110,7 @@ class FakeChatModel(BaseChatModel):
         message = AIMessage(
             content=text,
             usage_metadata=self._usage(tokens_in, count_tokens(text)),
-            response_metadata={"model_name": self.model},
+            response_metadata=self._metadata(),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -90,16 +125,29 @@ class FakeChatModel(BaseChatModel):
         # One chunk per word with the whitespace after it, so the streamed text joins
         # back to exactly what invoke() returns (newlines included).
         pieces = _PIECE.findall(text) or [text]
+        # The whole call's usage, spread as providers stream it: the input (and its cache
+        # details) on the first chunk, output tokens one per word, the reasoning tokens
+        # and the reported cost with the last.
+        whole = self._usage(tokens_in, count_tokens(text))
         for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            usage = self._usage(tokens_in if i == 0 else 0, count_tokens(piece))
-            if i > 0:
-                usage.pop("input_token_details", None)
+            first, last = i == 0, i == len(pieces) - 1
+            usage = None
+            if whole is not None:
+                out = count_tokens(piece) + (self.reasoning_tokens if last else 0)
+                usage = {
+                    "input_tokens": tokens_in if first else 0,
+                    "output_tokens": out,
+                    "total_tokens": (tokens_in if first else 0) + out,
+                }
+                if first and "input_token_details" in whole:
+                    usage["input_token_details"] = whole["input_token_details"]
+                if last and "output_token_details" in whole:
+                    usage["output_token_details"] = whole["output_token_details"]
             chunk = ChatGenerationChunk(
                 message=AIMessageChunk(
                     content=piece,
                     usage_metadata=usage,
-                    response_metadata={"model_name": self.model} if last else {},
+                    response_metadata=self._metadata() if last else {},
                 )
             )
             if run_manager is not None:

@@ -9,9 +9,10 @@ and concurrent invocations sharing one handler never mix.
 It never raises into the graph: every callback catches, logs with the traceback, and
 carries on. It does no I/O: events go to the SDK's in-memory queue as deferred events
 (:mod:`sdk.telemetry.deferred`: validated on the sender thread, which halves the cost
-on the graph's thread), and ``run_inline`` makes LangChain call it on the event loop's
-thread under ``ainvoke`` instead of hopping to an executor thread per callback
-(measured: that hop alone cost ~240 µs per node).
+on the graph's thread; the calls' cost estimate is priced there too), and
+``run_inline`` makes LangChain call it on the event loop's thread under ``ainvoke``
+instead of hopping to an executor thread per callback (measured: that hop alone cost
+~240 µs per node).
 """
 
 from __future__ import annotations
@@ -30,34 +31,27 @@ from langgraph.errors import GraphBubbleUp, ParentCommand
 from langgraph.types import Command
 
 from sdk.langgraph.calls import CallTracking, guarded
-from sdk.langgraph.prices import ModelPrice, merged_prices
+from sdk.langgraph.prices import Estimate, ModelPrice, Pricer
 from sdk.langgraph.tracking import (
+    CANCELLED,
     EventIds,
     NodeState,
     RunState,
     as_name,
-    clip,
+    error_message,
     field_of,
     is_node_run,
+    thread_of,
     update_of,
 )
 from sdk.telemetry import events, payloads
 from sdk.telemetry.client import TelemetryClient
+from sdk.telemetry.default import get_client
 from sdk.telemetry.emitting import emit_deferred
-from sdk.telemetry.values import printable
 
 log = logging.getLogger(__name__)
 
-CANCELLED = ("CancelledError", "GeneratorExit", "KeyboardInterrupt")
 MAX_ENDED = 10_000
-
-
-def _message(error: BaseException | None) -> str | None:
-    """An error's text for the event (storable: no NUL, no lone surrogate); none for
-    cancellation, whose text is noise."""
-    if error is None or type(error).__name__ in CANCELLED:
-        return None
-    return clip(printable(error).replace("\x00", "\ufffd")) or None
 
 
 class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
@@ -86,14 +80,14 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         self.agent_roles = dict(agent_roles or {})
         self.state_key = state_key
         self.item_id_key = item_id_key
-        self.prices = merged_prices(prices)
+        self.pricer = Pricer(prices)  # starts loading the bundled prices, off this thread
         self._client = client
         self._lock = threading.Lock()
         self._runs: dict[UUID, RunState] = {}
         # Every live callback run -> (its graph invocation, innermost enclosing node).
         self._owner: dict[UUID, tuple[RunState, NodeState | None]] = {}
         self._nodes: dict[UUID, NodeState] = {}
-        self._models: dict[UUID, str | None] = {}
+        self._models: dict[UUID, tuple[str | None, str | None]] = {}
         # Runs a cancelled invocation left behind: a child starting under one comes from
         # a sync node still running in its thread, not from a new invocation.
         self._ended: OrderedDict[UUID, None] = OrderedDict()
@@ -176,7 +170,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
     ) -> RunState:
         # invoke(None) resumes from a static breakpoint; a Command(resume=...) from interrupt().
         resumed = inputs is None or isinstance(inputs, Command)
-        thread = _thread_of(metadata)
+        thread = thread_of(metadata)
         paused = self._paused.pop(thread, None) if resumed and thread is not None else None
         run = RunState(
             lc_run_id=lc_run_id,
@@ -319,6 +313,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
         if announce:
             self._emit_run_started(run)
         common = self._ids(run, node.agent_role)
+        ts, usage, estimate = self._usage_of(node)
         # Typed dicts, so that mypy rejects a misspelled or missing key: at runtime the
         # payloads are validated only on the sender thread, where a typo would be lost.
         payload: payloads.StepCompletedPayloadDict = {
@@ -327,16 +322,19 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "attempt": node.attempt,
             "status": "error" if error is not None else "ok",
             "duration_ms": round(node.duration_ms(), 3),
-            "model": clip(",".join(dict.fromkeys(node.models)), 200) or None,
-            "tokens_in": node.tokens_in,
-            "tokens_out": node.tokens_out,
-            "tokens_cached_in": node.tokens_cached_in,
-            "cost_usd_est": None if node.cost_unknown else round(node.cost, 10),
-            "cost_unknown": node.cost_unknown,
+            **usage,
+            # A step that called no model cost a known $0; else its estimate replaces
+            # these where the event is built (priced there, off this thread).
+            "cost_usd_est": 0.0,
+            "cost_unknown": False,
             "error_type": type(error).__name__[:200] if error is not None else None,
-            "error_message": _message(error),
+            "error_message": error_message(error),
         }
-        emit_deferred(events.StepCompleted, payload, **common)
+        finish = None
+        if estimate is not None:
+            run.estimates.append(estimate)
+            finish = estimate.fields
+        emit_deferred(events.StepCompleted, payload, ts=ts, finish=finish, **common)
         if changed and new_state is not None and run.item_id is not None:
             change: payloads.ItemStateChangedPayloadDict = {
                 "from_state": from_state,
@@ -355,9 +353,11 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             for key in leftovers:
                 self._untrack(key)
                 self._bury(key)
-                self._nodes.pop(key, None)
+                left = self._nodes.pop(key, None)
+                if left is not None:  # its calls were made: the run's total prices them
+                    run.loose.extend(left.calls)
                 self._models.pop(key, None)
-            thread = _thread_of(run.metadata)
+            thread = thread_of(run.metadata)
             if status == "interrupted" and thread is not None:
                 self._paused[thread] = (run.item_id, run.state)
                 if len(self._paused) > MAX_ENDED:
@@ -366,22 +366,27 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             run.announced = True
         if announce:
             self._emit_run_started(run)
+        ts, finish = None, None
+        if run.loose or run.estimates:  # priced where the event is built
+            ts = (self._client or get_client()).clock()
+            day = ts.astimezone(UTC).date()
+            finish = Estimate(self.pricer, run.loose, day, run.estimates).fields
         payload: payloads.RunCompletedPayloadDict = {
             "status": status,
             "duration_ms": round(max(0.0, (time.perf_counter() - run.started) * 1000), 3),
             "steps": run.steps,
             "tokens_in": run.tokens_in,
             "tokens_out": run.tokens_out,
-            "cost_usd_est": None if run.cost_unknown else round(run.cost, 10),
-            "cost_unknown": run.cost_unknown,
+            "cost_usd_est": 0.0,  # no model called: a known $0 (else replaced by finish)
+            "cost_unknown": False,
             "error_type": type(error).__name__[:200] if error is not None else None,
-            "error_message": _message(error),
+            "error_message": error_message(error),
         }
-        emit_deferred(events.RunCompleted, payload, **self._ids(run, None))
+        emit_deferred(events.RunCompleted, payload, ts=ts, finish=finish, **self._ids(run, None))
 
     def _emit_run_started(self, run: RunState) -> None:
         metadata: dict[str, Any] = {}
-        thread_id = _thread_of(run.metadata)
+        thread_id = thread_of(run.metadata)
         if thread_id is not None:
             metadata["thread_id"] = thread_id[:200]
         payload: payloads.RunStartedPayloadDict = {"trigger": "langgraph", "metadata": metadata}
@@ -395,8 +400,3 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "agent_role": agent_role,
             "client": self._client,
         }
-
-
-def _thread_of(metadata: dict[str, Any]) -> str | None:
-    thread_id = metadata.get("thread_id")
-    return str(thread_id) if isinstance(thread_id, str | int) else None

@@ -31,6 +31,7 @@ from sdk.prices.errors import InvalidPrice
 __all__ = [
     "BANDS",
     "KINDS",
+    "MAX_RATE",
     "CallTokens",
     "Kind",
     "Price",
@@ -75,8 +76,15 @@ class Tier:
     per_mtok: Decimal
 
 
+# USD per 1M tokens: far above any real price (the dearest are ~$600), low enough that
+# a day's cost (at most ~1e16 tokens) stays a plain number, never a decimal overflow.
+MAX_RATE = Decimal(1_000_000)
+
+
 def _rate_ok(value: Decimal | None) -> bool:
-    return value is None or (isinstance(value, Decimal) and value.is_finite() and value >= 0)
+    return value is None or (
+        isinstance(value, Decimal) and value.is_finite() and 0 <= value <= MAX_RATE
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +106,9 @@ class Price:
         for kind in KINDS:
             value = getattr(self, kind)
             if not _rate_ok(value) or (value is None and kind in ("input", "output")):
-                raise InvalidPrice(f"{kind}: must be a non-negative finite Decimal, got {value!r}")
+                raise InvalidPrice(
+                    f"{kind}: must be a finite Decimal from 0 to {MAX_RATE}, got {value!r}"
+                )
         for kind, tiers in self.tiers.items():
             if kind not in KINDS or (
                 kind != "input" and kind != "output" and getattr(self, kind) is None
@@ -114,7 +124,7 @@ class Price:
                         f"use one of {', '.join(str(b) for b in BANDS[1:])}"
                     )
                 if not _rate_ok(tier.per_mtok):
-                    raise InvalidPrice(f"tiers of {kind}: rate must be a non-negative Decimal")
+                    raise InvalidPrice(f"tiers of {kind}: rate must be from 0 to {MAX_RATE}")
         object.__setattr__(self, "tiers", MappingProxyType(dict(self.tiers)))
 
     def rate(self, kind: Kind, band: int = 0) -> Decimal:

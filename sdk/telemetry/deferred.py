@@ -7,12 +7,19 @@ of its cost (~20 us an event). So it hands the client a :class:`DeferredEvent`: 
 envelope (event id and time fixed now) and payload as plain values, validated by the
 sender thread just before encoding. One that fails validation is logged and counted as
 rejected, like an event the API refuses.
+
+``finish`` goes one step further: payload fields that take work to compute but are
+known to follow from what was captured (the LangGraph handler's cost estimate, priced
+from its calls) are computed by it where the event is built, not on the caller's
+thread. It must not raise (an exception rejects the event, like a validation error).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sdk.telemetry.context import Ids
 from sdk.telemetry.events import EventBase
@@ -32,18 +39,22 @@ class DeferredEvent:
     payload: PayloadDict
     minted_at: datetime
     ts: datetime | None = None
+    finish: Callable[[], Mapping[str, Any]] | None = None  # payload fields added at build
 
     def build(self) -> EventBase:
         """The validated event; raises pydantic.ValidationError like a builder would.
 
         The event id is minted here from the time captured at the call (``minted_at``),
-        saving the caller's thread that work too."""
+        saving the caller's thread that work too; so are the ``finish`` fields."""
+        payload: Mapping[str, Any] = self.payload
+        if self.finish is not None:
+            payload = {**payload, **self.finish()}
         return self.event_type.model_validate(
             {
                 **self.ids,
                 "event_id": new_ulid(int(self.minted_at.timestamp() * 1000)),
                 "ts": self.ts or self.minted_at,
-                "payload": self.payload,
+                "payload": payload,
             }
         )
 

@@ -10,7 +10,7 @@ site - and hands it to the client's queue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
 
@@ -85,6 +85,7 @@ def emit_deferred(
     agent_role: str | None = None,
     ts: datetime | None = None,
     client: TelemetryClient | None = None,
+    finish: Callable[[], Mapping[str, Any]] | None = None,
 ) -> None:
     """Queue an event that the sender thread validates (:mod:`sdk.telemetry.deferred`).
 
@@ -92,8 +93,9 @@ def emit_deferred(
     for validation there: the id, time and correlation are fixed now; an invalid event
     is logged and counted as rejected later instead of raising here. Declare
     ``payload`` as the event's TypedDict from :mod:`sdk.telemetry.payloads`, so that
-    mypy finds a misspelled key there is no caller left to tell.
+    mypy finds a misspelled key there is no caller left to tell. ``finish`` computes the
+    rest of the payload where the event is built (it must not raise).
     """
     target = client or get_client()
     ids = context.resolve(run_id, item_id, workflow_name, agent_role)
-    target.emit(DeferredEvent(event_type, ids, payload, target.clock(), ts))
+    target.emit(DeferredEvent(event_type, ids, payload, target.clock(), ts, finish))

@@ -6,6 +6,13 @@ day's rows in the caller's transaction, so readers see the old day or the new on
 never a mix. A day whose raw events retention has dropped is refused: recomputing it
 would overwrite history with partial counts.
 
+The same transaction, under the same locks and the same refusal, replaces the day's
+``telemetry.daily_model_usage`` rows (its model calls summed per model, provider,
+context band and basis: :mod:`sdk.usage.model_usage`) and prices them with the price
+table as it stands then (:mod:`sdk.usage.pricing`), so the two tables always describe
+the same events. Here ``cost_usd`` stays what the events emitted; the priced cost, its
+source and its price row are the usage table's, and re-pricing changes only those.
+
 :data:`GROUPED_SQL` is the grouping itself, as a SELECT over any ``[lo, hi)``: the
 Dagster asset stores its rows, and the read API and CLI run the same text for the days
 that have no stored rows yet (today), so a live figure and the stored one it becomes
@@ -37,7 +44,10 @@ import sqlalchemy as sa
 from sdk.db.locks import AGGREGATE_DAY_LOCK_CLASS, RETENTION_LOCK_KEY
 from sdk.db.partitions import Month, list_partitions
 from sdk.db.schema import AGGREGATE_VERSION, TELEMETRY_SCHEMA, daily_event_aggregates
+from sdk.prices.repository import load_book
+from sdk.usage.day_usage import UsageWritten, replace_day_usage
 from sdk.usage.errors import RawEventsDropped
+from sdk.usage.payload import STEP_EVENT, cost_is_unknown, payload_number
 
 __all__ = [
     "AGGREGATE_COLUMNS",
@@ -51,36 +61,12 @@ __all__ = [
 ]
 
 TABLE = f"{TELEMETRY_SCHEMA}.{daily_event_aggregates.name}"
-STEP_EVENT = "workflow.step_completed"
 _STEP = f"'{STEP_EVENT}'"
 
 # The table's columns GROUPED_SQL yields, in its order (all but computed_at).
 AGGREGATE_COLUMNS: tuple[str, ...] = tuple(
     c.name for c in daily_event_aggregates.columns if c.name != "computed_at"
 )
-
-
-def payload_number(key: str, alias: str | None = None) -> str:
-    """SQL for a payload number, NULL when absent or not a number (raw rows may predate
-    validation). Every reader of event payloads uses this one reading."""
-    p = f"{alias}.payload" if alias else "payload"
-    return f"CASE WHEN jsonb_typeof({p}->'{key}') = 'number' THEN ({p}->>'{key}')::numeric END"
-
-
-def cost_is_unknown(alias: str | None = None) -> str:
-    """SQL: a step's cost is unknown when it says so, or gives none although it called a
-    model (it names one or reports tokens). A step that names no model, reports no token
-    and gives no cost called nothing billable: it costs $0, known (a plain function
-    node posted as ``emit_step_completed(node=…, duration_ms=…)``)."""
-    p = f"{alias}.payload" if alias else "payload"
-    tokens = " OR ".join(
-        f"coalesce({payload_number(key, alias)}, 0) > 0" for key in ("tokens_in", "tokens_out")
-    )
-    return (
-        f"(coalesce({p}->>'cost_unknown' = 'true', false) "
-        f"OR (jsonb_typeof({p}->'cost_usd_est') IS DISTINCT FROM 'number' "
-        f"AND (coalesce({p}->>'model', '') <> '' OR {tokens})))"
-    )
 
 
 def _step_only(expression: str) -> str:
@@ -143,6 +129,7 @@ class DayWritten:
     day: date
     rows: int
     events: int
+    usage: UsageWritten  # the day's daily_model_usage rows, priced
 
 
 def _refuse_if_dropped(conn: sa.Connection, day: date) -> None:
@@ -174,7 +161,8 @@ def _refuse_if_dropped(conn: sa.Connection, day: date) -> None:
 
 
 def aggregate_day(conn: sa.Connection, day: date) -> DayWritten:
-    """Replace ``day``'s aggregate rows inside the caller's transaction.
+    """Replace ``day``'s aggregate rows, and its model-usage rows priced with the price
+    table read in this transaction, inside the caller's transaction.
 
     Raises :class:`~sdk.usage.errors.RawEventsDropped`, before writing anything, when
     some of the day's raw events are gone. Holds retention's lock shared for the rest of
@@ -195,4 +183,7 @@ def aggregate_day(conn: sa.Connection, day: date) -> DayWritten:
     events = conn.execute(
         sa.text(f"SELECT coalesce(sum(events), 0) FROM {TABLE} WHERE day = :day"), {"day": day}
     ).scalar_one()
-    return DayWritten(day=day, rows=rows, events=int(events))
+    # The book is read after the day's lock: a re-pricing of this day that committed
+    # before is then never undone with an older table (see sdk.usage.pricing).
+    usage = replace_day_usage(conn, day, lo, hi, load_book(conn))
+    return DayWritten(day=day, rows=rows, events=int(events), usage=usage)

@@ -2,8 +2,15 @@
 
 ``as_json()`` is the shape the read API answers with and ``wdp … --json`` prints, so the
 two cannot drift. Money is a ``Decimal`` here (Postgres ``numeric`` sums, exact) and a
-JSON number there. A cost is always accompanied by the count of steps whose cost was
-unknown: a sum of known costs alone would read as "$0" for steps nobody could price.
+JSON number there. A cost is always accompanied by the count of what could not be
+priced: a sum of known costs alone would read as "$0" for calls nobody could price.
+
+Two kinds of cost, kept apart on purpose. The **usage report** shows the platform's
+*priced* cost (``telemetry.daily_model_usage``: each call priced from the dated price
+table, the provider's reported cost where it gave one), with its unknown **calls**
+counted. **Runs** show the cost each step *emitted* (``cost_usd_est`` on the raw event,
+the SDK's estimate when it ran, never changed), with its unknown **steps** counted: a
+run is read from its raw events, one by one.
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ class JsonShaped:
 
 @dataclass(frozen=True)
 class RunTotals(JsonShaped):
-    """Figures summed over a run's ``workflow.step_completed`` events."""
+    """Figures summed over a run's ``workflow.step_completed`` events. The cost is the
+    steps' emitted estimate (``cost_usd_est``), not the priced cost of the usage report."""
 
     steps: int
     errors: int
@@ -90,8 +98,27 @@ class RunPage(JsonShaped):
 
 
 @dataclass(frozen=True)
+class ModelCallView(JsonShaped):
+    """One model call of a step, as the step event reported it (``calls``, event_version 2)."""
+
+    model: str
+    provider: str | None
+    tokens_in: int  # cache reads and writes included
+    tokens_cached_in: int
+    tokens_cache_write: int
+    tokens_out: int  # reasoning included
+    tokens_reasoning: int
+    usage_reported: bool  # false: the call reported no token counts (its cost is unknown)
+    cost_usd_reported: Decimal | None  # the provider's own figure, if it gave one
+
+
+@dataclass(frozen=True)
 class Step(JsonShaped):
-    """One ``workflow.step_completed`` event: one execution (attempt) of one node."""
+    """One ``workflow.step_completed`` event: one execution (attempt) of one node.
+
+    ``cost_usd`` is the step's emitted estimate (None when unknown); ``calls`` its
+    model calls when the event carries them (None: an event_version 1 step, totals only).
+    """
 
     event_id: str
     ts: datetime
@@ -109,6 +136,7 @@ class Step(JsonShaped):
     cost_unknown: bool
     error_type: str | None
     error_message: str | None
+    calls: list[ModelCallView] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,28 +179,44 @@ class RunDetail(JsonShaped):
     truncated: bool = False
 
 
+COST_SOURCES = ("computed", "reported", "estimate")
+
+
 @dataclass(frozen=True)
 class UsageFigures(JsonShaped):
     """What a group of the usage report (or its total) adds up to; see docs/read-api.md.
 
-    Step figures come from ``workflow.step_completed`` events only. ``cost_usd`` is the
-    sum of known costs and ``cost_unknown_steps`` the steps without one; the latter is
-    None when some of the group's rows were aggregated before unknown costs were counted
-    (``legacy_rows``), because a partial count would read as "none unknown" (so are
-    ``tokens_cached_in`` and ``duration_max_ms``, not recorded then either). Percentiles
-    cannot be merged: p50/p95 are set only when the group is a single aggregate row.
-    ``runs`` and ``runs_failed`` count ``workflow.run_started`` / failed
-    ``workflow.run_completed`` events; None when grouped by node, model or agent role,
-    which a run does not have one of.
+    Two tables, one group. ``steps``, ``errors``, durations and runs are counted from
+    ``workflow.step_completed`` events (``daily_event_aggregates``). ``calls``, tokens and
+    cost come from the model calls (``daily_model_usage``), each call priced: ``cost_usd``
+    is the sum of the known costs, ``cost_usd_by_source`` splits it into ``computed``
+    (tokens x the price valid that day), ``reported`` (the provider's own figure) and
+    ``estimate`` (a step without per-call usage: its emitted estimate), and
+    ``cost_unknown_calls`` counts the calls without a cost (no price for their model, or
+    no usage reported). Grouped by model, calls and their cost are under each call's
+    model, steps under the step's ``model`` field (comma-joined for a step that called
+    several). ``cost_unknown_calls`` and the cache and reasoning token counts are None
+    when some of the group's rows were aggregated before they were recorded
+    (``legacy_rows``): a partial count would read as "none". Percentiles cannot be
+    merged: p50/p95 are set only when the group is a single aggregate row. ``runs`` and
+    ``runs_failed`` count ``workflow.run_started`` / failed ``workflow.run_completed``
+    events; None when grouped by node, model or agent role, which a run does not have
+    one of.
     """
 
     steps: int = 0
     errors: int = 0
+    calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_cached_in: int | None = 0
+    tokens_cache_write: int | None = 0
+    tokens_reasoning: int | None = 0
     cost_usd: Decimal = Decimal(0)
-    cost_unknown_steps: int | None = 0
+    cost_unknown_calls: int | None = 0
+    cost_usd_by_source: dict[str, Decimal] = field(
+        default_factory=lambda: {s: Decimal(0) for s in COST_SOURCES}
+    )
     duration_max_ms: float | None = None
     duration_p50_ms: float | None = None
     duration_p95_ms: float | None = None

@@ -5,6 +5,13 @@ item are that event's (the earliest one, if a run_started was stored twice). Its
 and status are its latest ``workflow.run_completed`` (``running`` while there is none);
 its totals are summed over its ``workflow.step_completed`` events.
 
+Costs here are what each step **emitted** (``cost_usd_est``, the SDK's estimate when it
+ran; unknown steps counted): a run is read from its raw events, which are never changed.
+The platform's priced cost of the same calls (the dated price table, re-priced when a
+price is corrected) is per day and grouping, in the usage report (:mod:`sdk.usage.usage`).
+A step's own ``calls`` (event_version 2) are shown as the event carries them, with the
+provider-reported cost where a call gave one.
+
 Why a page costs index lookups and not a scan: the page walks the ``(event_name, ts)``
 index of each monthly partition backwards from the cursor and stops after ``limit + 1``
 runs; each run's end, totals and "is this its first run_started" are lookups in the
@@ -29,21 +36,16 @@ from sdk.usage import params
 from sdk.usage.aggregation import cost_is_unknown, payload_number
 from sdk.usage.errors import RunNotFound
 from sdk.usage.models import (
-    LearningEvent,
     RunDetail,
     RunPage,
     RunSummary,
     RunTotals,
-    StateChange,
-    Step,
 )
+from sdk.usage.run_events import LEARNING_PREFIX, STATE_CHANGED, STEP_COMPLETED, shape_events
 
 EVENTS = f"{TELEMETRY_SCHEMA}.{workflow_events.name}"
 RUN_STARTED = "workflow.run_started"
 RUN_COMPLETED = "workflow.run_completed"
-STEP_COMPLETED = "workflow.step_completed"
-STATE_CHANGED = "workflow.item_state_changed"
-LEARNING_PREFIX = "learning."
 MAX_RUN_EVENTS = 10_000
 
 
@@ -292,81 +294,6 @@ WHERE e.run_id = %(run_id)s
 ORDER BY e.ts, e.event_id
 LIMIT %(limit)s
 """
-
-
-def _str(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _number(payload: dict[str, Any], key: str) -> float | None:
-    value = payload.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _count(payload: dict[str, Any], key: str) -> int:
-    value = payload.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def shape_step(row: Row) -> Step:
-    p: dict[str, Any] = row["payload"] if isinstance(row["payload"], dict) else {}
-    step, attempt = p.get("step"), p.get("attempt")
-    models = _str(p, "model")
-    unknown = bool(row["cost_unknown"])
-    return Step(
-        event_id=row["event_id"],
-        ts=row["ts"],
-        node=_str(p, "node"),
-        step=step if isinstance(step, int) and not isinstance(step, bool) else None,
-        attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
-        agent_role=row["agent_role"],
-        status=_str(p, "status"),
-        duration_ms=_number(p, "duration_ms"),
-        models=[m.strip() for m in models.split(",") if m.strip()] if models else [],
-        tokens_in=_count(p, "tokens_in"),
-        tokens_out=_count(p, "tokens_out"),
-        tokens_cached_in=_count(p, "tokens_cached_in")
-        if p.get("tokens_cached_in") is not None
-        else None,
-        # Not unknown without a cost: it called nothing billable (cost_is_unknown).
-        cost_usd=None if unknown else Decimal(row["cost"] if row["cost"] is not None else 0),
-        cost_unknown=unknown,
-        error_type=_str(p, "error_type"),
-        error_message=_str(p, "error_message"),
-    )
-
-
-def shape_events(
-    rows: Sequence[Row],
-) -> tuple[list[Step], list[StateChange], list[LearningEvent]]:
-    steps: list[Step] = []
-    changes: list[StateChange] = []
-    learning: list[LearningEvent] = []
-    for row in rows:
-        name = row["event_name"]
-        payload: dict[str, Any] = row["payload"] if isinstance(row["payload"], dict) else {}
-        if name == STEP_COMPLETED:
-            steps.append(shape_step(row))
-        elif name == STATE_CHANGED:
-            changes.append(
-                StateChange(
-                    event_id=row["event_id"],
-                    ts=row["ts"],
-                    item_id=row["item_id"],
-                    from_state=_str(payload, "from_state"),
-                    to_state=_str(payload, "to_state"),
-                    reason=_str(payload, "reason"),
-                    node=_str(payload, "node"),
-                )
-            )
-        else:
-            learning.append(
-                LearningEvent(row["event_id"], name, row["ts"], row["item_id"], payload)
-            )
-    return steps, changes, learning
 
 
 def run_detail(run_id: str, *, max_events: int = MAX_RUN_EVENTS) -> Query[RunDetail]:

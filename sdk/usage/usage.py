@@ -1,22 +1,43 @@
 """Usage over a range of days, grouped by day, workflow, agent role, model and node.
 
-A day is answered from ``telemetry.daily_event_aggregates`` when its rows there are
-final - computed after the day ended (UTC), so no event of the day can be missing
-except a late one - or are all that is left of it (no raw events: kept forever, so this
-answers after retention too). It is answered from the raw events - with
-:data:`sdk.usage.aggregation.GROUPED_SQL`, the very SELECT the stored rows were written
-with - when it is today, or has raw events but no final rows (none yet, or rows of an
-hourly run before midnight while the run after it has not happened). How many days one
-request computes live is bounded (``max_live_days``): each is a pass over its events.
-Both kinds of rows are rolled up by the same SQL (:func:`rollup_sql`), so a
-live day and the stored day it becomes report the same figures.
+A group's figures come from two tables, each for what it knows: steps, errors,
+durations and runs from ``telemetry.daily_event_aggregates`` (one row per day and
+grouping of events), calls, tokens and **priced** cost from
+``telemetry.daily_model_usage`` (the model calls of each day, each priced from the dated
+price table, or at the provider's reported cost, or - for a step without per-call usage
+- at the estimate it emitted; a call with none of these is unknown: counted in
+``cost_unknown_calls``, never $0). The cost the SDK emitted on each step stays on its raw
+event; runs (:mod:`sdk.usage.runs`) show that one.
 
-Rows are merged per group in Python across the stored part and each live day: sums
-add up, ``duration_max_ms`` is the max, and percentiles, which cannot be merged, are
-kept only for a group that is a single aggregate row. Rows written before migration
-0005 (``aggregate_version`` 1) did not record unknown costs, cached tokens or the max
-duration: a group with such a row reports those as None (never a partial count that
-would read as "none unknown") and counts the rows in ``legacy_rows``.
+A day is answered from the stored tables when its rows there are final - computed
+after the day ended (UTC), so no event of the day can be missing except a late one -
+or are all that is left of it (no raw events: kept forever, so this answers after
+retention too). The aggregation writes a day's rows in both tables in one transaction,
+so the census reads the finality of a day from ``daily_event_aggregates`` alone. A day
+is answered from the raw events - with :data:`sdk.usage.aggregation.GROUPED_SQL` and
+:data:`sdk.usage.model_usage.MODEL_USAGE_SQL`, the very SELECTs the stored rows were
+written with, the calls priced by :func:`sdk.usage.pricing.price_usage_row` with the
+price book read in the same snapshot - when it is today, or has raw events but no final
+rows (none yet, or rows of an hourly run before midnight while the run after it has not
+happened). How many days one request computes live is bounded (``max_live_days``): each
+is two passes over its events. Step rows of both kinds are rolled up by one SQL
+(:func:`rollup_sql`), stored calls by :func:`calls_rollup_sql` and live calls, once
+priced, by the same sums in Python, so a live day and the stored day it becomes report
+the same figures (until a price changes: a stored day keeps the cost it was priced with
+until it is re-priced).
+
+Rows are merged per group in Python (:mod:`sdk.usage.usage_merge`) across the stored
+part and each live day: sums
+add up (the cost by its source: computed, reported, estimate; unknown calls counted),
+``duration_max_ms`` is the max, and percentiles, which cannot be merged, are kept only
+for a group that is a single aggregate row. Grouped by ``model``, step rows are keyed by
+the step's ``model`` field (comma-joined for a step that called several models) and
+call rows by each call's own model, so a multi-model step's steps and its calls' cost
+appear under different groups. Rows written before migration 0005 (``aggregate_version``
+1) did not record unknown costs, cached tokens or the max duration: a group with such a
+row reports those (and the cache-write and reasoning tokens, recorded even later) as
+None (never a partial count that would read as "none unknown") and counts the rows in
+``legacy_rows``.
 """
 
 from __future__ import annotations
@@ -24,22 +45,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
-from typing import Any
 
 from sdk.db.queries import Query, Row, Statement
-from sdk.db.schema import TELEMETRY_SCHEMA, daily_event_aggregates, workflow_events
+from sdk.db.schema import (
+    TELEMETRY_SCHEMA,
+    daily_event_aggregates,
+    daily_model_usage,
+    workflow_events,
+)
+from sdk.prices.book import PriceBook
+from sdk.prices.repository import book_query
 from sdk.usage import params
 from sdk.usage.aggregation import GROUPED_SQL, STEP_EVENT, day_bounds
 from sdk.usage.errors import InvalidQuery
-from sdk.usage.models import UsageFigures, UsageGroup, UsageReport
+from sdk.usage.model_usage import MODEL_USAGE_SQL
+from sdk.usage.models import UsageReport
+from sdk.usage.pricing import PriceResolver, price_usage_row
 from sdk.usage.runs import RUN_COMPLETED, RUN_STARTED
+from sdk.usage.usage_merge import CALL_SUMS, CALLS, LIVE, STEPS, STORED, Part, shape_report
 
 AGGREGATES = f"{TELEMETRY_SCHEMA}.{daily_event_aggregates.name}"
+MODEL_USAGE = f"{TELEMETRY_SCHEMA}.{daily_model_usage.name}"
 EVENTS = f"{TELEMETRY_SCHEMA}.{workflow_events.name}"
 # A run has no single node, model or agent role: grouped by one, runs are not counted.
 RUNLESS_KEYS = frozenset({"node", "model", "agent_role"})
-STORED, LIVE, MIXED = "stored", "live", "mixed"
 
 
 @dataclass(frozen=True)
@@ -105,11 +134,6 @@ _FIGURES = f"""
   count(*) FILTER (WHERE {_STEP}) AS step_rows,
   coalesce(sum(a.events) FILTER (WHERE {_STEP}), 0) AS steps,
   coalesce(sum(a.errors) FILTER (WHERE {_STEP}), 0) AS errors,
-  coalesce(sum(a.tokens_in) FILTER (WHERE {_STEP}), 0) AS tokens_in,
-  coalesce(sum(a.tokens_out) FILTER (WHERE {_STEP}), 0) AS tokens_out,
-  coalesce(sum(a.tokens_cached_in) FILTER (WHERE {_STEP}), 0) AS tokens_cached_in,
-  coalesce(sum(a.cost_usd) FILTER (WHERE {_STEP}), 0) AS cost_usd,
-  coalesce(sum(a.cost_unknown_steps) FILTER (WHERE {_STEP}), 0) AS cost_unknown_steps,
   max(a.duration_max_ms) FILTER (WHERE {_STEP}) AS duration_max_ms,
   max(a.duration_p50_ms) FILTER (WHERE {_STEP}) AS duration_p50_ms,
   max(a.duration_p95_ms) FILTER (WHERE {_STEP}) AS duration_p95_ms,
@@ -132,16 +156,36 @@ def rollup_sql(source: str, query: UsageQuery, *, where: str = "") -> str:
     )
 
 
+def calls_rollup_sql(query: UsageQuery) -> str:
+    """Roll stored ``daily_model_usage`` rows (aliased ``u``) of ``%(stored_days)s`` up to
+    the query's groups and each cost source (``model``: the calls' model)."""
+    keys = [f"u.{k}" for k in query.group_by]
+    by = ", ".join([*keys, "u.cost_source"])
+    sums = ", ".join(f"sum(u.{c}) AS {c}" for c in CALL_SUMS)
+    return (
+        f"SELECT {by}, {sums}, sum(u.cost_usd) AS cost_usd\nFROM {MODEL_USAGE} u"
+        f"\nWHERE u.day = ANY(%(stored_days)s::date[])\nGROUP BY {by}"
+    )
+
+
 # Per day: has it stored rows, are they final (all computed after the day ended: a day
 # is replaced in one transaction, so its rows share one computed_at), and - asked only
 # for the days that may be computed live: today and the days without final rows - has
-# it raw events to compute from.
+# it raw events to compute from. ``unpriced``: stored step rows that called something
+# billable without any model usage row of the day: aggregated by code that did not
+# write daily_model_usage (a day that must be re-materialised; its cost is not shown).
 CENSUS_SQL = f"""
 SELECT d.day, d.computed_at IS NOT NULL AS stored, coalesce(d.computed_at >= d.hi, false) AS final,
        CASE WHEN d.day = %(today)s OR NOT coalesce(d.computed_at >= d.hi, false) THEN EXISTS (
          SELECT 1 FROM {EVENTS} e
          WHERE e.event_name IN ('{STEP_EVENT}', '{RUN_STARTED}', '{RUN_COMPLETED}')
-           AND e.ts >= d.lo AND e.ts < d.hi) END AS raw
+           AND e.ts >= d.lo AND e.ts < d.hi) END AS raw,
+       d.computed_at IS NOT NULL AND NOT EXISTS (
+         SELECT 1 FROM {MODEL_USAGE} u WHERE u.day = d.day) AND EXISTS (
+         SELECT 1 FROM {AGGREGATES} s
+         WHERE s.day = d.day AND s.event_name = '{STEP_EVENT}'
+           AND (s.model <> '' OR s.tokens_in > 0 OR s.tokens_out > 0 OR s.cost_usd > 0
+                OR s.cost_unknown_steps > 0)) AS unpriced
 FROM (
   SELECT u.day, u.lo, u.hi,
          (SELECT min(s.computed_at) FROM {AGGREGATES} s WHERE s.day = u.day) AS computed_at
@@ -170,156 +214,28 @@ def stored_statement(query: UsageQuery, days: Sequence[date]) -> Statement:
     return Statement(sql, {"stored_days": list(days)})
 
 
+def stored_calls_statement(query: UsageQuery, days: Sequence[date]) -> Statement:
+    return Statement(calls_rollup_sql(query), {"stored_days": list(days)})
+
+
 def live_statement(query: UsageQuery, day: date) -> Statement:
     lo, hi = day_bounds(day)
     return Statement(rollup_sql(f"({GROUPED_SQL}) a", query), {"day": day, "lo": lo, "hi": hi})
 
 
-# --- merging ----------------------------------------------------------------------------
+def live_calls_statement(day: date) -> Statement:
+    """The day's model usage rows as the aggregation would store them, not priced yet."""
+    lo, hi = day_bounds(day)
+    return Statement(MODEL_USAGE_SQL, {"day": day, "lo": lo, "hi": hi})
 
 
-_SUMMED = (
-    "step_rows",
-    "steps",
-    "errors",
-    "tokens_in",
-    "tokens_out",
-    "tokens_cached_in",
-    "cost_unknown_steps",
-    "legacy_rows",
-    "runs",
-    "runs_failed",
-)
-
-
-@dataclass
-class _Acc:
-    """A group's figures while rows are merged into it (rules: the module docstring)."""
-
-    sources: set[str]
-    step_rows: int = 0
-    steps: int = 0
-    errors: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    tokens_cached_in: int = 0
-    cost_usd: Decimal = Decimal(0)
-    cost_unknown_steps: int = 0
-    duration_max_ms: float | None = None
-    duration_p50_ms: float | None = None
-    duration_p95_ms: float | None = None
-    legacy_rows: int = 0
-    runs: int = 0
-    runs_failed: int = 0
-
-    @classmethod
-    def of_row(cls, row: Row, source: str) -> _Acc:
-        """One rolled-up row of one part (the stored days, or one live day)."""
-        return cls(
-            sources={source},
-            cost_usd=Decimal(row["cost_usd"] or 0),
-            duration_max_ms=_float(row["duration_max_ms"]),
-            duration_p50_ms=_float(row["duration_p50_ms"]),
-            duration_p95_ms=_float(row["duration_p95_ms"]),
-            **{name: int(row[name] or 0) for name in _SUMMED},
-        )
-
-    def merge(self, other: _Acc) -> None:
-        if other.step_rows:  # a single row's percentiles survive only while it stays single
-            self.duration_p50_ms, self.duration_p95_ms = (
-                other.duration_p50_ms,
-                other.duration_p95_ms,
-            )
-        for name in _SUMMED:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.sources |= other.sources
-        self.cost_usd += other.cost_usd
-        if other.duration_max_ms is not None:
-            current = self.duration_max_ms
-            longest = other.duration_max_ms
-            self.duration_max_ms = longest if current is None else max(current, longest)
-
-    def figures(self, *, counts_runs: bool) -> UsageFigures:
-        single = self.step_rows == 1
-        complete = self.legacy_rows == 0  # else: not recorded by some row
-        return UsageFigures(
-            steps=self.steps,
-            errors=self.errors,
-            tokens_in=self.tokens_in,
-            tokens_out=self.tokens_out,
-            tokens_cached_in=self.tokens_cached_in if complete else None,
-            cost_usd=self.cost_usd,
-            cost_unknown_steps=self.cost_unknown_steps if complete else None,
-            duration_max_ms=self.duration_max_ms if complete else None,
-            duration_p50_ms=self.duration_p50_ms if single else None,
-            duration_p95_ms=self.duration_p95_ms if single else None,
-            runs=self.runs if counts_runs else None,
-            runs_failed=self.runs_failed if counts_runs else None,
-            legacy_rows=self.legacy_rows,
-        )
-
-    def source(self) -> str:
-        return next(iter(self.sources)) if len(self.sources) == 1 else MIXED
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if value is not None else None
-
-
-def _key(query: UsageQuery, row: Row) -> tuple[Any, ...]:
-    # '' is the aggregates' "none" (it can be part of their key): None to readers.
-    return tuple(row[k] if row[k] != "" else None for k in query.group_by)
-
-
-def _sort_key(key: tuple[Any, ...]) -> list[tuple[bool, Any]]:
-    # None last within each key part. A list comprehension: this runs once per group
-    # (1,200 for a month by day and node), where a generator costs twice as much.
-    return [(part is None, "" if part is None else part) for part in key]
-
-
-def shape_report(
-    query: UsageQuery,
-    parts: Sequence[tuple[str, Sequence[Row]]],
-    stored_days: list[date],
-    live_days: list[date],
-) -> UsageReport:
-    """Merge the rolled-up rows of each part (source name, rows) into the report."""
-    groups: dict[tuple[Any, ...], _Acc] = {}
-    for source, rows in parts:
-        for row in rows:
-            if not row["step_rows"] and not row["runs"] and not row["runs_failed"]:
-                continue  # an empty rollup (no grouping keys, no rows)
-            groups.setdefault(_key(query, row), _Acc(set())).merge(_Acc.of_row(row, source))
-    total = _Acc(set())
-    for acc in groups.values():
-        total.merge(acc)
-    report_groups = [
-        UsageGroup(
-            key=dict(zip(query.group_by, key, strict=True)),
-            figures=acc.figures(counts_runs=query.counts_runs),
-            source=acc.source(),
-        )
-        for key, acc in sorted(groups.items(), key=lambda item: _sort_key(item[0]))
-    ]
-    totals = total.figures(counts_runs=query.counts_runs)
-    notes = []
-    if totals.legacy_rows:
-        notes.append(
-            f"{totals.legacy_rows} aggregate rows were written before migration 0005 "
-            "(aggregate_version 1): they recorded no node (their steps are under node "
-            "null), no unknown-cost count, no cached tokens and no max duration, so those "
-            "figures are null wherever such a row is included."
-        )
-    return UsageReport(
-        from_day=query.from_day,
-        to_day=query.to_day,
-        group_by=query.group_by,
-        groups=report_groups,
-        totals=totals,
-        stored_days=stored_days,
-        live_days=live_days,
-        notes=notes,
-    )
+def priced_rows(rows: Sequence[Row], prices: PriceResolver, day: date) -> list[Row]:
+    """Live model usage rows with the cost the aggregation would store for them."""
+    priced = []
+    for row in rows:
+        p = price_usage_row(row, prices, day)
+        priced.append({**row, "cost_usd": p.cost_usd, "cost_source": p.cost_source})
+    return priced
 
 
 def _is_live(query: UsageQuery, row: Row) -> bool:
@@ -332,7 +248,8 @@ def usage_report(query: UsageQuery) -> Query[UsageReport]:
     A day is live when it has raw events and is today or has no final rows; stored when
     it has rows and is not live (rows that are not final but all that is left of the day
     - its raw events are gone - are still what there is). Raises InvalidQuery (field
-    ``from``) when more than ``query.max_live_days`` days would be computed live."""
+    ``from``) when more than ``query.max_live_days`` days would be computed live. The
+    price book, needed only to price live days, is read in the same snapshot."""
     census = yield census_statement(query)
     live = [r["day"] for r in census if _is_live(query, r)]
     stored = [
@@ -342,14 +259,21 @@ def usage_report(query: UsageQuery) -> Query[UsageReport]:
     ]
     if query.max_live_days is not None and len(live) > query.max_live_days:
         raise InvalidQuery({"from": _too_many_live(query, live)})
-    parts: list[tuple[str, Sequence[Row]]] = []
+    parts: list[Part] = []
     if stored:
-        parts.append((STORED, (yield stored_statement(query, stored))))
-    for day in live:
-        parts.append((LIVE, (yield live_statement(query, day))))
+        parts.append(Part(STORED, STEPS, (yield stored_statement(query, stored))))
+        parts.append(Part(STORED, CALLS, (yield stored_calls_statement(query, stored))))
+    if live:
+        book: PriceBook = yield from book_query()
+        prices = PriceResolver(book)  # one lookup per model and price epoch
+        for day in live:
+            parts.append(Part(LIVE, STEPS, (yield live_statement(query, day))))
+            rows = yield live_calls_statement(day)
+            parts.append(Part(LIVE, CALLS, priced_rows(rows, prices, day)))
+    unpriced = [r["day"] for r in census if r["unpriced"] and r["day"] in set(stored)]
     if query.from_day <= query.today <= query.to_day:
         live = sorted({*live, query.today})  # live even without events: never stale rows
-    return shape_report(query, parts, stored, live)
+    return shape_report(query, parts, stored, live, unpriced)
 
 
 def _too_many_live(query: UsageQuery, live: Sequence[date]) -> str:

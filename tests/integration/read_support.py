@@ -70,6 +70,24 @@ def step(
     return event("workflow.step_completed", ts, payload=payload, **ids)
 
 
+def call(model: str, tin: int = 0, tout: int = 0, **more: Any) -> dict[str, Any]:
+    """One model call of a step (``calls``), at provider acme."""
+    return {"model": model, "provider": "acme", "tokens_in": tin, "tokens_out": tout, **more}
+
+
+def v2_step(
+    ts: datetime, node: str, model: str, calls: list[dict[str, Any]], est: float | None, **ids: Any
+) -> dict:
+    """A step with per-call usage (event_version 2): its totals are its calls' sums, and
+    ``est`` the estimate it emits (None: unknown), which priced figures never use."""
+    tin, tout = sum(c["tokens_in"] for c in calls), sum(c["tokens_out"] for c in calls)
+    body = step(ts, node=node, step=1, cost=est, tokens=(tin, tout), model=model, **ids)
+    body["event_version"] = 2
+    body["payload"]["calls"] = calls
+    body["payload"]["tokens_cached_in"] = sum(c.get("tokens_cached_in", 0) for c in calls)
+    return body
+
+
 def post(server: ApiServer, events: list[dict]) -> None:
     """Store ``events`` through the ingest API (every one must be created)."""
     for start in range(0, len(events), 1000):

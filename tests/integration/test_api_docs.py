@@ -95,6 +95,26 @@ def test_the_documented_figures_say_unknown_costs_are_counted(spec: dict) -> Non
     assert "cost_unknown_steps" in totals["totals"]["properties"]
     usage = spec["paths"]["/telemetry/usage"]["get"]["responses"]["200"]["content"]
     figures = usage["application/json"]["schema"]["properties"]["totals"]["properties"]
-    assert "unknown" in figures["cost_unknown_steps"]["description"]
+    assert "never $0" in figures["cost_unknown_calls"]["description"]
+    assert "cost_unknown_steps" not in figures  # unknown is per call in the usage report
     assert "one aggregate row" in figures["duration_p50_ms"]["description"]
     assert "404" in spec["paths"]["/telemetry/runs/{run_id}"]["get"]["responses"]
+
+
+def test_the_priced_and_the_emitted_cost_are_told_apart(spec: dict) -> None:
+    """The usage report's cost is priced (by source); a run's is what its steps emitted."""
+    usage = spec["paths"]["/telemetry/usage"]["get"]["responses"]["200"]["content"]
+    figures = usage["application/json"]["schema"]["properties"]["totals"]["properties"]
+    assert "priced by the platform" in figures["cost_usd"]["description"]
+    assert set(figures["cost_usd_by_source"]["required"]) == {"computed", "reported", "estimate"}
+    for kind in ("calls", "tokens_cache_write", "tokens_reasoning"):
+        assert figures[kind]["description"], kind
+    runs = spec["paths"]["/telemetry/runs"]["get"]["responses"]["200"]["content"]
+    totals = runs["application/json"]["schema"]["properties"]["runs"]["items"]["properties"]
+    assert "emitted" in totals["totals"]["properties"]["cost_usd"]["description"]
+    run = spec["paths"]["/telemetry/runs/{run_id}"]["get"]["responses"]["200"]["content"]
+    step = run["application/json"]["schema"]["properties"]["steps"]["items"]["properties"]
+    assert "emitted" in step["cost_usd"]["description"]
+    call = step["calls"]["items"]["properties"]
+    assert {"model", "provider", "tokens_cache_write", "tokens_reasoning"} <= set(call)
+    assert "cost_usd_reported" in call

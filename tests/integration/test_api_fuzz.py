@@ -140,14 +140,32 @@ def _with_ids(body: Any, policy: str) -> Any:
     return fix(body)
 
 
+class _Chosen(requests.auth.AuthBase):
+    """The chosen credentials, set on the prepared request itself."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self.headers)
+        return request
+
+
 def _send(
     server: ApiServer, session: requests.Session, case: Case, credentials: str
 ) -> schemathesis.Response:
     # Whatever Authorization schemathesis generated, send exactly the chosen credentials.
+    # Not as ``headers=``: for a negative case whose mutation removed the security header,
+    # schemathesis drops Authorization from the headers it sends, even ones passed to
+    # call(), so every credential became "no key" (and 403 was never reached). The
+    # session's auth hook adds them after that.
     for name in [n for n in (case.headers or {}) if n.lower() == "authorization"]:
         del case.headers[name]
-    headers = _credentials(server, credentials, case.method.upper())
-    return case.call(base_url=server.base_url, session=session, headers=headers)
+    session.auth = _Chosen(_credentials(server, credentials, case.method.upper()))
+    try:
+        return case.call(base_url=server.base_url, session=session)
+    finally:
+        session.auth = None
 
 
 def _validate(case: Case, response: schemathesis.Response, headers: dict[str, str]) -> None:

@@ -69,16 +69,26 @@ query Latest($path: [String!]!) {
 
 
 def expected_figures(runs: int) -> dict[str, Any]:
-    """A day of :func:`benchmarks.screenshots.seed` with ``runs`` runs, by hand."""
+    """A day of :func:`benchmarks.screenshots.seed` with ``runs`` runs, by hand: each step
+    is one call, priced from its manual price (in and out alike) on its tokens."""
     failed = sum(1 for r in range(runs) if r % 6 == 5)
     priced = [(tin, tout, price) for *_, tin, tout, price in NODES if price is not None]
-    per_run = sum(Decimal(str(round(p * (i + o) / 1000, 6))) for i, o, p in priced)
+    computed = sum(
+        Decimal(str(p)) * (i + 13 * r + o + 5 * r) / 1000 for i, o, p in priced for r in range(runs)
+    )
+    judge_out = next(tout for _, node, *_, tout, _ in NODES if node == "judge")
     return {
-        "cost_usd": float(per_run * runs),
-        "cost_unknown_steps": runs,  # rerank's model has no price
+        "cost_usd": float(computed),
+        "cost_unknown_calls": runs,  # rerank's model has no price
+        "cost_computed_usd": float(computed),
+        "cost_reported_usd": 0.0,
+        "cost_estimate_usd": 0.0,
+        "calls": runs * len(NODES),
         "tokens_in": sum(tin + 13 * r for *_, tin, _, _ in NODES for r in range(runs)),
         "tokens_out": sum(tout + 5 * r for *_, tout, _ in NODES for r in range(runs)),
         "tokens_cached_in": runs * (3000 // 2),  # summarise reads half its input from cache
+        "tokens_cache_write": 0,
+        "tokens_reasoning": sum((judge_out + 5 * r) // 2 for r in range(runs)),
         "events": runs * (len(NODES) + 1),
         "steps": runs * len(NODES),
         "runs": runs,
@@ -103,7 +113,7 @@ def test_graphql_serves_the_latest_materialisations_numeric_metadata(ui: Dagster
     runs, _ = DAY_SHAPES[-1]
     expected = expected_figures(runs)
     assert {k: numeric[k] for k in expected} == expected | {
-        "cost_usd": pytest.approx(expected["cost_usd"])
+        k: pytest.approx(expected[k]) for k in ("cost_usd", "cost_computed_usd")
     }
     assert numeric["step_p95_ms"] > 0
     assert "local\\-reranker" in entries["top_spend"]["mdStr"]
@@ -136,6 +146,10 @@ def test_the_ui_knows_the_table_its_checks_and_its_freshness(ui: DagsterUi) -> N
     columns = entries["dagster/column_schema"]["schema"]["columns"]
     assert "cost_unknown_steps" in {c["name"] for c in columns}
     assert all(c["description"] for c in columns)
+    assert entries["model_usage/table_name"]["text"] == "telemetry.daily_model_usage"
+    usage_columns = entries["model_usage/column_schema"]["schema"]["columns"]
+    assert {"cost_source", "price_id", "tokens_reasoning"} <= {c["name"] for c in usage_columns}
+    assert all(c["description"] for c in usage_columns)
     assert node["internalFreshnessPolicy"] == {
         "failWindowSeconds": 21600,
         "warnWindowSeconds": 7200,

@@ -7,6 +7,7 @@ all its steps (it differs from every per-row p95, which is why it comes from raw
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -22,6 +23,9 @@ from sdk.db import migrate
 from sdk.db.engine import create_engine
 from sdk.db.partitions import Month, ensure_partitions
 from sdk.db.schema import daily_event_aggregates as table
+from sdk.prices.book import ALWAYS, MANUAL
+from sdk.prices.model import Price
+from sdk.prices.repository import NewPrice, insert_prices
 from sdk.settings import reset_settings_cache
 from tests.support.raw_events import RUN_DONE, RUN_START, STEP, insert, step
 
@@ -100,15 +104,23 @@ def test_each_materialisation_records_the_days_figures(
     url, eng = db
     seed_day(eng)
     found = values(materialise(url))
+    usage = found.pop("model_usage")
     figures = {k: found[k] for k in found if k not in ("top_spend", "day", "rows")}
     # Steps' durations: 10, 50, 100, 250, 400, 1000 -> p95 at 0.95 * 5 = 4.75 of the way:
     # 400 + 0.75 * 600 = 850. No stored row has it (theirs: 385, 250, 50, 1000, 10).
     assert figures == {
+        # Steps without per-call usage: their emitted estimates, the unpriced ones unknown.
         "cost_usd": pytest.approx(0.52),
-        "cost_unknown_steps": 2,  # the model-less, token-less step cost a known $0
+        "cost_unknown_calls": 2,  # the model-less, token-less step cost a known $0
+        "cost_computed_usd": 0.0,
+        "cost_reported_usd": 0.0,
+        "cost_estimate_usd": pytest.approx(0.52),
+        "calls": 5,  # one per step that called something billable
         "tokens_in": 191,
         "tokens_out": 56,
         "tokens_cached_in": 60,
+        "tokens_cache_write": 0,
+        "tokens_reasoning": 0,
         "events": 8,
         "steps": 6,
         "runs": 3,
@@ -116,6 +128,12 @@ def test_each_materialisation_records_the_days_figures(
         "step_p95_ms": pytest.approx(850.0),
     }
     assert found["day"] == DAY
+    # Usage rows (no price table, so tokens alone price nothing): plan's two gpt-x steps
+    # (one estimate row); draft's mystery (tokens, no cost: unknown); judge's small
+    # (estimate) and mystery (unknown); the model-less, token-less judge step called
+    # nothing billable.
+    assert usage == {"rows": 4, "computed": 0, "reported": 0, "estimate": 2, "unknown": 2,
+                     "unknown_calls": 2}  # fmt: skip
     with eng.connect() as conn:
         per_row = conn.exec_driver_sql(
             "SELECT duration_p95_ms FROM telemetry.daily_event_aggregates "
@@ -124,16 +142,17 @@ def test_each_materialisation_records_the_days_figures(
         assert sorted(per_row) == [10.0, 50.0, 250.0, 385.0, 1000.0]
     markdown = found["top_spend"]
     # Every cost has its unknown-cost count beside it; never a bare $0.
-    assert f"**{DAY}**: $0.5200 + 2 steps of unknown cost" in markdown
-    assert "| triage | 3 | 1 | $0.5000 | 1 | 180 / 50 |" in markdown
-    assert "| review | 3 | 0 | $0.0200 | 1 | 11 / 6 |" in markdown
-    assert "| triage | plan | 2 | 1 | $0.5000 | 0 | 150 / 20 |" in markdown
-    assert "| review | judge | 3 | 0 | $0.0200 | 1 | 11 / 6 |" in markdown
-    assert "| mystery | 2 | 0 | $0.0000 | 2 | 31 / 31 |" in markdown
-    assert "| (none) | 1 | 0 | $0.0000 | 0 | 0 / 0 |" in markdown
-    # Ordered by known cost: gpt-x before small before the unpriced.
+    assert f"**{DAY}**: $0.5200 + 2 calls of unknown cost (estimate $0.5200)" in markdown
+    assert "| triage | 3 | 1 | 3 | $0.5000 | 1 | 180 / 50 |" in markdown
+    assert "| review | 3 | 0 | 2 | $0.0200 | 1 | 11 / 6 |" in markdown
+    assert "| triage | plan | 2 | 1 | 2 | $0.5000 | 0 | 150 / 20 |" in markdown
+    assert "| triage | draft | 1 | 0 | 1 | $0.0000 | 1 | 30 / 30 |" in markdown
+    # The model-less step called nothing: a step of its node, no call.
+    assert "| review | judge | 3 | 0 | 2 | $0.0200 | 1 | 11 / 6 |" in markdown
+    assert "| mystery | - | - | 2 | $0.0000 | 2 | 31 / 31 |" in markdown
+    # Ordered by known cost: gpt-x before small before the unpriced; models are calls'.
     models = [line.split(" | ")[0] for line in markdown.splitlines() if line.startswith("| ")]
-    assert models[-4:] == ["| gpt\\-x", "| small", "| mystery", "| (none)"]  # - escaped
+    assert models[-3:] == ["| gpt\\-x", "| small", "| mystery"]  # - escaped
 
 
 def test_a_day_without_steps_has_no_p95_rather_than_zero(db: tuple[str, sa.Engine]) -> None:
@@ -141,7 +160,7 @@ def test_a_day_without_steps_has_no_p95_rather_than_zero(db: tuple[str, sa.Engin
     insert(eng, RUN_START, DAY + "T01:00:00", run="r1")
     found = values(materialise(url))
     assert found["step_p95_ms"] is None  # a null entry: nothing to plot, not "0 ms"
-    assert (found["steps"], found["runs"], found["cost_unknown_steps"]) == (0, 1, 0)
+    assert (found["steps"], found["runs"], found["cost_unknown_calls"]) == (0, 1, 0)
     assert "_no steps_" in found["top_spend"]
     assert all(c.passed for c in checks(materialise(url)).values())
 
@@ -158,7 +177,7 @@ def test_the_budget_check_warns_over_budget_and_names_the_workflows(
     assert over.metadata["workflows_over_budget"].value == {"triage": pytest.approx(0.5)}
     assert over.metadata["budget_usd"].value == 0.25
     assert "over the budget of $0.2500" in (over.description or "")
-    assert "2 steps of unknown cost" in (over.description or "")
+    assert "2 calls of unknown cost" in (over.description or "")
 
     # Over the day's budget without any one workflow over it on its own.
     budget("0.51")
@@ -191,8 +210,58 @@ def test_the_price_check_lists_models_without_a_price(db: tuple[str, sa.Engine])
     assert prices.severity == dg.AssetCheckSeverity.WARN
     # A step that called no model (no model, no tokens, no cost) is no unpriced model.
     assert prices.metadata["unpriced_models"].value == {"mystery": 2}
-    assert "mystery (2 steps)" in (prices.description or "")
+    assert "mystery (2 calls)" in (prices.description or "")
     assert "(none)" not in (prices.description or "")
+
+
+def v2_step(node: str, model: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """A step with per-call usage: totals are the calls' sums, the estimate unknown."""
+    payload = step("ok", 100, model, sum(c.get("tokens_in", 0) for c in calls),
+                   sum(c.get("tokens_out", 0) for c in calls), None, node=node)  # fmt: skip
+    return payload | {"calls": calls, "cost_unknown": True}
+
+
+def test_calls_are_priced_per_call_model_and_the_check_names_the_unpriced_call(
+    db: tuple[str, sa.Engine],
+) -> None:
+    """A two-model step: one call priced from a manual price ($1 / $4 per million in /
+    out, reasoning at $6), the other unpriced. The figures split by source, every token
+    kind is plotted, and the price check names the unpriced call's model, not the step's
+    comma-joined one."""
+    url, eng = db
+    with eng.begin() as conn:
+        insert_prices(conn, [NewPrice("m-small", Price(input=Decimal(1), output=Decimal(4),
+                                                       reasoning=Decimal(6)),
+                                      ALWAYS, MANUAL, exact=("m-small",))])  # fmt: skip
+    calls = [
+        {"model": "m-small", "tokens_in": 2000, "tokens_cache_write": 500, "tokens_out": 1000,
+         "tokens_reasoning": 250},
+        {"model": "m-unpriced", "provider": "acme", "tokens_in": 10, "tokens_out": 10},
+        {"model": "m-free", "tokens_in": 5, "tokens_out": 5, "cost_usd_reported": 0.25},
+    ]  # fmt: skip
+    insert(eng, STEP, DAY + "T01:00", run="r1", wf="w", role="r",
+           payload=v2_step("ask", "m-small,m-unpriced,m-free", calls))  # fmt: skip
+    result = materialise(url)
+    found = values(result)
+    # m-small: (2,000 x 1 + 750 x 4 + 250 x 6) / 1e6 = 0.0065 (no cache-write price:
+    # those tokens are billed as input).
+    assert (found["cost_computed_usd"], found["cost_reported_usd"]) == (
+        pytest.approx(0.0065),
+        pytest.approx(0.25),
+    )
+    assert (found["cost_usd"], found["cost_unknown_calls"]) == (pytest.approx(0.2565), 1)
+    assert (found["calls"], found["steps"], found["tokens_in"], found["tokens_out"]) == (
+        3, 1, 2015, 1015,
+    )  # fmt: skip
+    assert (found["tokens_cache_write"], found["tokens_reasoning"]) == (500, 250)
+    markdown = found["top_spend"]
+    assert "| m\\-free | - | - | 1 | $0.2500 | 0 | 5 / 5 |" in markdown
+    assert "| m\\-small | - | - | 1 | $0.0065 | 0 | 2,000 / 1,000 |" in markdown
+    assert "| m\\-unpriced | - | - | 1 | $0.0000 | 1 | 10 / 10 |" in markdown
+    prices = checks(result)[PRICES_CHECK]
+    assert not prices.passed
+    assert prices.metadata["unpriced_models"].value == {"m-unpriced at acme": 1}
+    assert "m\\-small" not in (prices.description or "")
 
 
 def test_the_price_check_passes_when_every_step_had_a_price(db: tuple[str, sa.Engine]) -> None:

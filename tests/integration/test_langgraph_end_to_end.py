@@ -13,19 +13,29 @@ import asyncio
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from datetime import UTC
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from sdk.langgraph import instrument
+from sdk.langgraph.fake import FakeChatModel
+from sdk.prices import CallTokens, cost
+from sdk.prices.genai import GENAI_SOURCE, SEED_MANUAL, genai_rows
+from sdk.prices.repository import insert_prices, load_book
 from sdk.telemetry import TelemetryClient
+from sdk.usage.aggregation import aggregate_day
 from tests.support.langgraph_graphs import (
     DEFAULT_TOPICS,
     PIPELINE_ROLES,
     PRICES,
+    SimpleState,
     build_failing,
+    build_linear,
     build_pipeline,
     cost_a,
     pipeline_steps,
@@ -59,7 +69,8 @@ def delivered(client: TelemetryClient) -> None:
 def rows(db_url: str, workflow_name: str) -> list[dict[str, Any]]:
     with psycopg.connect(db_url) as conn:
         cursor = conn.execute(
-            "SELECT event_name, run_id, item_id, workflow_name, agent_role, payload "
+            "SELECT event_name, event_version, ts, run_id, item_id, workflow_name, agent_role, "
+            "payload "
             "FROM telemetry.workflow_events WHERE workflow_name = %s ORDER BY ts, event_id",
             [workflow_name],
         )
@@ -231,3 +242,106 @@ def test_twenty_concurrent_items_keep_their_own_run_and_item_ids(
         assert done["payload"]["tokens_in"] == sum(s[2] for s in steps)
         assert done["payload"]["tokens_out"] == sum(s[3] for s in steps)
     assert len(found) == client.stats().sent
+
+
+def test_each_call_lands_in_postgres_and_the_platform_prices_it_as_the_handler_estimated(
+    client: TelemetryClient, migrated_db_url: str, engine: sa.Engine
+) -> None:
+    """The same call, priced twice: by the handler on the graph's thread (bundled
+    genai-prices data), and as the platform does - the price rows synced into
+    telemetry.model_prices, read back as a book, applied to the stored call."""
+    workflow = f"lg-e2e-calls-{uuid.uuid4().hex[:8]}"
+    models = {
+        "cached": (
+            FakeChatModel(model="gpt-4o-mini", provider="openai", cached_input_tokens=8),
+            30,
+        ),
+        "tiered": (
+            FakeChatModel(
+                model="claude-sonnet-4-5",
+                provider="anthropic",
+                cached_input_tokens=50_000,
+                cache_write_tokens=1_000,
+            ),
+            200_001,
+        ),
+        "reasoning": (
+            FakeChatModel(model="o3-mini", provider="openai", reasoning_tokens=120),
+            12,
+        ),
+        "reported": (
+            FakeChatModel(model="openai/gpt-4o", provider="openrouter", reported_cost=0.0031),
+            5,
+        ),
+    }
+
+    def calling(model: FakeChatModel, words: int) -> Any:
+        def node(state: SimpleState) -> dict[str, Any]:
+            model.invoke(" ".join(["w"] * words))
+            return {}
+
+        return node
+
+    graph = build_linear([(name, calling(*spec)) for name, spec in models.items()])
+    instrument(graph, workflow_name=workflow, client=client).invoke(
+        {"item_id": "CALLS-1", "status": "new"}
+    )
+    delivered(client)
+
+    with engine.begin() as conn:
+        stored = insert_prices(conn, [*genai_rows().rows, *SEED_MANUAL])
+    with engine.connect() as conn:
+        book = load_book(conn)
+    assert len(book.rows) == len(stored)
+
+    steps = of(rows(migrated_db_url, workflow), "step_completed")
+    assert [r["payload"]["node"] for r in steps] == list(models)
+    for row in steps:
+        assert row["event_version"] == 2
+        payload = row["payload"]
+        (call,) = payload["calls"]
+        if call["cost_usd_reported"] is not None:
+            platform = Decimal(repr(call["cost_usd_reported"]))
+        else:
+            price = book.resolve(call["model"], call["provider"], row["ts"].astimezone(UTC).date())
+            assert price is not None
+            assert price.source == GENAI_SOURCE
+            tokens = CallTokens(
+                input=call["tokens_in"],
+                output=call["tokens_out"],
+                cache_read=call["tokens_cached_in"],
+                cache_write=call["tokens_cache_write"],
+                reasoning=call["tokens_reasoning"],
+            )
+            platform = cost(price.price, tokens)
+        assert payload["cost_usd_est"] == float(platform), payload["node"]
+        assert payload["cost_unknown"] is False
+    by_node = {r["payload"]["node"]: r["payload"]["calls"][0] for r in steps}
+    assert by_node["cached"]["tokens_cached_in"] == 8
+    assert (by_node["tiered"]["tokens_in"], by_node["tiered"]["tokens_cache_write"]) == (
+        200_001,
+        1_000,
+    )
+    assert by_node["reasoning"]["tokens_reasoning"] == 120
+    assert by_node["reported"]["cost_usd_reported"] == 0.0031
+
+    # And the platform's own aggregation of the day (sdk.usage) says the same per node.
+    day = steps[0]["ts"].astimezone(UTC).date()
+    with engine.begin() as conn:
+        aggregate_day(conn, day)
+    with engine.connect() as conn:
+        usage = conn.execute(
+            sa.text(
+                "SELECT node, cost_usd, cost_source FROM telemetry.daily_model_usage "
+                "WHERE day = :day AND workflow_name = :wf"
+            ),
+            {"day": day, "wf": workflow},
+        ).all()
+    estimated = {r["payload"]["node"]: r["payload"]["cost_usd_est"] for r in steps}
+    assert {node: float(usd) for node, usd, _ in usage} == estimated
+    assert {node: source for node, _, source in usage} == {
+        "cached": "computed",
+        "tiered": "computed",
+        "reasoning": "computed",
+        "reported": "reported",
+    }

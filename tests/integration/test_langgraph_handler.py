@@ -140,6 +140,11 @@ def assert_pipeline_run(
         assert event.agent_role is None
 
     same_steps(step_rows(client, run_id), expected_steps)
+    for event in client.named("step_completed", run_id):
+        assert event.event_version == 2  # with the calls, which add up to the totals
+        step = p(event)
+        names = ",".join(dict.fromkeys(c["model"] for c in step["calls"]))
+        assert (names or None) == step["model"]
     for step in client.payloads("step_completed", run_id):
         assert step["status"] == "ok"
         assert step["duration_ms"] >= 0
@@ -393,17 +398,22 @@ def test_default_prices_dated_releases_and_cached_input() -> None:
     assert step["cost_unknown"] is False
 
 
-def test_a_dated_release_is_not_priced_like_its_model() -> None:
-    """gpt-4o-2024-05-13 costs twice gpt-4o: names are matched exactly, never guessed."""
+def test_a_dated_release_is_priced_at_its_own_price_not_its_model_s() -> None:
+    """gpt-4o-2024-05-13 costs twice gpt-4o: genai-prices has a row of its own for it."""
     client = RecordingClient()
     graph = instrument(
-        one_node_graph(FakeChatModel(model="gpt-4o-2024-05-13", text="a")),
+        one_node_graph(
+            FakeChatModel(model="gpt-4o-2024-05-13", text="a", provider="openai"),
+            FakeChatModel(model="gpt-4o", text="a", provider="openai"),
+        ),
         workflow_name=WF,
         client=client,
     )
     graph.invoke(NEW)
     (step,) = client.payloads("step_completed")
-    assert (step["cost_usd_est"], step["cost_unknown"]) == (None, True)
+    # 3 in, 1 out each: $5 / $15 per 1M, then gpt-4o's $2.50 / $10
+    assert step["cost_usd_est"] == pytest.approx((3 * 5 + 15 + 3 * 2.5 + 10) / 1e6, rel=1e-12)
+    assert step["cost_unknown"] is False
 
 
 # --- subgraphs and parallel branches -------------------------------------------------------

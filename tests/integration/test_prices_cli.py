@@ -270,6 +270,12 @@ def test_set_defaults_to_today(db: sa.Engine) -> None:
          "--tier: 150000 is not a supported threshold; use one of 32000, 100000"),
         (("--input", "1", "--output", "2", "--tier", "input:200000"),
          "--tier: 'input:200000' is not KIND:ABOVE:RATE, e.g. input:200000:5"),
+        # found in review: a traceback, and a stored rate that overflowed every reader
+        (("--input", "1", "--output", "2", "--tier", "input:_:5"),
+         "--tier: 'input:_:5' is not KIND:ABOVE:RATE, e.g. input:200000:5"),
+        (("--input", "1", "--output", "2", "--tier", "input:200000:1e99999999"),
+         "--tier: must be at most 1000000 USD per 1M tokens"),
+        (("--input", "1e999", "--output", "2"), "--input: must be at most 1000000"),
         (("--input", "1", "--output", "2", "--tier", "audio:200000:3"),
          "--tier: unknown kind 'audio': use one of input, cache_read"),
         (("--input", "1", "--output", "2", "--tier", "input:200000:-3"), "--tier: must not be"),

@@ -25,7 +25,17 @@ from sdk.db.engine import create_engine
 from sdk.langgraph import instrument
 from sdk.telemetry import TelemetryClient
 from sdk.usage.aggregation import GROUPED_SQL, STEP_EVENT, day_bounds
-from tests.integration.read_support import INGEST, READ, event, get, post, read_server, step
+from tests.integration.read_support import (
+    INGEST,
+    READ,
+    call,
+    event,
+    get,
+    post,
+    read_server,
+    step,
+    v2_step,
+)
 from tests.support.langgraph_graphs import (
     PIPELINE_ROLES,
     PRICES,
@@ -490,3 +500,37 @@ def test_run_totals_count_unknown_costs_exactly_as_the_aggregates_do(
     assert (totals["cost_usd"], totals["cost_unknown_steps"]) == (0.5, 2)
     assert (Decimal(str(totals["cost_usd"])), totals["cost_unknown_steps"]) == rows[:2]
     assert (totals["steps"], totals["tokens_in"]) == rows[2:]
+
+
+def test_a_step_shows_its_calls_and_the_run_keeps_the_estimate_it_emitted(
+    server: ApiServer, migrated_db_url: str
+) -> None:
+    """Per-call usage in the run detail, as the event reported it; the run's cost stays
+    the emitted estimate even where a price would give another (runs are raw events)."""
+    wf = unique("wf")
+    ids = {"run_id": "calls-" + wf, "workflow_name": wf}
+    calls = [
+        call("m-a", 100, 40, tokens_cached_in=30, tokens_cache_write=20, tokens_reasoning=10),
+        call("m-b", 5, 5, cost_usd_reported=0.02),
+    ]
+    post(
+        server,
+        [
+            event("workflow.run_started", T0, **ids),
+            v2_step(T0 + timedelta(seconds=1), "ask", "m-a,m-b", calls, 0.25, **ids),
+            step(T0 + timedelta(seconds=2), node="old", step=2, cost=0.5, **ids),  # no calls
+        ],
+    )
+    body = get(server, f"/telemetry/runs/calls-{wf}").json()
+    with_calls, without = body["steps"]
+    assert with_calls["calls"] == [
+        {"model": "m-a", "provider": "acme", "tokens_in": 100, "tokens_cached_in": 30,
+         "tokens_cache_write": 20, "tokens_out": 40, "tokens_reasoning": 10,
+         "usage_reported": True, "cost_usd_reported": None},
+        {"model": "m-b", "provider": "acme", "tokens_in": 5, "tokens_cached_in": 0,
+         "tokens_cache_write": 0, "tokens_out": 5, "tokens_reasoning": 0,
+         "usage_reported": True, "cost_usd_reported": 0.02},
+    ]  # fmt: skip
+    assert (with_calls["cost_usd"], with_calls["models"]) == (0.25, ["m-a", "m-b"])
+    assert without["calls"] is None  # event_version 1: totals only
+    assert body["run"]["totals"]["cost_usd"] == 0.75  # the estimates: 0.25 + 0.5

@@ -21,7 +21,7 @@ from sdk.artifacts.stores import FileStore
 from sdk.cli.main import app
 from sdk.settings import reset_settings_cache
 from sdk.telemetry.values import new_ulid
-from tests.integration.read_support import get, read_server
+from tests.integration.read_support import call, event, get, post, read_server, v2_step
 from tests.support.cli import run_wdp
 from tests.support.run_events import STORY, client_for, plain_run, recent, story_run
 from tests.support.servers import ApiServer
@@ -133,7 +133,8 @@ def test_ls_table_shows_the_unknown_cost_count_never_a_bare_sum(
 ) -> None:
     out = wdp("runs", "ls").stdout
     story = next(line for line in out.splitlines() if stored.story in line)
-    assert "$0.0075 + 1 unknown" in story
+    assert "≥ $0.0075 + 1 unknown step" in story
+    assert "est. cost" in out.splitlines()[0]  # what the steps emitted, not a priced cost
     assert "failed" in story
     assert "6 (1 err)" in story
     running = next(line for line in out.splitlines() if stored.running in line)
@@ -278,7 +279,8 @@ def _rows(out: str, section: str) -> list[str]:
 def test_show_draws_steps_on_a_time_line(stored: Stored, cli_env: object) -> None:
     out = wdp("runs", "show", stored.story, columns=200).stdout
     assert f"Run {stored.story}" in out
-    assert "$0.0075 + 1 unknown" in out
+    assert "  est. cost ≥ $0.0075 + 1 unknown step" in out
+    assert "Model calls" not in out  # the story's steps carry no calls (event_version 1)
     steps = _rows(out, "Steps (6)")
     assert [line.split()[0] for line in steps] == list(STORY.nodes)
 
@@ -313,6 +315,58 @@ def test_show_draws_steps_on_a_time_line(stored: Stored, cli_env: object) -> Non
     (link,) = _rows(out, "Artifacts")
     assert link.split()[:4] == [stored.artifact_id, "1", "draft", "output"]
     assert f"wdp artifacts get {stored.artifact_id}" in out
+
+
+def test_show_lists_each_steps_model_calls_with_the_token_kinds_there_are(
+    server: ApiServer, cli_env: object
+) -> None:
+    """A step with per-call usage: each call with its model, provider and tokens, the
+    provider's reported cost, and "no usage" for a call that reported none."""
+    run_id = "calls-" + new_ulid()
+    ids = {"run_id": run_id, "workflow_name": "calls"}
+    t = recent(50)
+    calls = [
+        call("m-big", 1200, 300, tokens_cached_in=200, tokens_reasoning=120),
+        call("m-free", 10, 5, cost_usd_reported=0.0123),
+        call("m-quiet", usage_reported=False),
+    ]
+    post(server, [event("workflow.run_started", t, **ids),
+                  v2_step(t + timedelta(seconds=1), "ask", "m-big,m-free,m-quiet", calls, None,
+                          **ids)])  # fmt: skip
+    out = wdp("runs", "show", run_id).stdout
+    (step,) = _rows(out, "Steps (1)")
+    assert "unknown" in step  # the estimate it emitted
+    header, *rows = _call_table(out)
+    assert header.split() == [
+        "node", "start", "model", "provider", "in", "out", "cached", "in", "reasoning",
+        "reported", "cost",
+    ]  # fmt: skip
+    assert [r.split() for r in rows] == [
+        ["ask", "+900ms", "m-big", "acme", "1,200", "300", "200", "120"],
+        ["ask", "+900ms", "m-free", "acme", "10", "5", "0", "0", "$0.0123"],
+        ["ask", "+900ms", "m-quiet", "acme", "0", "0", "0", "0", "no", "usage"],
+    ]
+    detail = json.loads(wdp("runs", "show", run_id, "--json").stdout)
+    (shown_step,) = detail["steps"]
+    assert shown_step["calls"][1] == {
+        "model": "m-free", "provider": "acme", "tokens_in": 10, "tokens_cached_in": 0,
+        "tokens_cache_write": 0, "tokens_out": 5, "tokens_reasoning": 0,
+        "usage_reported": True, "cost_usd_reported": 0.0123,
+    }  # fmt: skip
+    assert shown_step["calls"][2]["usage_reported"] is False
+    assert detail == get(server, f"/telemetry/runs/{run_id}").json()
+
+
+def _call_table(out: str) -> list[str]:
+    """The header and rows of the ``Model calls`` table."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Model calls"))
+    table = []
+    for line in lines[start + 1 :]:
+        if not line.startswith(" ") or line.startswith("  failed: "):
+            break
+        table.append(line)
+    return table
 
 
 def test_show_unknown_run_exits_1_and_says_how_long_runs_are_kept(cli_env: object) -> None:

@@ -17,11 +17,17 @@ from platform_defs.assets.usage_metadata import (
     top_spend_markdown,
 )
 from sdk.db.schema import daily_event_aggregates as table
-from sdk.usage.summary import DaySummary, Spend
+from sdk.db.schema import daily_model_usage
+from sdk.usage.summary import DaySummary, Spend, Unpriced
 
 
-def spend(name: str, cost: str, unknown: int | None = 0, workflow: str = "") -> Spend:
-    return Spend(name, workflow, 3, 1, Decimal(cost), unknown, 10, 5)
+def spend(name: str, cost: str, unknown: int = 0, workflow: str = "") -> Spend:
+    return Spend(name, workflow, 3, 1, 4, Decimal(cost), unknown, 10, 5)
+
+
+def model(name: str, cost: str, unknown: int = 0) -> Spend:
+    """A model's calls: models have no steps of their own (they are the calls')."""
+    return Spend(name, "", None, None, 4, Decimal(cost), unknown, 10, 5)
 
 
 def summary(**changes: object) -> DaySummary:
@@ -31,17 +37,24 @@ def summary(**changes: object) -> DaySummary:
         steps=6,
         runs=2,
         errors=1,
+        calls=8,
         tokens_in=60,
         tokens_out=30,
         tokens_cached_in=12,
+        tokens_cache_write=0,
+        tokens_reasoning=7,
         cost_usd=Decimal("0.75"),
-        cost_unknown_steps=2,
+        cost_unknown_calls=2,
         step_p95_ms=120.5,
         aggregate_versions=(2,),
         workflows=(spend("triage", "0.5", 1), spend("re|view", "0.25", 1)),
         nodes=(spend("plan", "0.5", 0, "triage"),),
-        models=(spend("gpt-x", "0.75"), spend("", "0", 2)),
-    )
+        models=(model("gpt-x", "0.75"), model("mystery", "0", 2)),
+        unpriced=(Unpriced("mystery", "", 2, no_usage=False),),
+        cost_by_source={
+            "computed": Decimal("0.7"), "reported": Decimal(0), "estimate": Decimal("0.05"),
+        },
+    )  # fmt: skip
     return DaySummary(**{**base.__dict__, **changes})  # type: ignore[arg-type]
 
 
@@ -66,6 +79,12 @@ def test_the_asset_definition_carries_table_name_schema_and_freshness() -> None:
     spec = daily_event_aggregates.specs_by_key[dg.AssetKey("daily_event_aggregates")]
     assert spec.metadata["dagster/table_name"].value == "telemetry.daily_event_aggregates"
     assert spec.metadata["dagster/column_schema"].value == column_schema()
+    # The asset writes daily_model_usage too: its schema, every column described.
+    assert spec.metadata["model_usage/table_name"].value == "telemetry.daily_model_usage"
+    usage_schema = spec.metadata["model_usage/column_schema"].value
+    assert usage_schema == column_schema(daily_model_usage)
+    assert [c.name for c in usage_schema.columns] == [c.name for c in daily_model_usage.columns]
+    assert all(c.description for c in usage_schema.columns)
     policy = spec.freshness_policy
     assert isinstance(policy, dg.FreshnessPolicy)
     assert policy == dg.FreshnessPolicy.time_window(fail_window=FRESH_FAIL, warn_window=FRESH_WARN)
@@ -79,25 +98,29 @@ def test_the_asset_definition_carries_table_name_schema_and_freshness() -> None:
     ("unknown", "text"),
     [
         (0, "$0.7500"),
-        (1, "$0.7500 + 1 step of unknown cost"),
-        (4, "$0.7500 + 4 steps of unknown cost"),
-        (None, "$0.7500 (unknown-cost steps not recorded)"),
+        (1, "$0.7500 + 1 call of unknown cost"),
+        (4, "$0.7500 + 4 calls of unknown cost"),
     ],
 )
-def test_a_cost_is_never_shown_without_its_unknown_count(unknown: int | None, text: str) -> None:
+def test_a_cost_is_never_shown_without_its_unknown_count(unknown: int, text: str) -> None:
     assert cost_text(Decimal("0.75"), unknown) == text
 
 
 def test_the_markdown_tables_show_unknown_counts_and_escape_names() -> None:
     text = top_spend_markdown(summary())
-    assert text.startswith("**2026-03-10**: $0.7500 + 2 steps of unknown cost; 6 steps in 2 runs")
-    assert "tokens 60 in (12 cached) / 30 out; step p95 120.5 ms." in text
-    assert (
-        "| Workflow | Steps | Errors | Known cost | Unknown-cost steps | Tokens in / out |" in text
+    assert text.startswith(
+        "**2026-03-10**: $0.7500 + 2 calls of unknown cost (computed $0.7000, estimate "
+        "$0.0500); 6 steps in 2 runs, 1 errors; 8 model calls, "
     )
-    assert "| re\\|view | 3 | 1 | $0.2500 | 1 | 10 / 5 |" in text  # a | cannot break the table
-    assert "| triage | plan | 3 | 1 | $0.5000 | 0 | 10 / 5 |" in text
-    assert "| (none) | 3 | 1 | $0.0000 | 2 | 10 / 5 |" in text
+    assert "tokens 60 in (12 cached) / 30 out (7 reasoning); step p95 120.5 ms." in text
+    assert (
+        "| Workflow | Steps | Errors | Calls | Known cost | Unknown-cost calls | Tokens in / out |"
+        in text
+    )
+    assert "| re\\|view | 3 | 1 | 4 | $0.2500 | 1 | 10 / 5 |" in text  # a | cannot break it
+    assert "| triage | plan | 3 | 1 | 4 | $0.5000 | 0 | 10 / 5 |" in text
+    # Models are the calls': no steps of their own.
+    assert "| mystery | - | - | 4 | $0.0000 | 2 | 10 / 5 |" in text
 
 
 HOSTILE_NAMES = [
@@ -119,11 +142,15 @@ def test_names_in_the_markdown_are_plain_text(name: str) -> None:
 
     text = top_spend_markdown(
         summary(workflows=(spend(name, "0.5"),), nodes=(spend(name, "0.5", 0, name),),
-                models=(spend(name, "0.75"),))
+                models=(model(name, "0.75"),))
     )  # fmt: skip
     tokens = MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(text)
     cells = [t for i, t in enumerate(tokens) if i and tokens[i - 1].type == "td_open"]
-    named = [c for c in cells if not c.content[:1].isdigit() and not c.content.startswith("$")]
+    named = [
+        c
+        for c in cells
+        if not c.content[:1].isdigit() and not c.content.startswith("$") and c.content != "-"
+    ]
     assert len(named) == 4  # the workflow, the node's workflow and node, the model
     for cell in named:
         assert {c.type for c in cell.children or []} == {"text"}, cell.children
@@ -138,20 +165,13 @@ def test_the_markdown_says_how_many_rows_it_left_out() -> None:
     assert "| wf5 |" not in text
 
 
-def test_version_1_days_say_not_recorded_rather_than_zero() -> None:
-    old = summary(
-        tokens_cached_in=None,
-        cost_unknown_steps=None,
-        aggregate_versions=(1,),
-        models=(spend("gpt-x", "0.75", None),),
-    )
-    text = top_spend_markdown(old)
-    assert "$0.7500 (unknown-cost steps not recorded)" in text
-    assert "(cached not recorded)" in text
-    assert "| gpt\\-x | 3 | 1 | $0.7500 | not recorded | 10 / 5 |" in text
-    meta = day_metadata(old, rows=4)
-    assert meta["cost_unknown_steps"].value is None
-    assert meta["tokens_cached_in"].value is None
+def test_token_kinds_that_are_zero_are_left_out_of_the_day_line() -> None:
+    text = top_spend_markdown(
+        summary(tokens_cached_in=0, tokens_reasoning=0, tokens_cache_write=5, cost_unknown_calls=0,
+                cost_by_source={"computed": Decimal("0.75")})
+    )  # fmt: skip
+    assert text.startswith("**2026-03-10**: $0.7500 (computed $0.7500); 6 steps")
+    assert "tokens 60 in (5 cache write) / 30 out; step p95" in text
 
 
 def test_every_plotted_figure_is_a_number() -> None:
@@ -161,6 +181,10 @@ def test_every_plotted_figure_is_a_number() -> None:
     ]
     assert numeric == ["rows", *NUMERIC_FIGURES]
     assert meta["cost_usd"].value == 0.75
+    assert meta["cost_unknown_calls"].value == 2
+    by_source = [meta[f"cost_{s}_usd"].value for s in ("computed", "reported", "estimate")]
+    assert by_source == [pytest.approx(0.7), 0.0, pytest.approx(0.05)]
+    assert (meta["calls"].value, meta["tokens_reasoning"].value) == (8, 7)
     assert isinstance(meta["top_spend"], dg.MarkdownMetadataValue)
 
 
@@ -172,8 +196,10 @@ def test_check_descriptions_name_workflows_and_models_as_plain_markdown_text() -
 
     hostile = "![x](https://attacker.example/p.png)"
     day = summary(
-        workflows=(spend(hostile, "0.5"),), models=(spend(hostile, "0", 2), spend("", "0", 1))
-    )
+        workflows=(spend(hostile, "0.5"),),
+        unpriced=(Unpriced(hostile, "", 2, False), Unpriced("", "", 1, False),
+                  Unpriced("m", hostile, 1, True)),
+    )  # fmt: skip
     over = budget_result(day, Decimal("0.1")).description or ""
     prices = prices_result(day).description or ""
     for text in (over, prices):
@@ -181,4 +207,5 @@ def test_check_descriptions_name_workflows_and_models_as_plain_markdown_text() -
         inline = [c for t in tokens if t.children for c in t.children]
         assert all(c.type in {"text", "code_inline", "softbreak"} for c in inline), inline
         assert hostile in "".join(c.content for c in inline)
-    assert "(none) (1 step)" in prices  # the label for steps without a model stays readable
+    assert "(none) (1 call)" in prices  # the label for calls without a model stays readable
+    assert "reported no token usage" in prices

@@ -36,12 +36,14 @@ def test_money(value: str, text: str) -> None:
     assert reads.money(Decimal(value)) == text
 
 
-def test_a_cost_with_unknown_steps_is_never_a_bare_sum() -> None:
-    assert reads.cost(Decimal("0.0123"), 3) == "$0.0123 + 3 unknown"
-    assert reads.cost(Decimal(0), 2) == "$0 + 2 unknown"
+def test_a_cost_with_unknown_steps_or_calls_is_never_a_bare_sum() -> None:
+    # With unknowns, the known sum is a lower bound: said so.
+    assert reads.cost(Decimal("0.0123"), 3) == "≥ $0.0123 + 3 unknown steps"
+    assert reads.cost(Decimal("1.23"), 3, "call") == "≥ $1.23 + 3 unknown calls"
+    assert reads.cost(Decimal(0), 1, "call") == "≥ $0 + 1 unknown call"
     assert reads.cost(Decimal("0.5"), 0) == "$0.5000"
     # Not counted (aggregated before unknown costs were): said so, not "none unknown".
-    assert reads.cost(Decimal("0.5"), None) == "$0.5000 + ? unknown"
+    assert reads.cost(Decimal("0.5"), None) == "≥ $0.5000 + ? unknown"
 
 
 @pytest.mark.parametrize(

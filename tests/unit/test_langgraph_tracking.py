@@ -8,6 +8,7 @@ from enum import Enum, IntEnum
 from typing import Any
 
 import pytest
+from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, LLMResult
 from langgraph.types import Command
@@ -15,12 +16,15 @@ from pydantic import BaseModel
 
 from sdk.langgraph.tracking import (
     MAX_NAME,
+    PROVIDER_IDS,
     Usage,
     as_name,
     clip,
     field_of,
     is_node_run,
     model_names,
+    provider_of,
+    reported_cost,
     update_of,
     usage_of,
 )
@@ -300,3 +304,138 @@ def test_usage_of_reads_anthropic_cache_writes() -> None:
     }
     result = usage_of(chat_result(AIMessage(content="x", usage_metadata=usage)))
     assert (result.cached_in, result.cache_written, result.known) == (3, 4, True)
+
+
+def test_usage_of_reads_reasoning_tokens_of_the_output() -> None:
+    usage = {
+        "input_tokens": 5,
+        "output_tokens": 40,
+        "total_tokens": 45,
+        "output_token_details": {"reasoning": 32},
+    }
+    result = usage_of(chat_result(AIMessage(content="x", usage_metadata=usage)))
+    assert (result.tokens_out, result.reasoning) == (40, 32)
+
+
+def test_usage_of_clamps_parts_a_provider_reported_beyond_their_totals() -> None:
+    """The events refuse a call whose cache or reasoning tokens exceed its totals: the
+    handler keeps the call (and the step's event) with the parts cut to fit."""
+    usage = {
+        "input_tokens": 10,
+        "output_tokens": 3,
+        "total_tokens": 13,
+        "input_token_details": {"cache_read": 8, "cache_creation": 7},
+        "output_token_details": {"reasoning": 9},
+    }
+    result = usage_of(chat_result(AIMessage(content="x", usage_metadata=usage)))
+    assert (result.cached_in, result.cache_written, result.reasoning) == (8, 2, 3)
+
+
+@pytest.mark.parametrize("bad", [-4, None, "7", float("nan"), float("inf"), True, [1]])
+def test_usage_of_counts_what_is_not_a_non_negative_number_as_zero(bad: Any) -> None:
+    usage = {
+        "input_tokens": 6,
+        "output_tokens": bad,
+        "total_tokens": 6,
+        "input_token_details": {"cache_read": bad},
+    }
+    # Unvalidated, as an integration may build it (AIMessage itself refuses most of these).
+    message = AIMessage.model_construct(content="x", usage_metadata=usage, response_metadata={})
+    result = usage_of(chat_result(message))
+    assert (result.tokens_in, result.tokens_out, result.cached_in) == (6, 0, 0)
+
+
+def test_a_legacy_llm_s_openai_usage_details_are_read() -> None:
+    response = LLMResult(
+        generations=[[Generation(text="x")]],
+        llm_output={
+            "token_usage": {
+                "prompt_tokens": 12,
+                "completion_tokens": 9,
+                "prompt_tokens_details": {"cached_tokens": 5},
+                "completion_tokens_details": {"reasoning_tokens": 4},
+            }
+        },
+    )
+    result = usage_of(response)
+    assert (result.tokens_in, result.cached_in, result.cache_reported) == (12, 5, True)
+    assert (result.tokens_out, result.reasoning) == (9, 4)
+
+
+# --- the provider's own cost --------------------------------------------------------------
+
+
+def test_chat_openrouter_s_cost_in_response_metadata_is_the_reported_cost() -> None:
+    # langchain-openrouter copies OpenRouter's usage.cost to response_metadata["cost"]
+    message = AIMessage(
+        content="x",
+        usage_metadata={"input_tokens": 120, "output_tokens": 30, "total_tokens": 150},
+        response_metadata={"model_name": "openai/gpt-4o-mini", "cost": 0.000039},
+    )
+    assert usage_of(chat_result(message)).cost_reported == 0.000039
+
+
+def test_an_openai_compatible_raw_usage_cost_is_the_reported_cost() -> None:
+    # ChatOpenAI pointed at OpenRouter: the raw usage object, via llm_output, in
+    # response_metadata["token_usage"] (one generation) or llm_output (several)
+    usage = {"prompt_tokens": 10, "completion_tokens": 2, "cost": 0.0123}
+    message = AIMessage(content="x", response_metadata={"token_usage": usage})
+    assert usage_of(chat_result(message)).cost_reported == 0.0123
+    plain = AIMessage(
+        content="x", usage_metadata={"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
+    )
+    both = chat_result(plain, plain, llm_output={"token_usage": usage})
+    assert usage_of(both).cost_reported == 0.0123
+
+
+def test_chat_perplexity_s_cost_breakdown_gives_its_total() -> None:
+    breakdown = {"input_tokens_cost": 0.0001, "search_queries_cost": 0.015, "total_cost": 0.03015}
+    assert reported_cost({"cost": breakdown}) == 0.03015
+
+
+def test_reported_costs_of_several_generations_add_up_and_beat_llm_output() -> None:
+    a = AIMessage(content="a", response_metadata={"cost": 0.25})
+    b = AIMessage(content="b", response_metadata={"cost": 0.5})
+    result = usage_of(chat_result(a, b, llm_output={"token_usage": {"cost": 9.0}}))
+    assert result.cost_reported == 0.75
+
+
+@pytest.mark.parametrize(
+    "bad", [-0.01, float("nan"), float("inf"), 2e9, True, "0.01", None, {"total": 1.0}]
+)
+def test_a_cost_that_is_no_usable_amount_is_not_reported(bad: Any) -> None:
+    assert reported_cost({"cost": bad}) is None
+    assert reported_cost({"token_usage": {"cost": bad}}) is None
+
+
+def test_a_zero_cost_is_a_reported_zero_and_a_call_without_usage_keeps_its_cost() -> None:
+    assert reported_cost({"cost": 0}) == 0.0
+    result = usage_of(chat_result(AIMessage(content="x", response_metadata={"cost": 0.002})))
+    assert (result.known, result.cost_reported) == (False, 0.002)
+
+
+# --- the provider ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ls_provider", sorted(PROVIDER_IDS))
+def test_langchain_provider_names_map_as_genai_prices_itself_maps_them(ls_provider: str) -> None:
+    provider = find_provider_by_id(get_snapshot().providers, ls_provider)
+    assert provider is not None
+    assert provider_of({"ls_provider": ls_provider}) == provider.id == PROVIDER_IDS[ls_provider]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ({"ls_provider": "openai"}, "openai"),
+        ({"ls_provider": "Anthropic "}, "anthropic"),
+        ({"ls_provider": "GOOGLE_GENAI"}, "google"),
+        ({"ls_provider": "ollama"}, "ollama"),  # no prices of its own: kept as it is
+        ({"ls_provider": ""}, None),
+        ({"ls_provider": 3}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_provider_of(metadata: dict[str, Any] | None, expected: str | None) -> None:
+    assert provider_of(metadata) == expected

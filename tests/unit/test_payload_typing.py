@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLER = ROOT / "sdk" / "langgraph" / "handler.py"
+CALLS = ROOT / "sdk" / "langgraph" / "calls.py"
 
 SNIPPET = """\
 from sdk.telemetry.payloads import StepCompletedPayloadDict
@@ -74,9 +75,9 @@ def test_the_correct_spelling_passes_mypy(tmp_path: Path, monkeypatch: pytest.Mo
 # Slips in each of the handler's typed payloads: (its line, the slip, what mypy says).
 HANDLER_TYPOS = [
     (
-        '"tokens_in": node.tokens_in,',
-        '"tokens_inn": node.tokens_in,',
-        'Extra key "tokens_inn" for TypedDict "StepCompletedPayloadDict"',
+        '"duration_ms": round(node.duration_ms(), 3),',
+        '"duration": round(node.duration_ms(), 3),',
+        'Extra key "duration" for TypedDict "StepCompletedPayloadDict"',
     ),
     (
         '"to_state": new_state,',
@@ -96,17 +97,45 @@ HANDLER_TYPOS = [
 ]
 
 
+# ... and in a step's usage and model calls (sdk/langgraph/calls.py; StepUsage is spread
+# into the step's payload, which mypy checks item by item).
+CALLS_TYPOS = [
+    (
+        '"tokens_in": tokens_in,',
+        '"tokens_inn": tokens_in,',
+        'Extra key "tokens_inn" for TypedDict "StepUsage"',
+    ),
+    (
+        '"tokens_reasoning": usage.reasoning,',
+        '"tokens_reasonin": usage.reasoning,',
+        'Extra key "tokens_reasonin" for TypedDict "ModelCallDict"',
+    ),
+    (
+        '"usage_reported": usage.known,',
+        '"usage_reported": int(usage.known),',
+        'Incompatible types (expression has type "int", TypedDict item "usage_reported" '
+        'has type "bool")',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("module", "typos"), [(HANDLER, HANDLER_TYPOS), (CALLS, CALLS_TYPOS)], ids=["handler", "calls"]
+)
 def test_typos_in_the_handlers_payloads_fail_mypy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    module: Path,
+    typos: list[tuple[str, str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    source = HANDLER.read_text()
-    for line, typo, _ in HANDLER_TYPOS:
-        assert source.count(line) == 1, f"the handler no longer has {line!r}: update this test"
+    source = module.read_text()
+    for line, typo, _ in typos:
+        assert source.count(line) == 1, f"{module.name} no longer has {line!r}: update this test"
         source = source.replace(line, typo)
-    copy = tmp_path / "handler_with_typos.py"  # one mypy run for all: it takes seconds
+    copy = tmp_path / f"{module.stem}_with_typos.py"  # one mypy run for all: it takes seconds
     copy.write_text(source)
     status, output = run_mypy(copy, monkeypatch)
     print(output)
     assert status == 1
-    for _, _, error in HANDLER_TYPOS:
+    for _, _, error in typos:
         assert error in output, output

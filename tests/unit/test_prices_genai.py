@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 from genai_prices import Usage, data_snapshot, types
 
-from sdk.langgraph.prices import DEFAULT_PRICES
 from sdk.prices import MANUAL, CallTokens, cost
 from sdk.prices.genai import (
     GENAI_SOURCE,
@@ -20,6 +19,7 @@ from sdk.prices.genai import (
     match_of,
     translate,
 )
+from tests.support.seed_era_prices import SEED_ERA_PRICES as DEFAULT_PRICES
 
 NOW = datetime(2026, 12, 2, tzinfo=UTC)
 SNAPSHOT = data_snapshot.get_snapshot()

@@ -198,15 +198,31 @@ def test_usage_reads_stored_days_once_and_computes_today_and_unaggregated_days_l
         {"day": date(2026, 12, 1), "stored": False, "final": False, "raw": True},  # not yet
         {"day": TODAY, "stored": True, "final": False, "raw": True},  # today's rows are stale
     ]
-    statements, report = drive(usage_report(query), [census, [], [], []])
+    census = [row | {"unpriced": False} for row in census]
+    # census; stored steps and calls; the price book; each live day's steps and calls
+    statements, report = drive(usage_report(query), [census] + [[]] * 7)
     assert statements[0].params["days"] == [
         date(2026, 11, 29) + timedelta(days=n) for n in range(4)
     ]
     assert statements[1].params == {"stored_days": [date(2026, 11, 29)]}
-    assert [s.params["day"] for s in statements[2:]] == [date(2026, 12, 1), TODAY]
-    assert "GROUP BY a.day" in statements[2].sql
+    assert statements[2].params == {"stored_days": [date(2026, 11, 29)]}
+    assert "daily_model_usage" in statements[2].sql
+    assert "model_prices" in statements[3].sql  # read once, in the same snapshot
+    assert [s.params["day"] for s in statements[4:]] == [date(2026, 12, 1)] * 2 + [TODAY] * 2
+    assert "GROUP BY a.day" in statements[4].sql
+    assert "jsonb_array_elements" in statements[5].sql  # the calls of the live day
     assert report.stored_days == [date(2026, 11, 29)]
     assert report.live_days == [date(2026, 12, 1), TODAY]
+
+
+def test_usage_reads_no_price_book_without_live_days() -> None:
+    query = usage_query(from_day="2026-11-29", to_day="2026-11-29", group_by="", today=TODAY)
+    census = [{"day": date(2026, 11, 29), "stored": True, "final": True, "raw": None,
+               "unpriced": False}]  # fmt: skip
+    statements, report = drive(usage_report(query), [census, [], []])
+    assert len(statements) == 3
+    assert not any("model_prices" in s.sql for s in statements)
+    assert report.live_days == []
 
 
 def test_usage_computes_a_day_live_whose_rows_predate_its_end_unless_they_are_all_left() -> None:
@@ -216,9 +232,10 @@ def test_usage_computes_a_day_live_whose_rows_predate_its_end_unless_they_are_al
         {"day": date(2026, 11, 30), "stored": True, "final": False, "raw": True},  # 23:05 rows
         {"day": date(2026, 12, 1), "stored": True, "final": True, "raw": None},
     ]
-    statements, report = drive(usage_report(query), [census, [], []])
+    census = [row | {"unpriced": False} for row in census]
+    statements, report = drive(usage_report(query), [census] + [[]] * 5)
     assert statements[1].params == {"stored_days": [date(2026, 11, 29), date(2026, 12, 1)]}
-    assert [s.params["day"] for s in statements[2:]] == [date(2026, 11, 30)]
+    assert [s.params["day"] for s in statements[4:]] == [date(2026, 11, 30)] * 2
     assert report.live_days == [date(2026, 11, 30)]
 
 
@@ -240,7 +257,7 @@ def test_usage_refuses_more_live_days_than_its_bound_before_computing_any() -> N
 def test_a_step_that_called_nothing_billable_costs_a_known_zero() -> None:
     from decimal import Decimal
 
-    from sdk.usage.runs import shape_step
+    from sdk.usage.run_events import shape_step
 
     row = {"event_id": "E", "ts": None, "agent_role": None, "cost": None, "cost_unknown": False,
            "payload": {"node": "fn", "status": "ok", "duration_ms": 3}}  # fmt: skip
@@ -248,3 +265,22 @@ def test_a_step_that_called_nothing_billable_costs_a_known_zero() -> None:
     assert (step.cost_usd, step.cost_unknown) == (Decimal(0), False)
     unknown = shape_step(row | {"cost_unknown": True, "payload": {"node": "m", "model": "x"}})
     assert (unknown.cost_usd, unknown.cost_unknown) == (None, True)
+
+
+def test_a_steps_calls_are_read_as_they_are_and_what_is_no_call_is_left_out() -> None:
+    """Raw rows may predate validation: a call without a model, a string where a number
+    belongs or a boolean cost is read as absent, never a failure."""
+    from sdk.usage.run_events import shape_step
+
+    row = {"event_id": "E", "ts": None, "agent_role": None, "cost": 0.1, "cost_unknown": False,
+           "payload": {"node": "n", "model": "a", "calls": [
+               {"model": "a", "tokens_in": "12", "tokens_out": 3, "cost_usd_reported": True},
+               {"provider": "x"}, "not a call",
+               {"model": "b", "usage_reported": False, "cost_usd_reported": 0.5}]}}  # fmt: skip
+    calls = shape_step(row).calls
+    assert calls is not None
+    assert [
+        (c.model, c.tokens_in, c.tokens_out, c.cost_usd_reported, c.usage_reported) for c in calls
+    ] == [("a", 0, 3, None, True), ("b", 0, 0, Decimal("0.5"), False)]
+    no_calls = shape_step(row | {"payload": {"node": "n", "calls": "x"}})
+    assert no_calls.calls is None
