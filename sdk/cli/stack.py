@@ -267,7 +267,9 @@ def _terminate(children: list[Service]) -> None:
 
 
 def _sync_prices(url: str) -> None:
-    """Fill telemetry.model_prices from the pinned genai-prices data before anything
+    """Fill telemetry.model_prices from the pinned genai-prices data (or from
+    ``PRICES_FETCH_URL`` when set, as the asset does: syncing the pinned data here would
+    re-insert its older prices over fetched ones at every start) before anything
     aggregates: with an empty table every cost of the first day would read "unknown"
     until the daily ``model_prices`` asset ran. Idempotent (only new or changed rows are
     stored); a failure is logged, never fatal - the asset retries it."""
@@ -275,12 +277,12 @@ def _sync_prices(url: str) -> None:
 
     from sdk.db.engine import create_engine
     from sdk.errors import WdpError
-    from sdk.prices.sync import sync_bundled
+    from sdk.prices.sync import sync_configured
 
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            report = sync_bundled(conn)
+            report = sync_configured(conn)
         log.info(
             "model prices: %d added, %d changed, %d unchanged",
             report.added,

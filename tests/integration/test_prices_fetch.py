@@ -214,3 +214,19 @@ def test_unset_means_no_request(
     reset_settings_cache()
     assert "genai-prices 0.2.3" in wdp("sync", "--dry-run").stdout
     assert server.gets == []
+
+
+def test_make_runs_start_up_sync_follows_the_setting(
+    db: tuple[str, sa.Engine], server: PriceServer
+) -> None:
+    """Syncing the pinned data at start-up would re-insert its prices over fetched ones
+    at every restart; with the setting, start-up fetches too."""
+    from sdk.cli.stack import _sync_prices
+
+    url, engine = db
+    wdp("sync")
+    _sync_prices(url)
+    assert len(server.gets) == 2
+    with engine.connect() as conn:
+        sources = {r.source for r in load_book(conn).rows}
+    assert sources == {FETCHED, "manual"}
