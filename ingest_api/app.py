@@ -22,10 +22,8 @@ from ingest_api.auth import Authenticator, Scope
 from ingest_api.docs_ui import docs_asset, swagger_plugin
 from ingest_api.errors import (
     ApiError,
-    BodyTooLarge,
     EventConflict,
     InvalidEvent,
-    StoreUnavailable,
 )
 from ingest_api.metrics import LatencyMiddleware, Metrics
 from ingest_api.openapi import (
@@ -36,7 +34,8 @@ from ingest_api.openapi import (
     add_event_schemas,
     openapi_components,
 )
-from ingest_api.parsing import Body, Checked, check_event, decode_body
+from ingest_api.otlp.route import post_traces
+from ingest_api.parsing import Body, check_all, decode_body, read_body
 from ingest_api.read import READ_HANDLERS
 from ingest_api.store import EventStore, Outcome
 from ingest_api.writer import GroupCommitWriter
@@ -89,53 +88,13 @@ async def require_metrics_key(
 
 
 async def _decode(request: Request[Any, Any, Any], limit: int) -> Body:
-    raw = await _read_body(request, limit)
+    raw = await read_body(request, limit)
     return decode_body(
         raw,
         content_type=request.headers.get("content-type"),
         content_encoding=request.headers.get("content-encoding"),
         limit=limit,
     )
-
-
-async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it (or its Content-Length) exceeds ``limit``."""
-    announced = request.headers.get("content-length")
-    if announced is not None and announced.isdigit() and int(announced) > limit:
-        raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _check_all(services: Services, events: list[Any], *, plain: bool) -> list[Checked]:
-    """Validate events against the contract and the live partitions.
-
-    An event outside the cached partitions makes the cache refresh once per request
-    (a partition may have been created since), never once per event.
-    """
-    months = await services.store.live_months()
-    checked = [check_event(i, e, months, prescreened=plain) for i, e in enumerate(events)]
-    outside = [c for c in checked if any(e["type"] == "outside_partitions" for e in c.errors)]
-    if outside:
-        fresh = await services.store.live_months(refresh=True)
-        if fresh != months:
-            for c in outside:
-                checked[c.index] = check_event(c.index, events[c.index], fresh, prescreened=plain)
-        changing = services.store.changing_months()
-        if changing and any(c.outside_month in changing for c in checked):
-            # Retention has the month detached and has not yet decided to drop it: a
-            # 422 now would make the client discard an event the month may take back.
-            raise StoreUnavailable(
-                "the partition of an event's month is being detached by retention; retry",
-                retry_after_s=5,
-            )
-    return checked
 
 
 @post(
@@ -149,7 +108,7 @@ async def _check_all(services: Services, events: list[Any], *, plain: bool) -> l
 async def post_event(request: Request[Any, Any, Any]) -> Response[Any]:
     services = _services(request)
     body = await _decode(request, services.settings.ingest_max_event_bytes)
-    (checked,) = await _check_all(services, [body.data], plain=body.plain)
+    (checked,) = await check_all(services.store, [body.data], plain=body.plain)
     if checked.row is None:
         services.metrics.events.labels("invalid").inc()
         raise InvalidEvent("the event is invalid", errors=checked.errors)
@@ -188,7 +147,7 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[Any]:
             errors=[{"loc": ["events"], "msg": "too many events", "type": "too_long"}],
         )
     services.metrics.batch_size.observe(len(events))
-    checked = await _check_all(services, events, plain=body.plain)
+    checked = await check_all(services.store, events, plain=body.plain)
     valid = [c for c in checked if c.row is not None]
     outcomes = await services.store.write_isolating([c.row for c in valid if c.row is not None])
     results: list[dict[str, Any]] = []
@@ -372,6 +331,7 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             post_event,
             post_batch,
             *READ_HANDLERS,
+            post_traces,
             healthz,
             readyz,
             metrics,

@@ -186,7 +186,11 @@ class Authenticator:
         return cls(KeyRing.from_settings(settings), limiter, metrics, open_scopes=open_scopes)
 
     def check(
-        self, connection: ASGIConnection[Any, Any, Any, Any], scope: Scope | None
+        self,
+        connection: ASGIConnection[Any, Any, Any, Any],
+        scope: Scope | None,
+        *,
+        key_header: str | None = None,
     ) -> frozenset[Scope]:
         """Return the scopes of the request's key, which must include ``scope``.
 
@@ -195,7 +199,8 @@ class Authenticator:
         :class:`Unauthorized` (401: no key, or a string that is no key; counted as a
         failure), :class:`Forbidden` (403: a valid key without ``scope``; not a failure,
         the key is right, only used on the wrong endpoint) or
-        :class:`TooManyFailedAttempts` (429).
+        :class:`TooManyFailedAttempts` (429). ``key_header``: a header that may carry the
+        bare key instead of ``Authorization`` (``x-api-key``, for OTLP exporters).
         """
         if scope is not None and scope in self.open_scopes:
             return self.open_scopes
@@ -207,6 +212,8 @@ class Authenticator:
                 retry_after_s=wait,
             )
         auth_scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        if key_header is not None and "authorization" not in connection.headers:
+            auth_scheme, token = "bearer", connection.headers.get(key_header, "")
         if auth_scheme.lower() != "bearer" or not token.strip():
             self._failed(client)
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")

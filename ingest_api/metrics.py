@@ -19,6 +19,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.otlp_spans = Counter(
+            "wdp_ingest_otlp_spans_total",
+            "OTLP spans not stored: skipped (no run, node or model call) or rejected.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.rejected = Counter(
             "wdp_ingest_rejected_total",
             "Rejected requests or events by reason.",

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from litestar import Request
 from pydantic import ValidationError
 
-from ingest_api.errors import BodyTooLarge, MalformedJson, UnsupportedMediaType
-from ingest_api.store import EventRow
+from ingest_api.errors import BodyTooLarge, MalformedJson, StoreUnavailable, UnsupportedMediaType
+from ingest_api.store import EventRow, EventStore
 from sdk.db.partitions import Month, describe_window
 from sdk.telemetry.events import EVENT_TYPE_BY_NAME, parse_event
 from sdk.telemetry.values import MAX_DEPTH, json_text_is_plain, printable
@@ -62,7 +63,7 @@ def decode_body(
         )
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "gzip":
-        raw = _gunzip(raw, limit=limit)
+        raw = gunzip(raw, limit=limit)
     elif encoding != "identity":
         raise UnsupportedMediaType(
             f"Content-Encoding {encoding!r} is not supported: use gzip or none"
@@ -86,7 +87,7 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _gunzip(raw: bytes, *, limit: int) -> bytes:
+def gunzip(raw: bytes, *, limit: int) -> bytes:
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         data = inflater.decompress(raw, limit + 1)
@@ -163,3 +164,43 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
             ) + f"; expected one of: {', '.join(EVENT_TYPE_BY_NAME)}"
         errors.append(_error(tuple(loc), printable(msg), err["type"]))
     return errors
+
+
+async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it (or its Content-Length) exceeds ``limit``."""
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def check_all(store: EventStore, events: list[Any], *, plain: bool) -> list[Checked]:
+    """Validate events against the contract and the live partitions.
+
+    An event outside the cached partitions makes the cache refresh once per request
+    (a partition may have been created since), never once per event.
+    """
+    months = await store.live_months()
+    checked = [check_event(i, e, months, prescreened=plain) for i, e in enumerate(events)]
+    outside = [c for c in checked if any(e["type"] == "outside_partitions" for e in c.errors)]
+    if outside:
+        fresh = await store.live_months(refresh=True)
+        if fresh != months:
+            for c in outside:
+                checked[c.index] = check_event(c.index, events[c.index], fresh, prescreened=plain)
+        changing = store.changing_months()
+        if changing and any(c.outside_month in changing for c in checked):
+            # Retention has the month detached and has not yet decided to drop it: a
+            # 422 now would make the client discard an event the month may take back.
+            raise StoreUnavailable(
+                "the partition of an event's month is being detached by retention; retry",
+                retry_after_s=5,
+            )
+    return checked

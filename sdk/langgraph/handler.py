@@ -329,6 +329,7 @@ class WdpCallbackHandler(CallTracking, GraphCallbackHandler):
             "cost_unknown": False,
             "error_type": type(error).__name__[:200] if error is not None else None,
             "error_message": error_message(error),
+            "otel": None,
         }
         finish = None
         if estimate is not None:

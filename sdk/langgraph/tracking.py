@@ -20,6 +20,7 @@ from uuid import UUID
 from langgraph.types import Command
 
 from sdk.langgraph.prices import Estimate
+from sdk.prices.providers import provider_id
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.fields import MAX_USD
 from sdk.telemetry.payloads import ModelCallDict
@@ -182,29 +183,10 @@ def model_names(
     return None
 
 
-# LangChain's ``ls_provider`` values that name a provider otherwise than genai-prices
-# (whose ids the price rows carry); genai-prices' own provider matching maps them the
-# same way (tests/unit/test_langgraph_usage.py checks it). Any other value is kept.
-PROVIDER_IDS = {
-    "google_genai": "google",
-    "google_vertexai": "google",
-    "amazon_bedrock": "aws",
-    "bedrock": "aws",
-    "bedrock_converse": "aws",
-    "xai": "x-ai",
-    "together_ai": "together",
-    "mistralai": "mistral",
-}
-
-
 def provider_of(metadata: dict[str, Any] | None) -> str | None:
     """The provider a call went to: LangChain's ``ls_provider`` metadata, as the price
     data names providers (``google_genai`` -> ``google``); None where it says none."""
-    value = (metadata or {}).get("ls_provider")
-    if not isinstance(value, str) or not value.strip():
-        return None
-    key = value.strip().lower()
-    return PROVIDER_IDS.get(key, key)[:MAX_NAME]
+    return provider_id((metadata or {}).get("ls_provider"))
 
 
 def _count(value: Any) -> int:

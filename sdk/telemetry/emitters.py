@@ -57,6 +57,7 @@ def emit_run_started(
     attempt: int = 1,
     input_summary: str | None = None,
     metadata: dict[str, Any] | None = None,
+    otel: dict[str, Any] | None = None,
     run_id: str | None = None,
     item_id: str | None = None,
     workflow_name: str | None = None,
@@ -73,6 +74,7 @@ def emit_run_started(
         "graph_version": graph_version,
         "attempt": attempt,
         "input_summary": input_summary,
+        "otel": otel,
     }
     if metadata is not None:
         payload["metadata"] = metadata
@@ -96,6 +98,7 @@ def emit_step_completed(
     error_type: str | None = None,
     error_message: str | None = None,
     calls: list[payloads.ModelCallDict] | None = None,
+    otel: dict[str, Any] | None = None,
     run_id: str | None = None,
     item_id: str | None = None,
     workflow_name: str | None = None,
@@ -123,6 +126,7 @@ def emit_step_completed(
         "error_type": error_type,
         "error_message": error_message,
         "calls": calls,
+        "otel": otel,
     }
     envelope = run_id, item_id, workflow_name, agent_role, event_id, ts, client
     return emit_event(StepCompleted, payload, envelope)
@@ -195,6 +199,7 @@ def emit_run_completed(
     cost_unknown: bool = False,
     error_type: str | None = None,
     error_message: str | None = None,
+    otel: dict[str, Any] | None = None,
     run_id: str | None = None,
     item_id: str | None = None,
     workflow_name: str | None = None,
@@ -216,6 +221,7 @@ def emit_run_completed(
         "cost_unknown": cost_unknown,
         "error_type": error_type,
         "error_message": error_message,
+        "otel": otel,
     }
     envelope = run_id, item_id, workflow_name, agent_role, event_id, ts, client
     return emit_event(RunCompleted, payload, envelope)

@@ -105,6 +105,13 @@ class RunStartedPayload(_Model):
     attempt: int = Field(1, ge=1, le=10_000)
     input_summary: Text | None = None
     metadata: JsonObject = Field(default_factory=dict)
+    otel: JsonObject | None = Field(
+        None,
+        description=(
+            "The OpenTelemetry span this event was mapped from (POST /v1/traces): ids, "
+            "name, kind and its attributes, bounded and redacted (docs/otlp.md)."
+        ),
+    )
 
 
 class StepCompletedPayload(_Model):
@@ -143,6 +150,13 @@ class StepCompletedPayload(_Model):
         description=(
             "The model calls made in the step, one entry each (event_version 2 and "
             "later); the totals above must add up to them. None: not reported per call."
+        ),
+    )
+    otel: JsonObject | None = Field(
+        None,
+        description=(
+            "The OpenTelemetry span this event was mapped from (POST /v1/traces): ids, "
+            "name, kind and its attributes, bounded and redacted (docs/otlp.md)."
         ),
     )
 
@@ -200,6 +214,13 @@ class RunCompletedPayload(_Model):
     cost_unknown: bool = Field(False, description="A model without a price was called.")
     error_type: Name | None = None
     error_message: Text | None = None
+    otel: JsonObject | None = Field(
+        None,
+        description=(
+            "The OpenTelemetry span this event was mapped from (POST /v1/traces): ids, "
+            "name, kind and its attributes, bounded and redacted (docs/otlp.md)."
+        ),
+    )
 
 
 # --- payloads: learning ------------------------------------------------------------

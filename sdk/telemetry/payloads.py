@@ -39,6 +39,7 @@ class RunStartedPayloadDict(TypedDict):
     attempt: NotRequired[int]
     input_summary: NotRequired[str | None]
     metadata: NotRequired[dict[str, Any]]
+    otel: NotRequired[dict[str, Any] | None]
 
 
 class StepCompletedPayloadDict(TypedDict):
@@ -58,6 +59,7 @@ class StepCompletedPayloadDict(TypedDict):
     error_type: NotRequired[str | None]
     error_message: NotRequired[str | None]
     calls: NotRequired[list[ModelCallDict] | None]
+    otel: NotRequired[dict[str, Any] | None]
 
 
 class ItemStateChangedPayloadDict(TypedDict):
@@ -91,6 +93,7 @@ class RunCompletedPayloadDict(TypedDict):
     cost_unknown: NotRequired[bool]
     error_type: NotRequired[str | None]
     error_message: NotRequired[str | None]
+    otel: NotRequired[dict[str, Any] | None]
 
 
 class FeedbackReceivedPayloadDict(TypedDict):

@@ -243,7 +243,7 @@ def test_the_model_calls_typed_dict_matches_its_model() -> None:
 FULL: dict[str, dict[str, Any]] = {
     "workflow.run_started": {
         "trigger": "api", "graph_version": "g1", "attempt": 2, "input_summary": "in",
-        "metadata": {"k": "v"},
+        "metadata": {"k": "v"}, "otel": {"span_id": "ab"},
     },
     "workflow.step_completed": {
         "node": "plan", "step": 3, "attempt": 2, "status": "error", "duration_ms": 1.5,
@@ -256,6 +256,7 @@ FULL: dict[str, dict[str, Any]] = {
              "cost_usd_reported": 0.002},
             {"model": "n", "tokens_in": 3},
         ],
+        "otel": {"span_id": "cd"},
     },
     "workflow.item_state_changed": {
         "from_state": "new", "to_state": "planned", "reason": "why", "node": "plan",
@@ -267,6 +268,7 @@ FULL: dict[str, dict[str, Any]] = {
     "workflow.run_completed": {
         "status": "failed", "duration_ms": 9.0, "steps": 4, "tokens_in": 10, "tokens_out": 2,
         "cost_usd_est": None, "cost_unknown": True, "error_type": "E", "error_message": "m",
+        "otel": {"span_id": "ef"},
     },
     "learning.feedback_received": {
         "target_type": "run", "target_id": "r", "rating": 4.0, "label": "good",

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 
 from sdk.langgraph.tracking import (
     MAX_NAME,
-    PROVIDER_IDS,
     Usage,
     as_name,
     clip,
@@ -28,6 +27,7 @@ from sdk.langgraph.tracking import (
     update_of,
     usage_of,
 )
+from sdk.prices.providers import LANGCHAIN_PROVIDER_IDS as PROVIDER_IDS
 
 # --- update_of ---------------------------------------------------------------------------
 
