@@ -220,3 +220,21 @@ def test_exporter_retries_until_a_stopped_api_starts_and_delivers_once(
         thread.join(60)
         assert results == [SpanExportResult.SUCCESS]
         assert len(events_of(db, "run-otel-late")) == 3
+
+
+def test_the_readme_environment_configures_the_exporter(
+    api_server: ApiServer, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README "Send OpenTelemetry traces": the three variables, and nothing else."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{api_server.base_url}/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer%20{TEST_API_KEYS[0]}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+    recorder = SpanRecorder()
+    agent_run(recorder, agents=("env",), **{"wdp.run_id": "run-otel-env"})
+    assert OTLPSpanExporter().export(recorder.spans()) is SpanExportResult.SUCCESS
+    assert len(events_of(db, "run-otel-env")) == 3
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"x-api-key={TEST_API_KEYS[0]}")
+    other = SpanRecorder()
+    agent_run(other, agents=("env",), **{"wdp.run_id": "run-otel-env-2"})
+    assert OTLPSpanExporter().export(other.spans()) is SpanExportResult.SUCCESS
+    assert len(events_of(db, "run-otel-env-2")) == 3
