@@ -13,13 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, post
+from google.protobuf import json_format
+from google.rpc import code_pb2, status_pb2
+from litestar import MediaType, Request, Response, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ingest_api.auth import Scope
-from ingest_api.otlp.decode import JSON, PROTOBUF, body_format, decode_request, encode_response
+from ingest_api.errors import ApiError
+from ingest_api.otlp.decode import (
+    JSON,
+    MEDIA_TYPES,
+    PROTOBUF,
+    body_format,
+    decode_request,
+    encode_response,
+)
 from ingest_api.otlp.mapping import map_export
 from ingest_api.otlp.spans import iter_spans
 from ingest_api.parsing import check_all, read_body
@@ -28,6 +38,38 @@ from ingest_api.parsing import check_all, read_body
 # (OTEL_EXPORTER_OTLP_HEADERS=x-api-key=<key>).
 KEY_HEADER = "x-api-key"
 MAX_MESSAGE_REASONS = 5
+# The gRPC code a google.rpc.Status carries for each of our HTTP statuses.
+GRPC_CODES = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    413: code_pb2.RESOURCE_EXHAUSTED,
+    415: code_pb2.INVALID_ARGUMENT,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+    503: code_pb2.UNAVAILABLE,
+}
+
+
+def otlp_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+    """An error as the OTLP/HTTP spec wants it: a ``google.rpc.Status`` in the request's
+    format (protobuf unless the request was JSON), with the status code and headers
+    (``Retry-After``, ``WWW-Authenticate``) of wdp's own error mapping."""
+    services = getattr(request.app.state, "services", None)
+    if services is not None and exc.status_code != 401:  # 401s: counted by the authenticator
+        services.metrics.rejected.labels(exc.error).inc()
+    headers = dict(exc.headers)
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    status = status_pb2.Status(
+        code=GRPC_CODES.get(exc.status_code, code_pb2.INTERNAL), message=exc.detail
+    )
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if MEDIA_TYPES.get(media) == "json":
+        body = json_format.MessageToJson(status).encode()
+        media_type: str = MediaType.JSON
+    else:
+        body, media_type = status.SerializeToString(), PROTOBUF
+    return Response(body, status_code=exc.status_code, headers=headers, media_type=media_type)
 
 
 async def require_otlp_key(
@@ -43,6 +85,7 @@ async def require_otlp_key(
     summary="OTLP/HTTP trace export: GenAI spans become workflow events (docs/otlp.md)",
     tags=["otlp"],
     media_type=PROTOBUF,
+    exception_handlers={ApiError: otlp_error},
 )
 async def post_traces(request: Request[Any, Any, Any]) -> Response[bytes]:
     services = request.app.state.services

@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 from google.protobuf import json_format
+from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
@@ -179,6 +180,16 @@ def test_bad_bodies_get_their_status(
         f"{api_server.base_url}/v1/traces", content=body, headers={**headers, **api_server.auth}
     )
     assert response.status_code == status, response.text
+    # The body is a google.rpc.Status, in JSON for a JSON request, else protobuf.
+    error = Status()
+    if headers["Content-Type"] == "application/json":
+        assert response.headers["content-type"].startswith("application/json")
+        json_format.Parse(response.text, error)
+    else:
+        assert response.headers["content-type"] == "application/x-protobuf"
+        error.ParseFromString(response.content)
+    assert error.code != 0
+    assert error.message
 
 
 def test_keys_and_size_limit(tmp_path: Path, migrated_db_url: str) -> None:
@@ -186,7 +197,12 @@ def test_keys_and_size_limit(tmp_path: Path, migrated_db_url: str) -> None:
     with run_api(migrated_db_url, tmp_path / "api.log", extra_env=extra) as api:
         url = f"{api.base_url}/v1/traces"
         empty = export_request([]).SerializeToString()
-        assert httpx.post(url, content=empty, headers=PROTOBUF).status_code == 401
+        unauthorized = httpx.post(url, content=empty, headers=PROTOBUF)
+        assert unauthorized.status_code == 401
+        assert unauthorized.headers["www-authenticate"] == "Bearer"
+        denied = Status()
+        denied.ParseFromString(unauthorized.content)
+        assert "missing API key" in denied.message
         wrong = {**PROTOBUF, "x-api-key": "nope"}
         assert httpx.post(url, content=empty, headers=wrong).status_code == 401
         read = {**PROTOBUF, "Authorization": "Bearer read-only-key"}
