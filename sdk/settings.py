@@ -205,7 +205,7 @@ class WdpSettings(BaseSettings):
     ingest_max_batch_bytes: int = Field(
         default=5 * 1024 * 1024,
         ge=1024,
-        description="Largest body of POST /telemetry/events/batch (after gunzip).",
+        description="Largest body of POST /telemetry/events/batch and /v1/traces (after gunzip).",
     )
     ingest_max_batch_events: int = Field(
         default=1000, ge=1, le=10_000, description="Most events in one batch request."
