@@ -212,7 +212,13 @@ class Authenticator:
                 retry_after_s=wait,
             )
         auth_scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-        if key_header is not None and "authorization" not in connection.headers:
+        if (
+            key_header is not None
+            and key_header in connection.headers
+            and (
+                auth_scheme.lower() != "bearer"  # e.g. a proxy's Basic credentials
+            )
+        ):
             auth_scheme, token = "bearer", connection.headers.get(key_header, "")
         if auth_scheme.lower() != "bearer" or not token.strip():
             self._failed(client)

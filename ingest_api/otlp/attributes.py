@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ingest_api.otlp.spans import SpanView
 
@@ -24,11 +25,11 @@ FIRST = ("gen_ai.", "llm.", "openinference.", "graph.", "wdp.", "session.", "use
 # A name holds a credential: a header or key of these names, or one ending in "token"
 # (not token counts: "llm.token_count.prompt", "gen_ai.usage.input_tokens").
 SECRET_NAME = re.compile(
-    r"(authorization|cookie|api[._-]?key|apikey|password|passwd|secret|credential|"
-    r"private[._-]?key|x-api-key|(^|[._-])(access|auth|bearer|refresh|session|id)?[._-]?token)$"
-    r"|authorization|cookie|password|secret|api[._-]?key",
+    r"authorization|cookie|api[._-]?key|apikey|password|passwd|secret|credential|"
+    r"private[._-]?key|token$|(^|[._-])key$",
     re.IGNORECASE,
 )
+URL_NAME = re.compile(r"(^|\.)(url(\.full|\.query)?|http\.url|http\.target|db\.connection_string)$")
 
 
 def is_secret(name: str) -> bool:
@@ -36,7 +37,16 @@ def is_secret(name: str) -> bool:
 
 
 def clean(value: Any, depth: int = 0) -> Any:
-    """``value`` made storable and small: strings cut, lists and dicts shortened."""
+    """``value`` made storable and small: strings cut, lists and dicts shortened; a JSON
+    object in a string (OpenInference's ``metadata``, ``llm.invocation_parameters``)
+    parsed, so that its keys are redacted like attribute names."""
+    if isinstance(value, str) and value.startswith("{") and len(value) <= 65_536:
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            parsed = None
+        if isinstance(parsed, dict):
+            return clean(parsed, depth)
     if isinstance(value, str):
         out = value.replace("\x00", "\ufffd")
         if not out.isascii():
@@ -75,7 +85,13 @@ def otel_field(span: SpanView) -> dict[str, Any]:
     dropped = 0
     names = sorted(span.attrs, key=lambda n: (not n.startswith(FIRST), n))
     for name in names:
-        value = REDACTED if is_secret(name) else clean(span.attrs[name])
+        raw = span.attrs[name]
+        if is_secret(name):
+            value: Any = REDACTED
+        elif isinstance(raw, str) and URL_NAME.search(name):
+            value = clean(without_credentials(raw))
+        else:
+            value = clean(raw)
         key = clean(name)
         size = len(json.dumps({key: value}, ensure_ascii=False).encode()) + 2
         if size > budget:
@@ -87,3 +103,28 @@ def otel_field(span: SpanView) -> dict[str, Any]:
     if dropped:
         out["dropped"] = dropped
     return out
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without its user info and with every query value replaced: credentials
+    travel there (``https://user:key@host/?api_key=...``)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return REDACTED
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}={REDACTED}" if "=" in pair else pair
+        for pair in parts.query.split("&")
+        if pair
+    )
+    if parts.scheme or parts.netloc:
+        return urlunsplit((parts.scheme, host, parts.path, query, ""))
+    # A bare query (url.query) or path (http.target)
+    if "=" in url and "?" not in url and "/" not in url:
+        return "&".join(
+            f"{p.split('=', 1)[0]}={REDACTED}" if "=" in p else p for p in url.split("&") if p
+        )
+    return urlunsplit(("", "", parts.path, query, ""))

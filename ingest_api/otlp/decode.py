@@ -21,6 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from ingest_api.errors import MalformedJson, UnsupportedMediaType
 from ingest_api.parsing import gunzip
+from sdk.telemetry.values import printable
 
 Format = Literal["protobuf", "json"]
 PROTOBUF = "application/x-protobuf"
@@ -67,8 +68,19 @@ def decode_request(
         raise MalformedJson(f"body is not valid JSON: {exc}") from None
     try:
         json_format.ParseDict(_ids_to_base64(data), request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        raise MalformedJson(f"body is not a valid OTLP/JSON trace export: {exc}") from None
+    # SystemError/UnicodeError: upb's parser meeting a lone surrogate in a field name or
+    # enum (json.loads lets \ud800 escapes through).
+    except (
+        json_format.ParseError,
+        ValueError,
+        TypeError,
+        RecursionError,
+        SystemError,
+        UnicodeError,
+    ) as exc:
+        raise MalformedJson(
+            f"body is not a valid OTLP/JSON trace export: {printable(str(exc))}"
+        ) from None
     return request
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,16 +96,31 @@ def event_id(span: SpanView, kind: str) -> str:
 
 def metadata(span: SpanView) -> dict[str, Any]:
     """OpenInference's ``metadata`` attribute (a JSON object in a string), else {}."""
-    raw = span.attrs.get("metadata")
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str) and len(raw) <= 65_536:
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
+    if span.meta is None:
+        span.meta = {}
+        raw = span.attrs.get("metadata")
+        if isinstance(raw, dict):
+            span.meta = raw
+        elif isinstance(raw, str) and len(raw) <= 65_536:
+            try:
+                parsed = json.loads(raw)
+            except (ValueError, RecursionError):
+                parsed = None
+            if isinstance(parsed, dict):
+                span.meta = parsed
+    return span.meta
+
+
+def lookup(span: SpanView | None, *names: str) -> Any:
+    """The first of ``names`` on the span, its resource, or its ``metadata`` (where
+    OpenInference puts a LangGraph run's ``config["metadata"]``)."""
+    if span is None:
+        return None
+    found = span.attr(*names)
+    if found is None:
+        meta = metadata(span)
+        found = next((meta[n] for n in names if meta.get(n) is not None), None)
+    return found
 
 
 def is_model_span(span: SpanView) -> bool:
@@ -118,7 +134,7 @@ def node_name(span: SpanView) -> str | None:
     """The node ``span`` is the execution of, or None if it is no node span."""
     graph_node = span.attrs.get("graph.node.name") or span.attrs.get("graph.node.id")
     if graph_node is not None:
-        return text(graph_node, MAX_NAME)
+        return text(graph_node, MAX_NAME) or text(span.name, MAX_NAME) or "node"
     langgraph_node = metadata(span).get("langgraph_node")
     if isinstance(langgraph_node, str) and langgraph_node and span.name == langgraph_node:
         return text(langgraph_node, MAX_NAME)
@@ -126,7 +142,8 @@ def node_name(span: SpanView) -> str | None:
         span.attrs.get("gen_ai.operation.name") in AGENT_OPERATIONS
         or span.attrs.get("openinference.span.kind") == "AGENT"
     ):
-        return text(span.attrs.get("gen_ai.agent.name") or span.name, MAX_NAME)
+        agent = text(span.attrs.get("gen_ai.agent.name"), MAX_NAME)
+        return agent or text(span.name, MAX_NAME) or "agent"
     return None
 
 
@@ -145,7 +162,8 @@ def map_export(spans: Iterable[SpanView]) -> Mapped:
     for span in by_id.values():
         if not is_model_span(span):
             continue
-        owner = _innermost_node(span, by_id, nodes)
+        key = (span.trace_id, span.span_id)
+        owner = key if key in nodes else _innermost_node(span, by_id, nodes)
         if owner is None:
             orphans.append(span)
         else:
@@ -159,7 +177,9 @@ def map_export(spans: Iterable[SpanView]) -> Mapped:
     used: set[int] = set()
     for key, node in nodes.items():
         span = by_id[key]
-        own = calls.get(key, [])
+        # In time order, so that the same spans exported in another order map to the
+        # same event (anything else would be a conflict with the first export).
+        own = sorted(calls.get(key, []), key=lambda c: (c.start_ns, c.span_id))
         event = _step(span, node, own, roots.get(span.trace_id))
         mapped.events.append(MappedEvent(event, (span.index, *(c.index for c in own))))
         steps.setdefault(span.trace_id, []).append(event["payload"])
@@ -199,7 +219,7 @@ def _innermost_node(
 
 
 def _envelope(span: SpanView, kind: str, ts_ns: int, root: SpanView | None) -> dict[str, Any]:
-    run_id = span.attr("wdp.run_id") or (root.attr("wdp.run_id") if root else None)
+    run_id = lookup(span, "wdp.run_id") or lookup(root, "wdp.run_id")
     envelope: dict[str, Any] = {
         "event_id": event_id(span, kind),
         "ts": _ts(ts_ns),
@@ -210,7 +230,7 @@ def _envelope(span: SpanView, kind: str, ts_ns: int, root: SpanView | None) -> d
         ("workflow_name", ("wdp.workflow_name", "service.name")),
         ("agent_role", ("wdp.agent_role", "gen_ai.agent.name")),
     ):
-        value = text(span.attr(*attrs) or (root.attr(*attrs) if root else None), MAX_NAME)
+        value = text(lookup(span, *attrs) or lookup(root, *attrs), MAX_NAME)
         if value:
             envelope[name] = value
     return envelope
@@ -230,9 +250,11 @@ def _step(
         "status": "error" if span.error else "ok",
         "duration_ms": max(0, span.end_ns - span.start_ns) / 1e6,
         "model": text(",".join(models), MAX_NAME) or None,
-        "tokens_in": min(MAX_TOKENS, sum(c["tokens_in"] for c in calls)),
-        "tokens_out": min(MAX_TOKENS, sum(c["tokens_out"] for c in calls)),
-        "tokens_cached_in": min(MAX_TOKENS, sum(c["tokens_cached_in"] for c in calls))
+        # The sums exactly (the contract checks them against the calls): a step whose
+        # calls add up beyond MAX_TOKENS is refused, not silently capped.
+        "tokens_in": sum(c["tokens_in"] for c in calls),
+        "tokens_out": sum(c["tokens_out"] for c in calls),
+        "tokens_cached_in": sum(c["tokens_cached_in"] for c in calls)
         if any(c["tokens_cached_in"] for c in calls)
         else None,
         "cost_usd_est": min(MAX_USD, sum(r or 0.0 for r in reported)) if priced else None,
@@ -266,12 +288,15 @@ def _call(span: SpanView) -> dict[str, Any]:
     call: dict[str, Any] = {k: v or 0 for k, v in counts.items()}
     # Instrumentations differ on whether input counts include cached tokens (the GenAI
     # conventions say they do): a count that cannot hold its parts is raised to them.
-    call["tokens_in"] = max(
-        call["tokens_in"], call["tokens_cached_in"] + call["tokens_cache_write"]
+    # Absurd counts stay within the cap: the parts first, the whole then holds them.
+    call["tokens_cache_write"] = min(
+        call["tokens_cache_write"], MAX_TOKENS - call["tokens_cached_in"]
     )
+    parts = call["tokens_cached_in"] + call["tokens_cache_write"]
+    call["tokens_in"] = max(call["tokens_in"], parts)
     call["tokens_out"] = max(call["tokens_out"], call["tokens_reasoning"])
     call["model"] = text(span.attr(*MODEL_ATTRS), MAX_NAME) or "unknown"
-    call["provider"] = provider_id(span.attr(*PROVIDER_ATTRS))
+    call["provider"] = provider_id(text(span.attr(*PROVIDER_ATTRS), MAX_NAME))
     call["usage_reported"] = reported
     cost = span.attr(*COST_ATTRS)
     if type(cost) in (int, float) and 0 <= cost <= MAX_USD:
@@ -319,9 +344,14 @@ def _count(value: Any) -> int | None:
     """A token count as reported (ints, floats or digit strings); None if not a count."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, int | float) and value == value and value >= 0:
+    if isinstance(value, str):
+        digits = value.strip()
+        if not (digits.isascii() and digits.isdigit()):  # isdigit alone takes "²"
+            return None
+        value = int(digits)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int | float) and value >= 0:
         return min(int(value), MAX_TOKENS)
     return None
 

@@ -33,6 +33,7 @@ from ingest_api.otlp.decode import (
 from ingest_api.otlp.mapping import map_export
 from ingest_api.otlp.spans import iter_spans
 from ingest_api.parsing import check_all, read_body
+from sdk.telemetry.values import printable
 
 # Besides `Authorization: Bearer <key>`: the header OTLP exporters are often given
 # (OTEL_EXPORTER_OTLP_HEADERS=x-api-key=<key>).
@@ -61,7 +62,7 @@ def otlp_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = "Bearer"
     status = status_pb2.Status(
-        code=GRPC_CODES.get(exc.status_code, code_pb2.INTERNAL), message=exc.detail
+        code=GRPC_CODES.get(exc.status_code, code_pb2.INTERNAL), message=printable(exc.detail)
     )
     media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if MEDIA_TYPES.get(media) == "json":

@@ -46,6 +46,7 @@ class SpanView:
     attrs: dict[str, Any]
     resource: dict[str, Any]
     scope: str
+    meta: dict[str, Any] | None = None  # the parsed ``metadata`` attribute, once read
 
     def attr(self, *names: str) -> Any:
         """The first of ``names`` set on the span, else on its resource, else None."""
