@@ -36,7 +36,7 @@ from ingest_api.otlp.spans import SpanView
 from sdk.prices.providers import provider_id
 from sdk.telemetry.fields import MAX_TOKENS, MAX_USD
 from sdk.telemetry.model_calls import MAX_CALLS, STEP_EVENT_VERSION
-from sdk.telemetry.values import CROCKFORD
+from sdk.telemetry.values import encode_ulid
 
 MAX_NAME = 200
 MAX_TEXT = 10_000
@@ -90,8 +90,7 @@ def event_id(span: SpanView, kind: str) -> str:
     """The deterministic ULID of ``kind``'s event for ``span`` (see the module docstring)."""
     ms = min(span.start_ns // 1_000_000, 2**48 - 1)
     digest = hashlib.sha256(f"{span.trace_id}:{span.span_id}:{kind}".encode()).digest()
-    value = (ms << 80) | int.from_bytes(digest[:10], "big")
-    return "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in range(25, -1, -1))
+    return encode_ulid((ms << 80) | int.from_bytes(digest[:10], "big"))
 
 
 def metadata(span: SpanView) -> dict[str, Any]:

@@ -100,7 +100,11 @@ async def post_traces(request: Request[Any, Any, Any]) -> Response[bytes]:
     services.metrics.otlp_spans.labels("skipped").inc(mapped.skipped)
     response = ExportTraceServiceResponse()
     if mapped.events:
-        checked = await check_all(services.store, [m.event for m in mapped.events], plain=False)
+        # plain: the mapping made every envelope and call string storable (text(): no
+        # NUL, no lone surrogate) and bounded every number, which is what
+        # json_text_is_plain proves of a raw body; free-form fields (otel) are still walked.
+        events = [m.event for m in mapped.events]
+        checked = await check_all(services.store, events, plain=True)
         valid = [c for c in checked if c.row is not None]
         outcomes = await services.store.write_isolating([c.row for c in valid if c.row])
         by_index = dict(zip((c.index for c in valid), outcomes, strict=True))

@@ -196,6 +196,19 @@ def new_ulid(now_ms: int | None = None) -> str:
     )  # fmt: skip
 
 
+def encode_ulid(v: int) -> str:
+    """The 128-bit ``v`` as a ULID string (for ids derived from something else, such
+    as an OpenTelemetry span: :mod:`ingest_api.otlp.mapping`)."""
+    p = _PAIRS
+    return (
+        p[(v >> 120) & 1023] + p[(v >> 110) & 1023] + p[(v >> 100) & 1023]
+        + p[(v >> 90) & 1023] + p[(v >> 80) & 1023] + p[(v >> 70) & 1023]
+        + p[(v >> 60) & 1023] + p[(v >> 50) & 1023] + p[(v >> 40) & 1023]
+        + p[(v >> 30) & 1023] + p[(v >> 20) & 1023] + p[(v >> 10) & 1023]
+        + p[v & 1023]
+    )  # fmt: skip
+
+
 def ulid_ms(ulid: str) -> int:
     """Milliseconds since the epoch embedded in a ULID's first 10 characters."""
     ms = 0
