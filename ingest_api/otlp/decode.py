@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from ingest_api.errors import MalformedJson, UnsupportedMediaType
-from ingest_api.parsing import gunzip
+from ingest_api.parsing import decompress
 from sdk.telemetry.values import printable
 
 Format = Literal["protobuf", "json"]
@@ -48,13 +48,7 @@ def decode_request(
     raw: bytes, *, fmt: Format, content_encoding: str | None, limit: int
 ) -> ExportTraceServiceRequest:
     """Gunzip within ``limit`` (413 beyond), then parse; 400 for what does not parse."""
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding == "gzip":
-        raw = gunzip(raw, limit=limit)
-    elif encoding != "identity":
-        raise UnsupportedMediaType(
-            f"Content-Encoding {encoding!r} is not supported: use gzip or none"
-        )
+    raw = decompress(raw, content_encoding=content_encoding, limit=limit)
     request = ExportTraceServiceRequest()
     if fmt == "protobuf":
         try:
