@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -40,7 +40,7 @@ class Segment:
 
     path: Path
     handle: IO[bytes]
-    claimed: set[Path] = field(default_factory=set)  # the spool's; we leave it on release
+    spool: Spool  # whose claim this is: releasing unlocks and unclaims under its lock
 
     def events(self) -> Iterator[bytes]:
         """Each spooled event's JSON, as written."""
@@ -59,8 +59,7 @@ class Segment:
         self.release()
 
     def release(self) -> None:
-        self.handle.close()
-        self.claimed.discard(self.path)
+        self.spool.release(self)
 
 
 class Spool:
@@ -202,18 +201,23 @@ class Spool:
         """Whether a segment holds events for this process to deliver: its own open or
         claimed segment, or one nobody holds (closed, or left by a process that died).
         A segment another live process is writing or replaying is that process's - so a
-        flush here does not wait for another process's queue (its journal)."""
-        for path in self._segments():
-            if path in self.private:
-                continue
-            try:
-                if path.stat().st_size == 0:
+        flush here does not wait for another process's queue (its journal).
+
+        Under the lock: a claim (claimed, then locked) or a release (unlocked, then
+        unclaimed) seen half-way would look like another process's segment, and a flush
+        would report events still in the spool as delivered."""
+        with self._lock:
+            for path in self._segments():
+                if path in self.private:
                     continue
-            except FileNotFoundError:  # replayed and deleted meanwhile
-                continue
-            if path == self._writer_path or path in self._claimed or _unheld(path):
-                return True
-        return False
+                try:
+                    if path.stat().st_size == 0:
+                        continue
+                except FileNotFoundError:  # replayed and deleted meanwhile
+                    continue
+                if path == self._writer_path or path in self._claimed or _unheld(path):
+                    return True
+            return False
 
     def claim_oldest(self) -> Segment | None:
         """Lock and return the oldest segment nobody is writing or replaying."""
@@ -225,9 +229,7 @@ class Spool:
                     handle = path.open("rb")
                 except FileNotFoundError:
                     continue
-                # Claimed before it is locked: has_pending (which takes no lock) must never
-                # see our lock on a segment that is not marked ours yet - it would take the
-                # segment for another process's, and a flush would report it delivered.
+                # Claimed and locked under the lock, so has_pending sees both or neither.
                 self._claimed.add(path)
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -239,8 +241,15 @@ class Spool:
                     self._claimed.discard(path)
                     handle.close()
                     continue
-                return Segment(path, handle, self._claimed)
+                return Segment(path, handle, self)
         return None
+
+    def release(self, segment: Segment) -> None:
+        """Unlock and unclaim ``segment`` in one step under the lock, as it was claimed:
+        :meth:`has_pending` must never see it neither claimed nor unlocked."""
+        with self._lock:
+            segment.handle.close()
+            self._claimed.discard(segment.path)
 
     def close(self) -> None:
         with self._lock:
