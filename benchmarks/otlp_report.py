@@ -21,8 +21,9 @@ from benchmarks.harness import (
 )
 from benchmarks.otlp import MODES, PATHS, RUN_TAG, TARGET, Round, dumps, exports, mapped_events
 from ingest_api.otlp.mapping import map_export
+from ingest_api.otlp.rows import direct_row, fits
 from ingest_api.otlp.spans import iter_spans
-from ingest_api.parsing import check_event
+from ingest_api.parsing import check_event, check_row
 from sdk.db.partitions import Month
 from sdk.telemetry.values import json_text_is_plain
 
@@ -58,8 +59,13 @@ def stage_costs(args: argparse.Namespace, repeat: int = 5) -> dict[str, float]:
         "otlp: protobuf ParseFromString": best(parse),
         "otlp: iter_spans": best(lambda: list(iter_spans(parsed))),
         "otlp: map_export": best(lambda: map_export(view)),
-        "otlp: check_event (no screen)": best(
-            lambda: [check_event(i, e, months, prescreened=False) for i, e in enumerate(events)]
+        "otlp: rows (direct_row where fits, else check_event)": best(
+            lambda: [
+                check_row(i, direct_row(e), months)
+                if fits(e)
+                else check_event(i, e, months, prescreened=True)
+                for i, e in enumerate(events)
+            ]
         ),
         "batch: json.loads + screen": best(lambda: (json.loads(body), json_text_is_plain(body))),
         f"batch: check_event (screen {'passed' if plain else 'failed'})": best(

@@ -127,7 +127,16 @@ def check_event(
         checked.errors.extend(_pydantic_errors(exc))
         return checked
     checked.event_id = event.event_id
-    row = EventRow.from_event(event)
+    return _in_window(checked, EventRow.from_event(event), live_months)
+
+
+def check_row(index: int, row: EventRow, live_months: Sequence[Month]) -> Checked:
+    """An event already made a row by a trusted builder (``ingest_api.otlp.rows``):
+    only the live partitions are left to check."""
+    return _in_window(Checked(index, row.event_id), row, live_months)
+
+
+def _in_window(checked: Checked, row: EventRow, live_months: Sequence[Month]) -> Checked:
     if (month := Month.of(row.event_time)) not in live_months:
         checked.outside_month = month
         checked.errors.append(
@@ -188,20 +197,35 @@ async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def check_all(store: EventStore, events: list[Any], *, plain: bool) -> list[Checked]:
+async def check_all(
+    store: EventStore,
+    events: list[Any],
+    *,
+    plain: bool,
+    rows: Sequence[EventRow | None] | None = None,
+) -> list[Checked]:
     """Validate events against the contract and the live partitions.
 
-    An event outside the cached partitions makes the cache refresh once per request
-    (a partition may have been created since), never once per event.
+    ``rows``: per event, a row a trusted builder already made (only its partition is
+    checked), or None to validate that event. An event outside the cached partitions
+    makes the cache refresh once per request (a partition may have been created since),
+    never once per event.
     """
+
+    def check(index: int, months: Sequence[Month]) -> Checked:
+        row = rows[index] if rows is not None else None
+        if row is not None:
+            return check_row(index, row, months)
+        return check_event(index, events[index], months, prescreened=plain)
+
     months = await store.live_months()
-    checked = [check_event(i, e, months, prescreened=plain) for i, e in enumerate(events)]
+    checked = [check(i, months) for i in range(len(events))]
     outside = [c for c in checked if any(e["type"] == "outside_partitions" for e in c.errors)]
     if outside:
         fresh = await store.live_months(refresh=True)
         if fresh != months:
             for c in outside:
-                checked[c.index] = check_event(c.index, events[c.index], fresh, prescreened=plain)
+                checked[c.index] = check(c.index, fresh)
         changing = store.changing_months()
         if changing and any(c.outside_month in changing for c in checked):
             # Retention has the month detached and has not yet decided to drop it: a

@@ -33,9 +33,29 @@ SECRET_NAME = re.compile(
 URL_NAME = re.compile(r"(^|\.)(url(\.full|\.query)?|http\.url|http\.target|db\.connection_string)$")
 
 
+PLAIN, SECRET, URL = 0, 1, 2
+
+
 @functools.lru_cache(maxsize=4096)
+def name_kind(name: str) -> int:
+    """What an attribute's name says of its value (cached: names repeat across spans)."""
+    if SECRET_NAME.search(name) is not None:
+        return SECRET
+    return URL if URL_NAME.search(name) is not None else PLAIN
+
+
 def is_secret(name: str) -> bool:
-    return SECRET_NAME.search(name) is not None
+    return name_kind(name) == SECRET
+
+
+def clean_text(value: str) -> str:
+    """``value`` as storable text, cut at MAX_STRING (names and keys: never parsed)."""
+    if value.isascii() and len(value) <= MAX_STRING and "\x00" not in value:
+        return value  # the usual attribute name or value: nothing to do
+    out = value.replace("\x00", "\ufffd")
+    if not out.isascii():
+        out = out.encode("utf-8", "replace").decode("utf-8")
+    return out if len(out) <= MAX_STRING else out[:MAX_STRING] + "…"
 
 
 def clean(value: Any, depth: int = 0) -> Any:
@@ -50,10 +70,7 @@ def clean(value: Any, depth: int = 0) -> Any:
         if isinstance(parsed, dict):
             return clean(parsed, depth)
     if isinstance(value, str):
-        out = value.replace("\x00", "\ufffd")
-        if not out.isascii():
-            out = out.encode("utf-8", "replace").decode("utf-8")
-        return out if len(out) <= MAX_STRING else out[:MAX_STRING] + "…"
+        return clean_text(value)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -66,7 +83,7 @@ def clean(value: Any, depth: int = 0) -> Any:
         return [clean(v, depth + 1) for v in value[:MAX_ITEMS]]
     if isinstance(value, dict):
         return {
-            clean(str(k)): REDACTED if is_secret(str(k)) else clean(v, depth + 1)
+            clean_text(str(k)): REDACTED if is_secret(str(k)) else clean(v, depth + 1)
             for k, v in list(value.items())[:MAX_ITEMS]
         }
     return clean(str(value))
@@ -78,29 +95,48 @@ def otel_field(span: SpanView) -> dict[str, Any]:
         "trace_id": span.trace_id,
         "span_id": span.span_id,
         "parent_span_id": span.parent_span_id or None,
-        "name": clean(span.name),
+        "name": clean_text(span.name),
         "kind": span.kind,
-        "scope": clean(span.scope),
+        "scope": clean_text(span.scope),
     }
     values: dict[str, Any] = {}
+    bound = 2  # an upper bound of the JSON size of ``values``, in bytes
     for name, raw in span.attrs.items():
-        if is_secret(name):
-            values[name] = REDACTED
-        elif isinstance(raw, str) and URL_NAME.search(name):
-            values[name] = clean(without_credentials(raw))
+        kind = name_kind(name)
+        if kind == SECRET:
+            value: Any = REDACTED
+        elif kind == URL and isinstance(raw, str):
+            value = clean(without_credentials(raw))
         else:
-            values[name] = clean(raw)
-    budget = MAX_OTEL_BYTES - len(json.dumps(out))
-    # Nearly always everything fits: one measure of the whole instead of one per name.
-    if len(json.dumps(values, ensure_ascii=False).encode()) <= budget:
-        kept = {clean(name): value for name, value in values.items()}
-        dropped = 0
+            value = clean(raw)
+        key = clean_text(name)
+        values[key] = value
+        bound += 6 * len(key) + 4 + _size_bound(value)
+    # Nearly always everything fits, which the bounds show without encoding anything.
+    # The head: ids of at most 32 characters, two short words, the name and scope.
+    head = 6 * (len(out["name"]) + len(out["scope"])) + 200
+    if bound + head <= MAX_OTEL_BYTES:
+        kept, dropped = values, 0
     else:
-        kept, dropped = _within(values, budget)
+        budget = MAX_OTEL_BYTES - len(json.dumps(out))
+        if len(json.dumps(values, ensure_ascii=False).encode()) <= budget:
+            kept, dropped = values, 0
+        else:
+            kept, dropped = _within(values, budget)
     out["attributes"] = kept
     if dropped:
         out["dropped"] = dropped
     return out
+
+
+def _size_bound(value: Any) -> int:
+    """At least the size of ``value`` as UTF-8 JSON: a character is at most 6 bytes
+    (an escape such as \\u001f; 4 in UTF-8), a 64-bit integer or a float at most 24."""
+    if isinstance(value, str):
+        return 6 * len(value) + 2
+    if value is None or isinstance(value, bool | int | float):
+        return 24
+    return len(json.dumps(value, ensure_ascii=False).encode())
 
 
 def _within(values: dict[str, Any], budget: int) -> tuple[dict[str, Any], int]:
@@ -108,13 +144,12 @@ def _within(values: dict[str, Any], budget: int) -> tuple[dict[str, Any], int]:
     first, then by name; and how many did not."""
     kept: dict[str, Any] = {}
     dropped = 0
-    for name in sorted(values, key=lambda n: (not n.startswith(FIRST), n)):
-        key = clean(name)
-        size = len(json.dumps({key: values[name]}, ensure_ascii=False).encode()) + 2
+    for key in sorted(values, key=lambda n: (not n.startswith(FIRST), n)):
+        size = len(json.dumps({key: values[key]}, ensure_ascii=False).encode()) + 2
         if size > budget:
             dropped += 1
             continue
-        kept[key] = values[name]
+        kept[key] = values[key]
         budget -= size
     return kept, dropped
 

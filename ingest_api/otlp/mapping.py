@@ -24,7 +24,6 @@ other content maps to the same id with other content: a conflict, reported per s
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingest_api.otlp.attributes import otel_field
+from ingest_api.otlp.correlation import CORRELATION, NO_CORRELATION, correlation, metadata
 from ingest_api.otlp.spans import SpanView
 from sdk.prices.providers import provider_id
 from sdk.telemetry.fields import MAX_TOKENS, MAX_USD
@@ -70,6 +70,20 @@ REASONING_ATTRS = (
     "llm.token_count.completion_details.reasoning",
 )
 COST_ATTRS = ("gen_ai.usage.cost", "llm.cost.total")
+# A call's fields and the attributes each is read from, first found wins.
+CALL_FIELDS = (
+    ("tokens_in", IN_ATTRS),
+    ("tokens_out", OUT_ATTRS),
+    ("tokens_cached_in", CACHED_ATTRS),
+    ("tokens_cache_write", CACHE_WRITE_ATTRS),
+    ("tokens_reasoning", REASONING_ATTRS),
+    ("model", MODEL_ATTRS),
+    ("provider", PROVIDER_ATTRS),
+    ("cost", COST_ATTRS),
+)
+# name -> (field, rank): one pass over a span's attributes finds every field's value.
+CALL_ATTRS = {name: (f, rank) for f, names in CALL_FIELDS for rank, name in enumerate(names)}
+TOKEN_FIELDS = CALL_FIELDS[:5]
 
 
 @dataclass(slots=True)
@@ -91,35 +105,6 @@ def event_id(span: SpanView, kind: str) -> str:
     ms = min(span.start_ns // 1_000_000, 2**48 - 1)
     digest = hashlib.sha256(f"{span.trace_id}:{span.span_id}:{kind}".encode()).digest()
     return encode_ulid((ms << 80) | int.from_bytes(digest[:10], "big"))
-
-
-def metadata(span: SpanView) -> dict[str, Any]:
-    """OpenInference's ``metadata`` attribute (a JSON object in a string), else {}."""
-    if span.meta is None:
-        span.meta = {}
-        raw = span.attrs.get("metadata")
-        if isinstance(raw, dict):
-            span.meta = raw
-        elif isinstance(raw, str) and len(raw) <= 65_536:
-            try:
-                parsed = json.loads(raw)
-            except (ValueError, RecursionError):
-                parsed = None
-            if isinstance(parsed, dict):
-                span.meta = parsed
-    return span.meta
-
-
-def lookup(span: SpanView | None, *names: str) -> Any:
-    """The first of ``names`` on the span, its resource, or its ``metadata`` (where
-    OpenInference puts a LangGraph run's ``config["metadata"]``)."""
-    if span is None:
-        return None
-    found = span.attr(*names)
-    if found is None:
-        meta = metadata(span)
-        found = next((meta[n] for n in names if meta.get(n) is not None), None)
-    return found
 
 
 def is_model_span(span: SpanView) -> bool:
@@ -218,20 +203,17 @@ def _innermost_node(
 
 
 def _envelope(span: SpanView, kind: str, ts_ns: int, root: SpanView | None) -> dict[str, Any]:
-    run_id = lookup(span, "wdp.run_id") or lookup(root, "wdp.run_id")
+    own = correlation(span)
+    base = correlation(root) if root is not None else NO_CORRELATION
     envelope: dict[str, Any] = {
         "event_id": event_id(span, kind),
         "ts": _ts(ts_ns),
-        "run_id": text(run_id, MAX_NAME) or span.trace_id,
+        "run_id": text(own[0] or base[0], MAX_NAME) or span.trace_id,
     }
-    for name, attrs in (
-        ("item_id", ("wdp.item_id",)),
-        ("workflow_name", ("wdp.workflow_name", "service.name")),
-        ("agent_role", ("wdp.agent_role", "gen_ai.agent.name")),
-    ):
-        value = text(lookup(span, *attrs) or lookup(root, *attrs), MAX_NAME)
+    for index in range(1, len(CORRELATION)):
+        value = text(own[index] or base[index], MAX_NAME)
         if value:
-            envelope[name] = value
+            envelope[CORRELATION[index][0]] = value
     return envelope
 
 
@@ -273,16 +255,8 @@ def _step(
 
 
 def _call(span: SpanView) -> dict[str, Any]:
-    counts = {
-        name: _count(span.attr(*attrs))
-        for name, attrs in (
-            ("tokens_in", IN_ATTRS),
-            ("tokens_out", OUT_ATTRS),
-            ("tokens_cached_in", CACHED_ATTRS),
-            ("tokens_cache_write", CACHE_WRITE_ATTRS),
-            ("tokens_reasoning", REASONING_ATTRS),
-        )
-    }
+    found = _call_attributes(span)
+    counts = {name: _count(found.get(name)) for name, _ in TOKEN_FIELDS}
     reported = any(c is not None for c in counts.values())
     call: dict[str, Any] = {k: v or 0 for k, v in counts.items()}
     # Instrumentations differ on whether input counts include cached tokens (the GenAI
@@ -294,13 +268,29 @@ def _call(span: SpanView) -> dict[str, Any]:
     parts = call["tokens_cached_in"] + call["tokens_cache_write"]
     call["tokens_in"] = max(call["tokens_in"], parts)
     call["tokens_out"] = max(call["tokens_out"], call["tokens_reasoning"])
-    call["model"] = text(span.attr(*MODEL_ATTRS), MAX_NAME) or "unknown"
-    call["provider"] = provider_id(text(span.attr(*PROVIDER_ATTRS), MAX_NAME))
+    call["model"] = text(found.get("model"), MAX_NAME) or "unknown"
+    call["provider"] = provider_id(text(found.get("provider"), MAX_NAME))
     call["usage_reported"] = reported
-    cost = span.attr(*COST_ATTRS)
+    cost: Any = found.get("cost")
     if type(cost) in (int, float) and 0 <= cost <= MAX_USD:
         call["cost_usd_reported"] = float(cost)
     return call
+
+
+def _call_attributes(span: SpanView) -> dict[str, Any]:
+    """Each call field's value: ``span.attr(*names)`` of its CALL_FIELDS names, in one
+    pass over the span's attributes (and its resource's, for fields the span lacks)."""
+    found: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
+    for name in span.attrs.keys() & CALL_ATTRS.keys():
+        f, rank = CALL_ATTRS[name]
+        if rank < ranks.get(f, len(CALL_ATTRS)):
+            found[f], ranks[f] = span.attrs[name], rank
+    if not CALL_ATTRS.keys().isdisjoint(span.resource):
+        for f, names in CALL_FIELDS:
+            if f not in ranks:
+                found[f] = next((span.resource[n] for n in names if n in span.resource), None)
+    return found
 
 
 def _run(root: SpanView, steps: list[dict[str, Any]]) -> list[MappedEvent]:
@@ -357,6 +347,8 @@ def _count(value: Any) -> int | None:
 
 def text(value: Any, limit: int) -> str:
     """``value`` as storable text of at most ``limit`` characters ('' for none)."""
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        return value.strip()[:limit]  # the usual case, as below without the copies
     if value is None or isinstance(value, bool | dict | list):
         return ""
     out = str(value).replace("\x00", "\ufffd")

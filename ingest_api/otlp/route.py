@@ -31,6 +31,7 @@ from ingest_api.otlp.decode import (
     encode_response,
 )
 from ingest_api.otlp.mapping import map_export
+from ingest_api.otlp.rows import direct_row, fits
 from ingest_api.otlp.spans import iter_spans
 from ingest_api.parsing import check_all, read_body
 from sdk.telemetry.values import printable
@@ -100,11 +101,13 @@ async def post_traces(request: Request[Any, Any, Any]) -> Response[bytes]:
     services.metrics.otlp_spans.labels("skipped").inc(mapped.skipped)
     response = ExportTraceServiceResponse()
     if mapped.events:
-        # plain: the mapping made every envelope and call string storable (text(): no
-        # NUL, no lone surrogate) and bounded every number, which is what
-        # json_text_is_plain proves of a raw body; free-form fields (otel) are still walked.
+        # Events that fit become rows without a second validation (ingest_api.otlp.rows);
+        # the rest are validated, plain: the mapping made every envelope and call string
+        # storable (text(): no NUL, no lone surrogate) and bounded every number, which is
+        # what json_text_is_plain proves of a raw body; free-form fields are still walked.
         events = [m.event for m in mapped.events]
-        checked = await check_all(services.store, events, plain=True)
+        rows = [direct_row(e) if fits(e) else None for e in events]
+        checked = await check_all(services.store, events, plain=True, rows=rows)
         valid = [c for c in checked if c.row is not None]
         outcomes = await services.store.write_isolating([c.row for c in valid if c.row])
         by_index = dict(zip((c.index for c in valid), outcomes, strict=True))

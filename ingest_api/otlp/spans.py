@@ -47,6 +47,7 @@ class SpanView:
     resource: dict[str, Any]
     scope: str
     meta: dict[str, Any] | None = None  # the parsed ``metadata`` attribute, once read
+    corr: tuple[Any, ...] | None = None  # its correlation attributes, once looked up
 
     def attr(self, *names: str) -> Any:
         """The first of ``names`` set on the span, else on its resource, else None."""

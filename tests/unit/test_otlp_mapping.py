@@ -145,3 +145,17 @@ def test_lone_surrogates_in_otlp_json_are_a_400_not_a_crash() -> None:
     body = b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"kind": "\\ud800x"}]}]}]}'
     with pytest.raises(MalformedJson):
         decode_request(body, fmt="json", content_encoding=None, limit=10_000)
+
+
+def test_names_that_look_like_json_stay_text_in_the_otel_field() -> None:
+    # A JSON-object-looking attribute name was parsed like a value and became a dict
+    # key: TypeError, a 500 for the whole export. Names (and span names) are text.
+    recorder = SpanRecorder()
+    with recorder.tracer.start_as_current_span('{"span": "name"}') as span:
+        span.set_attributes(
+            {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", '{"a": 1}': "v"}
+        )
+    (event,) = [m.event for m in mapped(recorder.spans()).events if "calls" in m.event["payload"]]
+    otel = event["payload"]["otel"]
+    assert otel["attributes"]['{"a": 1}'] == "v"
+    assert otel["name"] == '{"span": "name"}'
