@@ -199,7 +199,8 @@ def test_the_read_endpoints_answer_a_statement_timeout_with_503(
     slow_url: str, migrated_db_url: str, tmp_path: Path, path: str
 ) -> None:
     partition = f"telemetry.{Month.current().table_name}"
-    env = {"READ_API_KEYS": READ_KEY}
+    # The read endpoints set their own statement timeout (SET LOCAL), 10 s by default.
+    env = {"READ_API_KEYS": READ_KEY, "READ_STATEMENT_TIMEOUT_MS": str(TIMEOUT_MS)}
     with run_api(slow_url, tmp_path / "api.log", extra_env=env) as api:
         with locked(migrated_db_url, partition):
             response = httpx.get(f"{api.base_url}{path}", headers=READ, timeout=30)
