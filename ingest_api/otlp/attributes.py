@@ -111,10 +111,12 @@ def otel_field(span: SpanView) -> dict[str, Any]:
             value = clean(raw)
         key = clean_text(name)
         values[key] = value
-        bound += 6 * len(key) + 4 + _size_bound(value)
+        bound += 6 * len(key) + 6 + _size_bound(value)  # quotes, ": " and ", "
     # Nearly always everything fits, which the bounds show without encoding anything.
-    # The head: ids of at most 32 characters, two short words, the name and scope.
-    head = 6 * (len(out["name"]) + len(out["scope"])) + 200
+    # The head as measured below (ASCII-escaped: up to 12 bytes for a character beyond
+    # the BMP): the ids (hex, any length in crafted input), the name and scope, the rest.
+    ids = len(span.trace_id) + len(span.span_id) + len(span.parent_span_id)
+    head = 12 * (len(out["name"]) + len(out["scope"])) + ids + 200
     if bound + head <= MAX_OTEL_BYTES:
         kept, dropped = values, 0
     else:

@@ -311,7 +311,7 @@ def _run(root: SpanView, steps: list[dict[str, Any]]) -> list[MappedEvent]:
             "tokens_out": min(MAX_TOKENS, sum(s["tokens_out"] for s in steps)),
             "cost_usd_est": None
             if unknown
-            else min(MAX_USD, sum(s["cost_usd_est"] or 0.0 for s in steps)),
+            else min(MAX_USD, sum((s["cost_usd_est"] or 0.0 for s in steps), 0.0)),
             "cost_unknown": unknown,
             "otel": otel_field(root),
         },
@@ -337,7 +337,8 @@ def _count(value: Any) -> int | None:
         digits = value.strip()
         if not (digits.isascii() and digits.isdigit()):  # isdigit alone takes "²"
             return None
-        value = int(digits)
+        # Beyond the cap anyway; and int() refuses more than 4,300 digits (a 500).
+        value = int(digits) if len(digits.lstrip("0")) <= 13 else MAX_TOKENS
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, int | float) and value >= 0:

@@ -8,9 +8,10 @@ every count capped, every cost bounded and finite, calls' parts within their tot
 the ``otel`` field through ``clean()``. Validating them again cost ~12 µs of the ~40 µs
 of API CPU per span, the largest single step of the path.
 
-What construction alone does not guarantee is checked by :func:`fits`: a run id and a
-node name that ``text()`` may have emptied, and step totals (exact sums of the calls,
-each capped) that may exceed the contract's maximum. An event that does not fit goes
+What construction alone does not guarantee is checked by :func:`fits`: the run id
+(the trace id when no attribute names one: empty or over 200 characters in crafted
+input), a node name that ``text()`` may have emptied, and step totals (exact sums of
+the calls, each capped) that may exceed the contract's maximum. An event that does not fit goes
 through full validation, which names the defect. ``tests/unit/test_otlp_rows.py`` holds
 the two to one verdict: on random exports (hypothesis), ``fits`` is true exactly when
 the models accept the event, and then :func:`direct_row` equals the validated row -
@@ -55,11 +56,12 @@ VERSION_DEFAULTS: dict[str, int] = {
 }
 CALL_DEFAULTS = _defaults(ModelCall)
 STEP_TOTALS = ("tokens_in", "tokens_out", "tokens_cached_in")
+MAX_ID = 200  # the contract's Id
 
 
 def fits(event: dict[str, Any]) -> bool:
     """Whether the models accept ``event`` as mapped (see the module docstring)."""
-    if not event["run_id"]:
+    if not 0 < len(event["run_id"]) <= MAX_ID:  # the trace id fallback is not cut
         return False
     if event["event_name"] != "workflow.step_completed":
         return True

@@ -11,10 +11,22 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-TRACE_IDS = [b"", bytes(range(16)), bytes(range(16, 32))]
+TRACE_IDS = [b"", bytes(range(16)), bytes(range(16, 32)), bytes(101)]  # 101: a run id too long
 SPAN_IDS = [b"", *(bytes([n] * 8) for n in range(1, 7))]
-NAMES = ["chat gpt-4o", "invoke_agent a", "plan", "  ", "", "\x00node", "é" * 250, "draft"]
-TEXTS = st.sampled_from(["", " ", "gpt-4o", "openai", "\x00", "x" * 300, "résumé", "plan", "7"])
+NAMES = [
+    "chat gpt-4o",
+    "invoke_agent a",
+    "plan",
+    "  ",
+    "",
+    "\x00node",
+    "é" * 250,
+    "draft",
+    "😀" * 600,
+]
+TEXTS = st.sampled_from(
+    ["", " ", "gpt-4o", "openai", "\x00", "x" * 300, "résumé", "plan", "7", "1" * 5000, "😀" * 9]
+)
 NUMBERS = st.one_of(
     st.integers(min_value=-5, max_value=2_000),
     st.sampled_from([2**40, 10**12, 10**12 + 1, 2**63 - 1, -(2**63)]),
@@ -125,6 +137,11 @@ def exports(draw: st.DrawFn) -> ExportTraceServiceRequest:
                 ),
             )
             span.attributes.extend(_attributes(draw, 8))
+            if draw(st.integers(min_value=0, max_value=9)) == 0:  # over the 8 KB otel budget
+                span.attributes.extend(
+                    KeyValue(key=f"custom.{n}", value=AnyValue(string_value="x" * 300))
+                    for n in range(30)
+                )
             if draw(st.booleans()):
                 span.status.code = Status.STATUS_CODE_ERROR
                 span.status.message = draw(TEXTS)
