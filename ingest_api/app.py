@@ -38,6 +38,7 @@ from ingest_api.otlp.route import post_traces
 from ingest_api.parsing import Body, check_all, decode_body, read_body
 from ingest_api.read import READ_HANDLERS
 from ingest_api.store import EventStore, Outcome
+from ingest_api.ui import TEMPLATE_CONFIG, UI_ROUTER
 from ingest_api.writer import GroupCommitWriter
 from sdk.db.engine import resolve_database_url
 from sdk.db.migrate import VERSION_TABLE, head_revision
@@ -336,7 +337,9 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             readyz,
             metrics,
             docs_asset,
+            UI_ROUTER,
         ],
+        template_config=TEMPLATE_CONFIG,
         lifespan=[lifespan],
         on_startup=[add_event_schemas],
         exception_handlers={

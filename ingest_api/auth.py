@@ -204,13 +204,7 @@ class Authenticator:
         """
         if scope is not None and scope in self.open_scopes:
             return self.open_scopes
-        client = client_key(connection.client.host if connection.client else None)
-        wait = self.limiter.retry_after(client)
-        if wait is not None:
-            raise TooManyFailedAttempts(
-                f"too many failed authentications from this address; retry in {wait} s",
-                retry_after_s=wait,
-            )
+        client = self._unblocked_client(connection)
         auth_scheme, _, token = connection.headers.get("authorization", "").partition(" ")
         if (
             key_header is not None
@@ -224,7 +218,39 @@ class Authenticator:
             self._failed(client)
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
         # Headers arrive decoded as latin-1: recover the bytes the client sent.
-        granted = self.keys.scopes_of(token.strip().encode("latin-1", "replace"))
+        return self._granted(client, token.strip().encode("latin-1", "replace"), scope)
+
+    def check_key(
+        self, connection: ASGIConnection[Any, Any, Any, Any], key: str, scope: Scope
+    ) -> bytes:
+        """Check a key typed into the UI's login form as :meth:`check` checks a header
+        (the same failure limit, the same 401/403/429), and return its digest: what
+        the UI's session is signed with (:mod:`ingest_api.ui.session`)."""
+        client = self._unblocked_client(connection)
+        if not key.strip():
+            self._failed(client)
+            raise Unauthorized("enter an API key")
+        presented = key.strip().encode("utf-8", "replace")  # a form field arrives as text
+        self._granted(client, presented, scope)
+        return _digest(presented)
+
+    def digests_of(self, scope: Scope) -> tuple[bytes, ...]:
+        """The digests of the configured keys granting ``scope``."""
+        return tuple(digest for digest, scopes in self.keys.keys if scope in scopes)
+
+    def _unblocked_client(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        """The client's address as failures are charged to it; 429 while it is blocked."""
+        client = client_key(connection.client.host if connection.client else None)
+        wait = self.limiter.retry_after(client)
+        if wait is not None:
+            raise TooManyFailedAttempts(
+                f"too many failed authentications from this address; retry in {wait} s",
+                retry_after_s=wait,
+            )
+        return client
+
+    def _granted(self, client: str, presented: bytes, scope: Scope | None) -> frozenset[Scope]:
+        granted = self.keys.scopes_of(presented)
         if not granted:
             self._failed(client)
             raise Unauthorized("invalid API key")

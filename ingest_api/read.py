@@ -85,7 +85,7 @@ def _checked(
 
 
 @contextmanager
-def _answering() -> Iterator[None]:
+def answering() -> Iterator[None]:
     """Turn the read layer's refusals and the database's failures into API errors."""
     try:
         yield
@@ -95,7 +95,7 @@ def _answering() -> Iterator[None]:
         raise read_database_error(exc) from exc
 
 
-async def _run(services: Services, query: Query[T]) -> T:
+async def run_read(services: Services, query: Query[T]) -> T:
     """On the read pool (never ingestion's), in one read-only snapshot with the read
     statement timeout: a cancelled statement is a 503 like every database failure."""
     async with services.read_pool.connection() as conn:
@@ -112,9 +112,9 @@ async def _run(services: Services, query: Query[T]) -> T:
     tags=["read"],
 )
 async def get_runs(request: Request[Any, Any, Any]) -> Response[Any]:
-    with _answering():
+    with answering():
         query = _checked(request, RUNS_PARAMS, lambda raw: runs_query(**raw))
-        page = await _run(_services(request), list_runs(query))
+        page = await run_read(_services(request), list_runs(query))
     return Response(page.as_json())
 
 
@@ -126,9 +126,9 @@ async def get_runs(request: Request[Any, Any, Any]) -> Response[Any]:
     tags=["read"],
 )
 async def get_run(request: Request[Any, Any, Any], run_id: str) -> Response[Any]:
-    with _answering():
+    with answering():
         query = _checked(request, (), lambda _: run_detail(run_id))
-        detail = await _run(_services(request), query)
+        detail = await run_read(_services(request), query)
     return Response(detail.as_json())
 
 
@@ -140,7 +140,7 @@ async def get_run(request: Request[Any, Any, Any], run_id: str) -> Response[Any]
     tags=["read"],
 )
 async def get_usage(request: Request[Any, Any, Any]) -> Response[Any]:
-    with _answering():
+    with answering():
         query = _checked(
             request,
             USAGE_PARAMS,
@@ -153,7 +153,7 @@ async def get_usage(request: Request[Any, Any, Any]) -> Response[Any]:
             ),
             repeatable=frozenset({"group_by"}),
         )
-        report = await _run(_services(request), usage_report(query))
+        report = await run_read(_services(request), usage_report(query))
     return Response(report.as_json())
 
 

@@ -240,6 +240,12 @@ class WdpSettings(BaseSettings):
             "final aggregates); beyond it 422."
         ),
     )
+    ui_session_hours: float = Field(
+        default=12,
+        gt=0,
+        le=24 * 30,
+        description="How long a login to the web UI (/ui) lasts before the key is asked again.",
+    )
     ingest_group_commit_max: int = Field(
         default=500,
         ge=1,

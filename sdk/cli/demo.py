@@ -104,6 +104,7 @@ def demo(
         if done:
             _report_dagster(summary, today, done)
     _where_to_look(summary, dagster_port, dagster=not no_dagster)
+    _browser_link(summary, settings.telemetry_endpoint)
     if not complete:
         err.print("[red]error:[/red] Postgres holds other event counts than the demo sent")
         raise typer.Exit(1)
@@ -438,6 +439,17 @@ def _report_dagster(summary: RunSummary, today: str, done: dict[str, str]) -> No
             f"Daily aggregates for {today}: {aggregated} events of {summary.workflow_name} "
             "(every run of the day; telemetry.daily_event_aggregates)"
         )
+
+
+# --- 7. the run in the browser --------------------------------------------------------
+
+
+def _browser_link(summary: RunSummary, endpoint: str) -> None:
+    """The last line: item 1's run in the web UI (served by the ingest API)."""
+    from urllib.parse import quote
+
+    url = f"{endpoint.rstrip('/')}/ui/runs/{quote(summary.items[0].run_id, safe='')}"
+    out.print(f"\n[bold]In the browser[/bold] (a read key logs in): {url}", soft_wrap=True)
 
 
 # --- 6. where to look --------------------------------------------------------------------

@@ -92,6 +92,11 @@ DAGSTER_CODE_SERVER_ENV = {
 }
 
 
+def local_host(host: str) -> str:
+    """Where a browser on this machine reaches a server listening on ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+
+
 def services(
     *, host: str = "127.0.0.1", api_port: int = API_PORT, dagster_port: int | None = DAGSTER_PORT
 ) -> list[Service]:
@@ -105,13 +110,13 @@ def services(
     reported: the ``log_run_failures`` sensor logs them as errors.
     """
     wdp = [sys.executable, "-m", "sdk.cli.main"]
-    local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    local = local_host(host)
     api = f"http://{local}:{api_port}"
     found = [
         Service(
             "ingest API",
             [*wdp, "api", "--host", host, "--port", str(api_port)],
-            url=f"{api} (docs at {api}/docs)",
+            url=f"{api} (docs at {api}/docs; runs in the browser at {api}/ui/runs)",
             health_url=f"{api}/healthz",
             log_name="wdp.api",
         ),
@@ -226,6 +231,11 @@ def run_stack(
                 log.error("%s did not come up; see its output above", svc.name)
                 return 1
             log.info("%s ready%s", svc.name, f": {svc.url}" if svc.url else "")
+        log.info(
+            "web UI: http://%s:%s/ui/runs (log in with the read API key)",
+            local_host(host),
+            api_port,
+        )
         log.info("wdp is running; press Ctrl-C to stop")
         while not stop.wait(0.5):
             for svc in children:

@@ -1,0 +1,338 @@
+"""The UI's pages: runs, one run, usage; login and logout; artifact downloads.
+
+Server-rendered from :mod:`sdk.usage`'s answers, the same queries the read API and the
+CLI run (so the three agree), on the read pool, with the read statement timeout. The
+templates (``templates/``) autoescape everything: event payloads are user data. Tables
+and charts work with JavaScript off; the pages load no script at all.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from litestar import Request, Response, Router, get, post
+from litestar.response import Redirect, Stream, Template
+
+from ingest_api.auth import Scope
+from ingest_api.errors import ApiError, NotFound
+from ingest_api.read import answering, run_read
+from ingest_api.ui.access import (
+    Caller,
+    LoginRequired,
+    UiState,
+    caller_of,
+    login_url,
+    safe_next,
+    security_headers,
+    session_cookie,
+)
+from ingest_api.ui.charts import last_days, usage_bars, waterfall
+from sdk.usage.errors import InvalidQuery
+from sdk.usage.runs import list_runs, run_detail, runs_query
+from sdk.usage.usage import usage_query, usage_report
+
+if TYPE_CHECKING:
+    from ingest_api.app import Services
+
+STATIC = Path(__file__).parent / "static"
+STATIC_FILES = {"ui.css": "text/css; charset=utf-8"}
+FILTERS = ("workflow_name", "item_id", "status", "since", "until")
+GROUPINGS = {"model": "model", "workflow_name": "workflow", "node": "node", "agent_role": "role"}
+USAGE_DAYS = 30
+PREVIEW_CHARS = 2_000
+CHUNK = 64 * 1024
+
+
+def _services(request: Request[Any, Any, Any]) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _page(
+    request: Request[Any, Any, Any], name: str, caller: Caller | None, code: int = 200, **ctx: Any
+) -> Template:
+    session = caller.session if caller else None
+    return Template(
+        template_name=name,
+        context={
+            "csrf": session.csrf if session else None,
+            "logged_in": session is not None,
+            **ctx,
+        },
+        status_code=code,
+    )
+
+
+# --- access -----------------------------------------------------------------------------
+
+
+@get("/", name="ui-home")
+async def home() -> Redirect:
+    return Redirect("/ui/runs", status_code=303)
+
+
+@get("/login")
+async def login_form(request: Request[Any, Any, Any]) -> Template:
+    next_path = safe_next(request.query_params.get("next"))
+    return _page(request, "login.html", None, next_path=next_path, message=None)
+
+
+@post("/login", request_max_body_size=8192)
+async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+    form = await request.form()
+    key, next_path = str(form.get("key") or ""), safe_next(str(form.get("next") or ""))
+    state = UiState.of(request)
+    try:
+        digest = _services(request).auth.check_key(request, key, Scope.READ)
+    except ApiError as exc:
+        # The key is never echoed back; the reason is (wrong key, not a read key, locked out).
+        return _page(
+            request, "login.html", None, exc.status_code, next_path=next_path, message=exc.detail
+        )
+    response = Redirect(next_path, status_code=303)
+    response.headers["Set-Cookie"] = session_cookie(
+        request, state.signer.issue(digest), state.signer.lifetime_s
+    )
+    return response
+
+
+@post("/logout", request_max_body_size=8192)
+async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+    caller = caller_of(request)
+    form = await request.form()
+    if caller.session is None or not _same(str(form.get("csrf") or ""), caller.session.csrf):
+        raise LoginRequired("/ui/runs", "that logout was not sent by this page: log in again")
+    response = Redirect("/ui/login", status_code=303)
+    response.headers["Set-Cookie"] = session_cookie(request, "", 0)
+    return response
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+@get("/runs")
+async def runs_page(request: Request[Any, Any, Any]) -> Template:
+    caller = caller_of(request)
+    given = {name: (request.query_params.get(name) or "").strip() for name in FILTERS}
+    cursor = request.query_params.get("cursor")
+    try:
+        query = runs_query(**{k: v or None for k, v in given.items()}, cursor=cursor, limit=50)
+    except InvalidQuery as exc:
+        return _page(
+            request, "runs.html", caller, 400, page=None, given=given, errors=exc.field_errors
+        )
+    with answering():
+        page = await run_read(_services(request), list_runs(query))
+    more = None
+    if page.next_cursor:
+        more = {**{k: v for k, v in given.items() if v}, "cursor": page.next_cursor}
+    return _page(request, "runs.html", caller, page=page, given=given, errors={}, more=more)
+
+
+@get("/runs/{run_id:path}")
+async def run_page(request: Request[Any, Any, Any], run_id: str) -> Template:
+    caller = caller_of(request)
+    # A path parameter: run ids may hold "/" (the links quote it as %2F, which the
+    # router decodes before matching).
+    with answering():
+        detail = await run_read(_services(request), run_detail(run_id.removeprefix("/")))
+    previews = await anyio.to_thread.run_sync(_previews, request, detail.artifacts)
+    chart = waterfall(detail.steps)
+    return _page(request, "run.html", caller, detail=detail, chart=chart, previews=previews)
+
+
+def _previews(request: Request[Any, Any, Any], linked: list[Any]) -> dict[tuple[str, int], str]:
+    """Each linked version's stored preview text (``read_artifact``: Postgres only,
+    never the blob), cut for the page."""
+    if not linked:
+        return {}
+    service = _artifacts(request)
+    previews: dict[tuple[str, int], str] = {}
+    for link in linked[:200]:
+        version = service.read_artifact(link.artifact_id, link.version)
+        text = version.preview_text or ""
+        previews[(link.artifact_id, link.version)] = text[:PREVIEW_CHARS]
+    return previews
+
+
+def _artifacts(request: Request[Any, Any, Any]) -> Any:
+    state = UiState.of(request)
+    if state.artifacts is None:
+        from sdk.artifacts import ArtifactService  # the UI's only use of the write side's package
+
+        state.artifacts = ArtifactService.from_settings(_services(request).settings)
+    return state.artifacts
+
+
+@get("/artifacts/{artifact_id:str}/{version:int}")
+async def artifact_content(
+    request: Request[Any, Any, Any], artifact_id: str, version: int
+) -> Stream:
+    """The whole content, streamed and sha256-verified as it is read; always as an
+    attachment (an HTML artifact must never render as one of our pages)."""
+    caller_of(request)
+    service = _artifacts(request)
+    meta = await anyio.to_thread.run_sync(_artifact_meta, service, artifact_id, version)
+    reader = await anyio.to_thread.run_sync(service.open_content, artifact_id, version)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while chunk := await anyio.to_thread.run_sync(reader.read, CHUNK):
+                yield chunk
+        finally:
+            await anyio.to_thread.run_sync(reader.close)
+
+    filename = f"{artifact_id}-v{version}"
+    return Stream(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Length": str(meta.size_bytes),
+            "X-Artifact-Mime-Type": meta.mime_type,
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
+    )
+
+
+def _artifact_meta(service: Any, artifact_id: str, version: int) -> Any:
+    from sdk.artifacts.errors import ArtifactError, ArtifactNotFound, InvalidArtifact
+
+    try:
+        return service.read_artifact(artifact_id, version)
+    except (ArtifactNotFound, InvalidArtifact) as exc:
+        raise NotFound(str(exc)) from exc
+    except ArtifactError as exc:
+        raise NotFound(f"artifact unavailable: {exc}") from exc
+
+
+# --- usage ------------------------------------------------------------------------------
+
+
+@get("/usage")
+async def usage_page(request: Request[Any, Any, Any]) -> Template:
+    caller = caller_of(request)
+    group = request.query_params.get("group") or "model"
+    metric = request.query_params.get("metric") or "cost"
+    if group not in GROUPINGS:
+        group = "model"
+    if metric not in ("cost", "tokens"):
+        metric = "cost"
+    today = datetime.now(UTC).date()
+    days = last_days(today, USAGE_DAYS)
+    ctx: dict[str, Any] = {"group": group, "metric": metric, "groupings": GROUPINGS, "days": days}
+    try:
+        query = usage_query(
+            from_day=days[0],
+            to_day=today,
+            group_by=("day", group),
+            today=today,
+            max_live_days=_services(request).settings.read_max_live_days,
+        )
+        with answering():
+            report = await run_read(_services(request), usage_report(query))
+    except ApiError as exc:
+        if exc.status_code != 422:
+            raise
+        problems = [e["msg"] for e in exc.errors or []] or [exc.detail]
+        return _page(request, "usage.html", caller, 422, report=None, problems=problems, **ctx)
+    values: dict[tuple[date, str], Decimal | int] = {}
+    by_group: dict[str, dict[str, Any]] = {}
+    for g in report.groups:
+        name = str(g.key.get(group) if g.key.get(group) is not None else "(none)")
+        f = g.figures
+        values[(g.key["day"], name)] = (
+            f.cost_usd if metric == "cost" else f.tokens_in + f.tokens_out
+        )
+        row = by_group.setdefault(
+            name,
+            {
+                "name": name,
+                "cost": Decimal(0),
+                "tokens_in": 0,
+                "tokens_out": 0,
+                "calls": 0,
+                "unknown": 0,
+                "steps": 0,
+            },
+        )
+        row["cost"] += f.cost_usd
+        row["tokens_in"] += f.tokens_in
+        row["tokens_out"] += f.tokens_out
+        row["calls"] += f.calls
+        row["steps"] += f.steps
+        row["unknown"] += f.cost_unknown_calls or 0
+    chart = usage_bars(days, values, unit="usd" if metric == "cost" else "tokens")
+    rows = sorted(by_group.values(), key=lambda r: (-r["cost"], -r["tokens_in"], r["name"]))
+    return _page(
+        request, "usage.html", caller, report=report, chart=chart, rows=rows, problems=[], **ctx
+    )
+
+
+# --- static -----------------------------------------------------------------------------
+
+
+@get("/static/{name:str}", cache_control=None)
+async def static(name: str) -> Response[bytes]:
+    media = STATIC_FILES.get(name)
+    if media is None:  # a fixed list: no path from the request ever reaches the disk
+        raise NotFound(f"no UI file {name!r}")
+    return Response(
+        (STATIC / name).read_bytes(),
+        media_type=media,
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+def _to_login(request: Request[Any, Any, Any], exc: LoginRequired) -> Response[Any]:
+    if request.method == "GET" and exc.message is None:
+        return security_headers(Redirect(login_url(exc.next_path), status_code=303))
+    page = _page(
+        request,
+        "login.html",
+        None,
+        401,
+        next_path=safe_next(exc.next_path),
+        message=exc.message or "log in to see this page",
+    )
+    return security_headers(page)
+
+
+def _error_page(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    page = _page(
+        request, "error.html", None, exc.status_code, status=exc.status_code, detail=exc.detail
+    )
+    page.headers.update(exc.headers)
+    return security_headers(page)
+
+
+UI_ROUTER = Router(
+    path="/ui",
+    route_handlers=[
+        home,
+        login_form,
+        login,
+        logout,
+        runs_page,
+        run_page,
+        artifact_content,
+        usage_page,
+        static,
+    ],
+    after_request=security_headers,
+    exception_handlers={LoginRequired: _to_login, ApiError: _error_page},
+    include_in_schema=False,
+)
