@@ -9,7 +9,8 @@ and charts work with JavaScript off; the pages load no script at all.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.response import Redirect, Stream, Template
 
 from ingest_api.auth import Scope
-from ingest_api.errors import ApiError, NotFound
+from ingest_api.errors import ApiError, Forbidden, NotFound, StoreUnavailable
 from ingest_api.read import answering, run_read
 from ingest_api.ui.access import (
     Caller,
@@ -46,6 +47,7 @@ FILTERS = ("workflow_name", "item_id", "status", "since", "until")
 GROUPINGS = {"model": "model", "workflow_name": "workflow", "node": "node", "agent_role": "role"}
 USAGE_DAYS = 30
 PREVIEW_CHARS = 2_000
+MAX_PREVIEWS = 200  # a run links more: the rest are listed without their preview
 CHUNK = 64 * 1024
 
 
@@ -85,6 +87,7 @@ async def login_form(request: Request[Any, Any, Any]) -> Template:
 
 @post("/login", request_max_body_size=8192)
 async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+    same_origin(request)
     form = await request.form()
     key, next_path = str(form.get("key") or ""), safe_next(str(form.get("next") or ""))
     state = UiState.of(request)
@@ -104,6 +107,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @post("/logout", request_max_body_size=8192)
 async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+    same_origin(request)
     caller = caller_of(request)
     form = await request.form()
     if caller.session is None or not _same(str(form.get("csrf") or ""), caller.session.csrf):
@@ -111,6 +115,17 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     response = Redirect("/ui/login", status_code=303)
     response.headers["Set-Cookie"] = session_cookie(request, "", 0)
     return response
+
+
+def same_origin(request: Request[Any, Any, Any]) -> None:
+    """Refuse a form posted from another site (a browser says where from in ``Origin``):
+    no one logs a visitor in with the attacker's key, or out."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return  # not a browser's cross-site form (browsers send Origin with every POST)
+    host = request.headers.get("host", "")
+    if origin.split("://", 1)[-1].lower() != host.lower():
+        raise Forbidden("this form can only be sent from the UI's own pages")
 
 
 def _same(a: str, b: str) -> bool:
@@ -158,8 +173,9 @@ def _previews(request: Request[Any, Any, Any], linked: list[Any]) -> dict[tuple[
         return {}
     service = _artifacts(request)
     previews: dict[tuple[str, int], str] = {}
-    for link in linked[:200]:
-        version = service.read_artifact(link.artifact_id, link.version)
+    for link in linked[:MAX_PREVIEWS]:
+        with artifact_errors():
+            version = service.read_artifact(link.artifact_id, link.version)
         text = version.preview_text or ""
         previews[(link.artifact_id, link.version)] = text[:PREVIEW_CHARS]
     return previews
@@ -183,7 +199,8 @@ async def artifact_content(
     caller_of(request)
     service = _artifacts(request)
     meta = await anyio.to_thread.run_sync(_artifact_meta, service, artifact_id, version)
-    reader = await anyio.to_thread.run_sync(service.open_content, artifact_id, version)
+    with artifact_errors():
+        reader = await anyio.to_thread.run_sync(service.open_content, artifact_id, version)
 
     async def chunks() -> AsyncIterator[bytes]:
         try:
@@ -206,14 +223,30 @@ async def artifact_content(
 
 
 def _artifact_meta(service: Any, artifact_id: str, version: int) -> Any:
-    from sdk.artifacts.errors import ArtifactError, ArtifactNotFound, InvalidArtifact
+    with artifact_errors():
+        return service.read_artifact(artifact_id, version)
+
+
+@contextmanager
+def artifact_errors() -> Iterator[None]:
+    """The artifact package's refusals as pages: 404 for what is not there, 503 for a
+    database or store that cannot answer now."""
+    from sdk.artifacts.errors import (
+        ArtifactError,
+        ArtifactNotFound,
+        DatabaseUnavailable,
+        InvalidArtifact,
+        StorageUnavailable,
+    )
 
     try:
-        return service.read_artifact(artifact_id, version)
+        yield
     except (ArtifactNotFound, InvalidArtifact) as exc:
         raise NotFound(str(exc)) from exc
+    except (DatabaseUnavailable, StorageUnavailable) as exc:
+        raise StoreUnavailable(f"artifacts unavailable: {exc}") from exc
     except ArtifactError as exc:
-        raise NotFound(f"artifact unavailable: {exc}") from exc
+        raise StoreUnavailable(f"the artifact could not be read: {exc}") from exc
 
 
 # --- usage ------------------------------------------------------------------------------
@@ -232,14 +265,14 @@ async def usage_page(request: Request[Any, Any, Any]) -> Template:
     days = last_days(today, USAGE_DAYS)
     ctx: dict[str, Any] = {"group": group, "metric": metric, "groupings": GROUPINGS, "days": days}
     try:
-        query = usage_query(
-            from_day=days[0],
-            to_day=today,
-            group_by=("day", group),
-            today=today,
-            max_live_days=_services(request).settings.read_max_live_days,
-        )
         with answering():
+            query = usage_query(
+                from_day=days[0],
+                to_day=today,
+                group_by=("day", group),
+                today=today,
+                max_live_days=_services(request).settings.read_max_live_days,
+            )
             report = await run_read(_services(request), usage_report(query))
     except ApiError as exc:
         if exc.status_code != 422:

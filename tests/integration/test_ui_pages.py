@@ -200,3 +200,20 @@ def test_open_reads_need_no_login(migrated_db_url: str, tmp_path: Path) -> None:
         response = httpx.get(f"{server.base_url}/ui/runs")
     assert response.status_code == 200
     assert "Log out" not in response.text
+
+
+def test_forms_posted_from_another_site_are_refused(api: ApiServer) -> None:
+    # A login CSRF would log the visitor in with the attacker's key.
+    response = httpx.post(
+        f"{api.base_url}/ui/login",
+        data={"key": READ_KEY, "next": "/ui/runs"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+    own = httpx.post(
+        f"{api.base_url}/ui/login",
+        data={"key": READ_KEY, "next": "/ui/runs"},
+        headers={"Origin": api.base_url},
+    )
+    assert own.status_code == 303
