@@ -166,7 +166,8 @@ def usage_bars(
     totals: dict[str, Decimal] = {}
     for (_, series), value in values.items():
         totals[series] = totals.get(series, Decimal(0)) + Decimal(value)
-    ranked = sorted(totals, key=lambda s: (-totals[s], s))
+    # Only what is drawn is in the legend: a series of zero (cost unknown) has no bar.
+    ranked = sorted((s for s in totals if totals[s] > 0), key=lambda s: (-totals[s], s))
     shown = ranked[:most_series]
     colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(shown)}
     per_day: dict[date, list[tuple[str, Decimal]]] = {d: [] for d in days}
@@ -201,7 +202,9 @@ def usage_bars(
                     f"{series} · {day.isoformat()} · {_value_label(value, unit)}",
                 )
             )
-        if len(days) <= 10 or i % max(1, len(days) // 10) == 0:
+        # Every day up to 10, else every k-th counted back from the last (today's bar is
+        # always labelled).
+        if len(days) <= 10 or (len(days) - 1 - i) % math.ceil(len(days) / 10) == 0:
             labels.append(Tick(left + i * slot + slot / 2, day.strftime("%m-%d")))
     ticks = [(bottom - float(v) * scale, _value_label(v, unit)) for v in _value_ticks(top_value)]
     legend = [(colours[s], s) for s in shown]

@@ -306,7 +306,12 @@ async def usage_page(request: Request[Any, Any, Any]) -> Template:
         row["steps"] += f.steps
         row["unknown"] += f.cost_unknown_calls or 0
     chart = usage_bars(days, values, unit="usd" if metric == "cost" else "tokens")
-    rows = sorted(by_group.values(), key=lambda r: (-r["cost"], -r["tokens_in"], r["name"]))
+    if metric == "cost":
+        rows = sorted(by_group.values(), key=lambda r: (-r["cost"], -r["unknown"], r["name"]))
+    else:
+        rows = sorted(
+            by_group.values(), key=lambda r: (-(r["tokens_in"] + r["tokens_out"]), r["name"])
+        )
     return _page(
         request, "usage.html", caller, report=report, chart=chart, rows=rows, problems=[], **ctx
     )
@@ -325,6 +330,12 @@ async def static(name: str) -> Response[bytes]:
         media_type=media,
         headers={"Cache-Control": "public, max-age=3600"},
     )
+
+
+@get("/{rest:path}")
+async def no_such_page(rest: str) -> None:
+    """Any other /ui/ path: a page saying so, with the UI's headers (not the API's JSON)."""
+    raise NotFound(f"there is no UI page {rest!r}: see the Runs and Usage pages")
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -364,6 +375,7 @@ UI_ROUTER = Router(
         artifact_content,
         usage_page,
         static,
+        no_such_page,
     ],
     after_request=security_headers,
     exception_handlers={LoginRequired: _to_login, ApiError: _error_page},

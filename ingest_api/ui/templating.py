@@ -59,6 +59,10 @@ def usd(value: Decimal | float | None) -> str:
     if value is None:
         return "unknown"
     v = Decimal(value)
+    if v == 0:
+        return "$0"
+    if abs(v) < Decimal("0.01"):  # small but not nothing: up to 8 places, no trailing zeros
+        return "$" + f"{v:.8f}".rstrip("0")
     return f"${v:,.4f}" if abs(v) < 1 else f"${v:,.2f}"
 
 

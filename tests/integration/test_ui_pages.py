@@ -217,3 +217,11 @@ def test_forms_posted_from_another_site_are_refused(api: ApiServer) -> None:
         headers={"Origin": api.base_url},
     )
     assert own.status_code == 303
+
+
+def test_an_unknown_ui_path_is_a_page_with_the_uis_headers(api: ApiServer) -> None:
+    response = httpx.get(f"{api.base_url}/ui/nowhere/<b>", headers=READ)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "content-security-policy" in response.headers
+    assert "nowhere/&lt;b&gt;" in response.text

@@ -81,3 +81,11 @@ def test_nothing_known_draws_nothing() -> None:
     chart = usage_bars([date(2026, 12, 1)], {}, unit="usd")
     assert chart.empty
     assert chart.segments == []
+
+
+def test_series_without_a_known_value_are_not_in_the_legend_and_today_is_labelled() -> None:
+    days = [date(2026, 11, 3) + timedelta(days=i) for i in range(30)]
+    values = {(days[-1], "priced"): Decimal(2), (days[-1], "unknown-only"): Decimal(0)}
+    chart = usage_bars(days, values, unit="usd")
+    assert [name for _, name in chart.legend] == ["priced"]
+    assert chart.day_labels[-1].label == days[-1].strftime("%m-%d")
