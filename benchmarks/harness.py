@@ -129,14 +129,29 @@ def event_row(
 
 
 @contextmanager
-def benchmark_api(url: str, *, workers: int = 1, server: str = "uvicorn") -> Iterator[ApiServer]:
-    """``wdp api`` on ``url`` with a key of its own, through the product's launcher. If the
-    block fails, the end of the API's log is printed before the error goes on."""
+def benchmark_api(
+    url: str,
+    *,
+    workers: int = 1,
+    server: str = "uvicorn",
+    api_keys: Sequence[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[ApiServer]:
+    """``wdp api`` on ``url`` with an ingest key of its own (or ``api_keys``), through the
+    product's launcher. If the block fails, the end of the API's log is printed before
+    the error goes on."""
     with tempfile.TemporaryDirectory(prefix="wdp-bench-api-") as tmp:
         log_path = Path(tmp) / "api.log"
-        key = secrets.token_urlsafe(24)
+        keys = list(api_keys) if api_keys is not None else [secrets.token_urlsafe(24)]
         try:
-            with run_api(url, log_path, api_keys=[key], workers=workers, server=server) as api:
+            with run_api(
+                url,
+                log_path,
+                api_keys=keys,
+                workers=workers,
+                server=server,
+                extra_env=extra_env,
+            ) as api:
                 yield api
                 if api.process.poll() is not None:
                     raise BenchmarkError("the API exited during the run")

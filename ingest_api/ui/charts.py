@@ -93,7 +93,8 @@ def _branches(spans: list[tuple[float, float, Any]]) -> dict[int, str]:
     """``k/n`` for steps of one fan-out: same LangGraph step number, overlapping."""
     groups: dict[Any, list[tuple[float, float, Any]]] = {}
     for span in spans:
-        if span[2].step is not None:
+        # A retry (attempt 2 and later) is no branch of its own: it is marked #n.
+        if span[2].step is not None and (getattr(span[2], "attempt", None) or 1) == 1:
             groups.setdefault(span[2].step, []).append(span)
     labels: dict[int, str] = {}
     for members in groups.values():

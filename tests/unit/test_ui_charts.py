@@ -89,3 +89,12 @@ def test_series_without_a_known_value_are_not_in_the_legend_and_today_is_labelle
     chart = usage_bars(days, values, unit="usd")
     assert [name for _, name in chart.legend] == ["priced"]
     assert chart.day_labels[-1].label == days[-1].strftime("%m-%d")
+
+
+def test_a_retried_branch_is_not_counted_as_another_branch() -> None:
+    steps = [FakeStep("research", 2, 3.0, 2000), FakeStep("research", 2, 3.2, 2000)]
+    retry = FakeStep("research", 2, 3.4, 1000)
+    retry.attempt = 2  # type: ignore[attr-defined]
+    chart = waterfall([*steps, retry])
+    labels = sorted(r.branch for r in chart.rows)
+    assert labels == ["", "1/2", "2/2"]
