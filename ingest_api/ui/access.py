@@ -16,7 +16,8 @@ other origin, and the pages are never framed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -78,6 +79,7 @@ class UiState:
 
     signer: SessionSigner
     artifacts: Any = None  # sdk.artifacts.ArtifactService, opened on first use
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def of(cls, connection: ASGIConnection[Any, Any, Any, Any]) -> UiState:
@@ -99,7 +101,8 @@ def caller_of(request: Request[Any, Any, Any]) -> Caller:
     services: Services = request.app.state.services
     if Scope.READ in services.auth.open_scopes:
         return Caller(None, "open")
-    if "authorization" in request.headers:
+    scheme = request.headers.get("authorization", "").partition(" ")[0]
+    if scheme.lower() == "bearer":  # not Basic: a proxy's own login, sent on every page
         services.auth.check(request, Scope.READ)
         return Caller(None, "header")
     cookie = request.cookies.get(COOKIE)

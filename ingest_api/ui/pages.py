@@ -15,9 +15,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 import anyio
-from litestar import Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post
+from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Stream, Template
 
 from ingest_api.auth import Scope
@@ -34,6 +36,7 @@ from ingest_api.ui.access import (
     session_cookie,
 )
 from ingest_api.ui.charts import last_days, usage_bars, waterfall
+from ingest_api.ui.templating import environment
 from sdk.usage.errors import InvalidQuery
 from sdk.usage.runs import list_runs, run_detail, runs_query
 from sdk.usage.usage import usage_query, usage_report
@@ -46,9 +49,15 @@ STATIC_FILES = {"ui.css": "text/css; charset=utf-8"}
 FILTERS = ("workflow_name", "item_id", "status", "since", "until")
 GROUPINGS = {"model": "model", "workflow_name": "workflow", "node": "node", "agent_role": "role"}
 USAGE_DAYS = 30
-PREVIEW_CHARS = 2_000
-MAX_PREVIEWS = 200  # a run links more: the rest are listed without their preview
 CHUNK = 64 * 1024
+
+
+RUN_TEMPLATE = environment().get_template("run.html")
+
+
+class BadForm(ApiError):
+    status_code = 400
+    error = "bad_form"
 
 
 def _services(request: Request[Any, Any, Any]) -> Services:
@@ -88,16 +97,18 @@ async def login_form(request: Request[Any, Any, Any]) -> Template:
 @post("/login", request_max_body_size=8192)
 async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     same_origin(request)
-    form = await request.form()
+    form = await _form(request)
     key, next_path = str(form.get("key") or ""), safe_next(str(form.get("next") or ""))
     state = UiState.of(request)
     try:
         digest = _services(request).auth.check_key(request, key, Scope.READ)
     except ApiError as exc:
         # The key is never echoed back; the reason is (wrong key, not a read key, locked out).
-        return _page(
+        page = _page(
             request, "login.html", None, exc.status_code, next_path=next_path, message=exc.detail
         )
+        page.headers.update(exc.headers)  # Retry-After of a 429
+        return page
     response = Redirect(next_path, status_code=303)
     response.headers["Set-Cookie"] = session_cookie(
         request, state.signer.issue(digest), state.signer.lifetime_s
@@ -109,12 +120,28 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
 async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     same_origin(request)
     caller = caller_of(request)
-    form = await request.form()
+    form = await _form(request)
     if caller.session is None or not _same(str(form.get("csrf") or ""), caller.session.csrf):
         raise LoginRequired("/ui/runs", "that logout was not sent by this page: log in again")
     response = Redirect("/ui/login", status_code=303)
     response.headers["Set-Cookie"] = session_cookie(request, "", 0)
     return response
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The fields of a URL-encoded form (all the pages send): anything else is a 400
+    page, never a parser's exception."""
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise BadForm("send the form as application/x-www-form-urlencoded, as the page does")
+    try:
+        raw = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadForm("the form is not UTF-8") from None
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(raw, keep_blank_values=True, max_num_fields=20):
+        fields.setdefault(name, value)
+    return fields
 
 
 def same_origin(request: Request[Any, Any, Any]) -> None:
@@ -155,49 +182,53 @@ async def runs_page(request: Request[Any, Any, Any]) -> Template:
 
 
 @get("/runs/{run_id:path}")
-async def run_page(request: Request[Any, Any, Any], run_id: str) -> Template:
+async def run_page(request: Request[Any, Any, Any], run_id: str) -> Response[str]:
     caller = caller_of(request)
     # A path parameter: run ids may hold "/" (the links quote it as %2F, which the
     # router decodes before matching).
     with answering():
         detail = await run_read(_services(request), run_detail(run_id.removeprefix("/")))
-    previews = await anyio.to_thread.run_sync(_previews, request, detail.artifacts)
+    # Off the event loop the ingest endpoints share: a run of thousands of steps takes a
+    # noticeable fraction of a second to draw and render.
+    html = await anyio.to_thread.run_sync(_render_run, caller, detail)
+    return Response(html, media_type=MediaType.HTML)
+
+
+def _render_run(caller: Caller, detail: Any) -> str:
     chart = waterfall(detail.steps)
-    return _page(request, "run.html", caller, detail=detail, chart=chart, previews=previews)
-
-
-def _previews(request: Request[Any, Any, Any], linked: list[Any]) -> dict[tuple[str, int], str]:
-    """Each linked version's stored preview text (``read_artifact``: Postgres only,
-    never the blob), cut for the page."""
-    if not linked:
-        return {}
-    service = _artifacts(request)
-    previews: dict[tuple[str, int], str] = {}
-    for link in linked[:MAX_PREVIEWS]:
-        with artifact_errors():
-            version = service.read_artifact(link.artifact_id, link.version)
-        text = version.preview_text or ""
-        previews[(link.artifact_id, link.version)] = text[:PREVIEW_CHARS]
-    return previews
+    session = caller.session
+    return RUN_TEMPLATE.render(
+        csrf=session.csrf if session else None,
+        logged_in=session is not None,
+        detail=detail,
+        chart=chart,
+    )
 
 
 def _artifacts(request: Request[Any, Any, Any]) -> Any:
+    """The artifact service (built on first use, in a worker thread: an S3 store takes
+    a while to set up)."""
     state = UiState.of(request)
-    if state.artifacts is None:
-        from sdk.artifacts import ArtifactService  # the UI's only use of the write side's package
+    with state.lock:
+        if state.artifacts is None:
+            from sdk.artifacts import ArtifactService  # only the download needs it
 
-        state.artifacts = ArtifactService.from_settings(_services(request).settings)
-    return state.artifacts
+            state.artifacts = ArtifactService.from_settings(_services(request).settings)
+        return state.artifacts
 
 
-@get("/artifacts/{artifact_id:str}/{version:int}")
+@get("/artifacts/{artifact_id:str}/{version_text:str}")
 async def artifact_content(
-    request: Request[Any, Any, Any], artifact_id: str, version: int
+    request: Request[Any, Any, Any], artifact_id: str, version_text: str
 ) -> Stream:
     """The whole content, streamed and sha256-verified as it is read; always as an
     attachment (an HTML artifact must never render as one of our pages)."""
     caller_of(request)
-    service = _artifacts(request)
+    # Parsed here, not by the router: a version that is no number is this UI's 404 page.
+    if not (version_text.isascii() and version_text.isdigit() and len(version_text) < 10):
+        raise NotFound(f"no version {version_text!r}: versions are numbers from 1")
+    version = int(version_text)
+    service = await anyio.to_thread.run_sync(_artifacts, request)
     meta = await anyio.to_thread.run_sync(_artifact_meta, service, artifact_id, version)
     with artifact_errors():
         reader = await anyio.to_thread.run_sync(service.open_content, artifact_id, version)
@@ -284,7 +315,8 @@ async def usage_page(request: Request[Any, Any, Any]) -> Template:
     for g in report.groups:
         name = str(g.key.get(group) if g.key.get(group) is not None else "(none)")
         f = g.figures
-        values[(g.key["day"], name)] = (
+        day_key = (g.key["day"], name)
+        values[day_key] = values.get(day_key, 0) + (
             f.cost_usd if metric == "cost" else f.tokens_in + f.tokens_out
         )
         row = by_group.setdefault(
@@ -304,10 +336,16 @@ async def usage_page(request: Request[Any, Any, Any]) -> Template:
         row["tokens_out"] += f.tokens_out
         row["calls"] += f.calls
         row["steps"] += f.steps
-        row["unknown"] += f.cost_unknown_calls or 0
+        # None: not recorded for some of the group's days; it stays so (never "0 unknown").
+        if row["unknown"] is not None:
+            row["unknown"] = (
+                None if f.cost_unknown_calls is None else row["unknown"] + f.cost_unknown_calls
+            )
     chart = usage_bars(days, values, unit="usd" if metric == "cost" else "tokens")
     if metric == "cost":
-        rows = sorted(by_group.values(), key=lambda r: (-r["cost"], -r["unknown"], r["name"]))
+        rows = sorted(
+            by_group.values(), key=lambda r: (-r["cost"], -(r["unknown"] or 0), r["name"])
+        )
     else:
         rows = sorted(
             by_group.values(), key=lambda r: (-(r["tokens_in"] + r["tokens_out"]), r["name"])
@@ -363,6 +401,15 @@ def _error_page(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]
     return security_headers(page)
 
 
+def _http_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own refusals under /ui (405, 413, a path that does not convert) as
+    pages with the UI's headers, not the API's JSON."""
+    error = ApiError(str(exc.detail))
+    error.status_code = exc.status_code
+    error.headers = dict(exc.headers or {})
+    return _error_page(request, error)
+
+
 UI_ROUTER = Router(
     path="/ui",
     route_handlers=[
@@ -378,6 +425,10 @@ UI_ROUTER = Router(
         no_such_page,
     ],
     after_request=security_headers,
-    exception_handlers={LoginRequired: _to_login, ApiError: _error_page},
+    exception_handlers={
+        LoginRequired: _to_login,
+        ApiError: _error_page,
+        HTTPException: _http_page,
+    },
     include_in_schema=False,
 )

@@ -74,7 +74,12 @@ class SessionSigner:
         if not value or len(value) > 200:
             return None
         parts = value.split(".")
-        if len(parts) != 5 or parts[0] != VERSION or not parts[1].isdigit():
+        if (
+            len(parts) != 5
+            or parts[0] != VERSION
+            or not (parts[1].isascii() and parts[1].isdigit())  # isdigit alone takes "²"
+            or not value.isascii()  # compare_digest refuses non-ASCII str: no 500s
+        ):
             return None
         digest = self._keys.get(parts[3])
         if digest is None:
@@ -82,8 +87,10 @@ class SessionSigner:
         body = ".".join(parts[:4])
         if not hmac.compare_digest(self._mac(digest, body), parts[4]):
             return None
-        expires = int(parts[1])
-        if expires <= self._clock():
+        expires, now = int(parts[1]), self._clock()
+        # Also past the lifetime as configured now: shortening UI_SESSION_HOURS shortens
+        # the sessions already issued.
+        if not now < expires <= now + self._lifetime_s:
             return None
         return Session(parts[3], parts[2], expires, self._mac(digest, f"csrf.{parts[2]}"))
 

@@ -17,6 +17,8 @@ from sdk.db.queries import Query, Row, Statement, single
 from sdk.db.schema import WORK_SCHEMA, artifact_links, artifact_versions, artifacts
 
 MAX_RUN_ARTIFACTS = 1000
+# Of each version's stored preview text (never the blob): what a page shows of it.
+PREVIEW_CHARS = 2000
 
 _LINKS = f"{WORK_SCHEMA}.{artifact_links.name}"
 _VERSIONS = f"{WORK_SCHEMA}.{artifact_versions.name}"
@@ -27,7 +29,8 @@ RUN_ARTIFACTS_SQL = f"""
 SELECT l.link_id, l.artifact_id, l.version, a.type, l.link_type, l.item_id, l.created_at,
        v.mime_type, v.size_bytes,
        CASE WHEN jsonb_typeof(v.extracted_fields->'title') = 'string'
-            THEN v.extracted_fields->>'title' END AS title
+            THEN v.extracted_fields->>'title' END AS title,
+       left(v.preview_text, %(preview_chars)s) AS preview
 FROM {_LINKS} l
 JOIN {_VERSIONS} v ON v.artifact_id = l.artifact_id AND v.version = l.version
 JOIN {_ARTIFACTS} a ON a.artifact_id = l.artifact_id
@@ -51,6 +54,7 @@ class RunArtifact:
     mime_type: str
     size_bytes: int
     linked_at: datetime
+    preview: str | None = None  # the start of the version's stored preview text
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -67,7 +71,9 @@ class RunArtifact:
 
 
 def run_artifacts_statement(run_id: str, *, limit: int = MAX_RUN_ARTIFACTS) -> Statement:
-    return Statement(RUN_ARTIFACTS_SQL, {"run_id": run_id, "limit": limit})
+    return Statement(
+        RUN_ARTIFACTS_SQL, {"run_id": run_id, "limit": limit, "preview_chars": PREVIEW_CHARS}
+    )
 
 
 def shape_run_artifacts(rows: Sequence[Row]) -> list[RunArtifact]:
@@ -83,6 +89,7 @@ def shape_run_artifacts(rows: Sequence[Row]) -> list[RunArtifact]:
             mime_type=r["mime_type"],
             size_bytes=r["size_bytes"],
             linked_at=r["created_at"],
+            preview=r["preview"],
         )
         for r in rows
     ]

@@ -225,3 +225,67 @@ def test_an_unknown_ui_path_is_a_page_with_the_uis_headers(api: ApiServer) -> No
     assert response.headers["content-type"].startswith("text/html")
     assert "content-security-policy" in response.headers
     assert "nowhere/&lt;b&gt;" in response.text
+
+
+def test_crafted_cookies_and_bodies_are_pages_not_server_errors(api: ApiServer) -> None:
+    key_id = cookie_of(login(api))["wdp_ui_session"].split(".")[3]
+    for crafted in (f"v1.1796277371.abc.{key_id}.é", f"v1.²³.abc.{key_id}.x", "v1.%00"):
+        response = httpx.get(
+            f"{api.base_url}/ui/runs",
+            headers=[(b"cookie", f"wdp_ui_session={crafted}".encode())],
+        )
+        assert response.status_code == 401, (crafted, response.text)
+        assert "your session has ended" in response.text
+    login_url = f"{api.base_url}/ui/login"
+    multipart = httpx.post(login_url, files={"key": (None, "\xed")})
+    assert multipart.status_code == 400
+    assert "application/x-www-form-urlencoded" in multipart.text
+    not_utf8 = httpx.post(
+        login_url,
+        content=b"key=%ED%A0%80\xff",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert not_utf8.status_code == 400
+    assert "content-security-policy" in not_utf8.headers
+    not_a_number = httpx.get(f"{api.base_url}/ui/artifacts/01ABC/abc", headers=READ)
+    assert not_a_number.status_code in (400, 404)
+    assert "content-security-policy" in not_a_number.headers
+
+
+def test_a_proxys_basic_credentials_do_not_hide_the_session(api: ApiServer) -> None:
+    cookies = cookie_of(login(api))
+    response = httpx.get(
+        f"{api.base_url}/ui/runs", cookies=cookies, headers={"Authorization": "Basic dTpw"}
+    )
+    assert response.status_code == 200
+
+
+def test_older_pages_keep_the_filters_and_repeat_no_run(api: ApiServer) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    post(
+        api,
+        [
+            event(
+                "workflow.run_started",
+                start + timedelta(seconds=i),
+                run_id=f"page-{i:03d}",
+                workflow_name="paged & flow",
+            )
+            for i in range(55)
+        ],
+    )
+    seen: list[str] = []
+    url: str | None = f"{api.base_url}/ui/runs?workflow_name=paged+%26+flow"
+    while url:
+        page = httpx.get(url, headers=READ).text
+        seen += re.findall(r">(page-\d{3})</a>", page)
+        more = re.search(r'rel="next" href="([^"]+)"', page)
+        url = f"{api.base_url}{more.group(1).replace('&amp;', '&')}" if more else None
+    assert seen == [f"page-{i:03d}" for i in reversed(range(55))]
+    since = (start + timedelta(seconds=50)).isoformat()
+    recent = httpx.get(
+        f"{api.base_url}/ui/runs",
+        params={"workflow_name": "paged & flow", "since": since},
+        headers=READ,
+    ).text
+    assert re.findall(r">(page-\d{3})</a>", recent) == [f"page-{i:03d}" for i in range(54, 49, -1)]
