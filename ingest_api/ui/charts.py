@@ -229,13 +229,15 @@ def _value_ticks(top: Decimal, most: int = 4) -> list[Decimal]:
 
 
 def _value_label(value: Decimal | int | float, unit: str) -> str:
-    v = float(value)
     if unit == "usd":
-        return f"${v:,.4f}" if v < 1 else f"${v:,.2f}"
-    if v >= 1_000_000:
-        return f"{v / 1_000_000:.3g}M"
+        from ingest_api.ui.templating import usd  # the tables' format, small costs kept
+
+        return usd(Decimal(str(value)))
+    v = float(value)
+    if v >= 999_500:
+        return f"{v / 1_000_000:.1f}M".replace(".0M", "M")
     if v >= 1_000:
-        return f"{v / 1_000:.3g}k"
+        return f"{v / 1_000:.1f}k".replace(".0k", "k")
     return f"{v:.0f}"
 
 

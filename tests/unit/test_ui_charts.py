@@ -98,3 +98,12 @@ def test_a_retried_branch_is_not_counted_as_another_branch() -> None:
     chart = waterfall([*steps, retry])
     labels = sorted(r.branch for r in chart.rows)
     assert labels == ["", "1/2", "2/2"]
+
+
+def test_axis_and_tooltip_labels_keep_small_costs_and_round_large_counts() -> None:
+    from ingest_api.ui.charts import _value_label
+
+    assert _value_label(Decimal("0.00001"), "usd") == "$0.00001"
+    assert _value_label(999_999, "tokens") == "1M"
+    assert _value_label(12_345, "tokens") == "12.3k"
+    assert _value_label(0, "usd") == "$0"
