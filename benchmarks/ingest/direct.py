@@ -37,8 +37,8 @@ SINGLE_INSERT_SQL = (
 )
 
 
-def phase_ceiling(url: str, n: int, meter: CpuMeter) -> Phase:
-    rows = [as_row(e) for e in make_events(n, run_id("ceiling"))]
+def phase_ceiling(url: str, n: int, meter: CpuMeter, tag: str = "ceiling") -> Phase:
+    rows = [as_row(e) for e in make_events(n, run_id(tag))]
     with psycopg.connect(url) as conn:
         before = meter.snapshot()
         t0 = time.perf_counter()
@@ -54,7 +54,7 @@ def phase_ceiling(url: str, n: int, meter: CpuMeter) -> Phase:
         after = meter.snapshot()
     if inserted != n:
         raise BenchmarkError(f"ceiling: INSERT … SELECT inserted {inserted} of {n} rows")
-    verify_rows(url, run_id("ceiling"), n)
+    verify_rows(url, run_id(tag), n)
     cpu = meter.split(before, after)
     return Phase("(a) COPY + INSERT…SELECT", n, elapsed, n / elapsed, "events/s", cpu=cpu)
 
