@@ -314,7 +314,11 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             await pool.open(wait=False)
             await read_pool.open(wait=False)
             store = EventStore(pool)
-            writer = GroupCommitWriter(store, max_batch=settings.ingest_group_commit_max)
+            writer = GroupCommitWriter(
+                store,
+                max_batch=settings.ingest_group_commit_max,
+                writers=settings.ingest_group_commit_writers,
+            )
             writer.on_group = metrics_.group_size.observe
             await writer.start()
             stack.push_async_callback(writer.stop)

@@ -6,6 +6,10 @@ has queued up (up to ``max_batch``) and store it in one transaction, then answer
 waiting request with its own outcome. Under load the groups grow by themselves; when
 idle a request is written immediately, so no latency is added to wait for company.
 Hand-written because no library does request-level group commit for asyncio + psycopg.
+
+One writer by default (``INGEST_GROUP_COMMIT_WRITERS``): a second one halves the groups
+(both drain the same queue), and the per-group cost (the statement, the driver, the
+commit) is most of a single request's API CPU; measured in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from ingest_api.store import EventRow, EventStore, WriteResult
 
 
 class GroupCommitWriter:
-    def __init__(self, store: EventStore, *, max_batch: int = 500, writers: int = 2) -> None:
+    def __init__(self, store: EventStore, *, max_batch: int = 500, writers: int = 1) -> None:
         self._store = store
         self._max_batch = max_batch
         self._writers = writers

@@ -251,6 +251,15 @@ class WdpSettings(BaseSettings):
         ge=1,
         description="Most single-event requests written together in one transaction.",
     )
+    ingest_group_commit_writers: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description=(
+            "Transactions the group-commit writer keeps in flight at once: more overlap "
+            "commits with a slow (remote) database, fewer make bigger groups."
+        ),
+    )
     ingest_auth_failure_limit: int = Field(
         default=20,
         ge=0,
