@@ -71,12 +71,13 @@ def _services(request: Request[Any, Any, Any] | ASGIConnection[Any, Any, Any, An
 # --- auth (the checks themselves: ingest_api/auth.py) ----------------------------------
 
 
-async def require_ingest_key(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    # async on purpose: Litestar runs a sync guard in a worker thread, which measured
-    # 60-90 us of CPU per request for a check that takes one.
-    _services(connection).auth.check(connection, Scope.INGEST)
+def _ingest_key(request: Request[Any, Any, Any]) -> Services:
+    """The ingest endpoints' key check, first thing in the handler (before the body is
+    read). Not a Litestar guard: Litestar copies the route handler object for every
+    guard call, which measured ~20 us of the ~220 us of API CPU a single event costs."""
+    services = _services(request)
+    services.auth.check(request, Scope.INGEST)
+    return services
 
 
 async def require_metrics_key(
@@ -100,39 +101,41 @@ async def _decode(request: Request[Any, Any, Any], limit: int) -> Body:
 
 @post(
     "/telemetry/events",
-    guards=[require_ingest_key],
     request_max_body_size=None,
     operation_class=SingleEventOperation,
     summary="Store one event (idempotent on event_id)",
     tags=["telemetry"],
 )
 async def post_event(request: Request[Any, Any, Any]) -> Response[Any]:
-    services = _services(request)
+    services = _ingest_key(request)
     body = await _decode(request, services.settings.ingest_max_event_bytes)
     (checked,) = await check_all(services.store, [body.data], plain=body.plain)
     if checked.row is None:
-        services.metrics.events.labels("invalid").inc()
+        services.metrics.count_event("invalid")
         raise InvalidEvent("the event is invalid", errors=checked.errors)
     result = await services.writer.submit(checked.row)
-    services.metrics.events.labels(result.outcome.value).inc()
+    services.metrics.count_event(result.outcome.value)
     if result.outcome is Outcome.CONFLICT:
         raise EventConflict(result.reason or "conflict")
     status = 201 if result.outcome is Outcome.CREATED else 200
-    return Response(
-        {"event_id": checked.row.event_id, "status": result.outcome.value}, status_code=status
+    # Encoded here: a ULID and an outcome name need no escaping, and handing Litestar
+    # bytes skips its serializer lookup on the hottest path.
+    answer = b'{"event_id":"%s","status":"%s"}' % (
+        checked.row.event_id.encode(),
+        result.outcome.value.encode(),
     )
+    return Response(answer, status_code=status, media_type=MediaType.JSON)
 
 
 @post(
     "/telemetry/events/batch",
-    guards=[require_ingest_key],
     request_max_body_size=None,
     operation_class=BatchOperation,
     summary="Store up to 1000 events in one transaction, with a result per event",
     tags=["telemetry"],
 )
 async def post_batch(request: Request[Any, Any, Any]) -> Response[Any]:
-    services = _services(request)
+    services = _ingest_key(request)
     settings = services.settings
     body = await _decode(request, settings.ingest_max_batch_bytes)
     events = body.data.get("events") if isinstance(body.data, dict) else None
@@ -168,7 +171,7 @@ async def post_batch(request: Request[Any, Any, Any]) -> Response[Any]:
         results.append(entry)
     for outcome_name, count in counts.items():
         if count:
-            services.metrics.events.labels(outcome_name).inc(count)
+            services.metrics.count_event(outcome_name, count)
     rejected = counts["conflict"] + counts["invalid"]
     status = 200 if rejected == 0 else 422 if rejected == len(events) else 207
     return Response({"counts": counts, "results": results}, status_code=status)

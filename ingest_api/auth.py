@@ -17,6 +17,7 @@ through more addresses than it holds only forgets its own oldest failures.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -137,6 +138,7 @@ class FailureLimiter:
         times.append(self._clock())
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the string; parsing is not free
 def client_key(host: str | None) -> str:
     """The address a failure is charged to: IPv6 by /64 (one host usually holds a
     whole /64, so single addresses would cost an attacker nothing), IPv4 as is."""

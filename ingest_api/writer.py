@@ -49,7 +49,7 @@ class GroupCommitWriter:
     async def submit(self, row: EventRow) -> WriteResult:
         """Queue ``row`` for the next group and wait for its outcome (or store error)."""
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put((row, future))
+        self._queue.put_nowait((row, future))  # unbounded: never waits, no coroutine
         return await future
 
     async def _run(self) -> None:

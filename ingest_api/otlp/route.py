@@ -134,7 +134,7 @@ async def post_traces(request: Request[Any, Any, Any]) -> Response[bytes]:
                     )
         for name, count in counts.items():
             if count:
-                services.metrics.events.labels(name).inc(count)
+                services.metrics.count_event(name, count)
         services.metrics.otlp_spans.labels("rejected").inc(len(rejected))
         if rejected:
             response.partial_success.rejected_spans = len(rejected)
