@@ -52,7 +52,6 @@ class Metrics:
             registry=self.registry,
         )
 
-
     def count_event(self, outcome: str, n: int = 1) -> None:
         """Count ``n`` events of ``outcome``: the per-request hot path, so the labelled
         child is looked up once (prometheus_client's ``labels()`` costs ~2 us a call)."""
