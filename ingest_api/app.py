@@ -299,6 +299,12 @@ def create_app(settings: WdpSettings | None = None) -> Litestar:
             "INGEST_API_KEYS is empty: set one or more comma-separated keys, or set "
             "INGEST_AUTH_DISABLED=true to run without authentication"
         )
+    if settings.ingest_group_commit_writers >= settings.ingest_db_pool_size:
+        raise ConfigurationError(
+            f"INGEST_GROUP_COMMIT_WRITERS ({settings.ingest_group_commit_writers}) must be "
+            f"below INGEST_DB_POOL_SIZE ({settings.ingest_db_pool_size}): each writer holds a "
+            "connection while it commits, and batch requests need the others"
+        )
     metrics_ = Metrics()
     auth = Authenticator.from_settings(settings, metrics_)
 

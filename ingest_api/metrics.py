@@ -44,13 +44,13 @@ class Metrics:
             buckets=(1, 10, 50, 100, 250, 500, 1000),
             registry=self.registry,
         )
-        self._event_children: dict[str, Any] = {}
         self.group_size = Histogram(
             "wdp_ingest_group_commit_events",
             "Single-event requests written per group-commit transaction.",
             buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
             registry=self.registry,
         )
+        self._event_children: dict[str, Any] = {}
 
     def count_event(self, outcome: str, n: int = 1) -> None:
         """Count ``n`` events of ``outcome``: the per-request hot path, so the labelled

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 
+from ingest_api.errors import ApiError
 from ingest_api.store import EventRow, EventStore, WriteResult
+
+log = logging.getLogger("ingest_api")
 
 
 class GroupCommitWriter:
@@ -39,7 +43,8 @@ class GroupCommitWriter:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            # Whatever a task ended with, the others are awaited and the queue drained.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         while not self._queue.empty():
             _, future = self._queue.get_nowait()
@@ -57,14 +62,20 @@ class GroupCommitWriter:
             group = [await self._queue.get()]
             while len(group) < self._max_batch and not self._queue.empty():
                 group.append(self._queue.get_nowait())
-            self.on_group(len(group))
             try:
+                self.on_group(len(group))
                 outcomes = await self._store.write_isolating([row for row, _ in group])
+                if len(outcomes) != len(group):  # a bug of the store: every waiter hears it
+                    raise RuntimeError(f"{len(outcomes)} outcomes for {len(group)} rows")
             except asyncio.CancelledError:
                 for _, future in group:
                     future.cancel()
                 raise
             except Exception as exc:  # every waiter must hear about it, whatever it is
+                # ... and the writer lives on: with one writer (the default) its death
+                # would leave every later request waiting for ever.
+                if not isinstance(exc, ApiError):  # the store's refusals go to the clients
+                    log.exception("a group commit failed")
                 outcomes = [exc] * len(group)
             for (_, future), outcome in zip(group, outcomes, strict=True):
                 if future.done():

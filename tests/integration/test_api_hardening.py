@@ -310,3 +310,38 @@ def test_a_head_sent_in_pieces_within_the_deadline_is_served(guarded: ApiServer)
         time.sleep(0.3)
         sock.sendall(HEAD[20:] + b"{}")
         assert sock.recv(4096).startswith(b"HTTP/1.1 422")
+
+
+# --- the key is checked before anything of the body is read ------------------------------
+
+
+@pytest.mark.parametrize("path", [EVENTS, "/telemetry/events/batch"])
+def test_without_a_key_nothing_of_the_body_is_looked_at(guarded: ApiServer, path: str) -> None:
+    # The ingest endpoints check the key in the handler, not in a guard: what a guard
+    # guaranteed by construction is pinned here. A body that is too big, not JSON or
+    # of the wrong type still gets 401 from a keyless client (never 413/400/415).
+    bodies = [
+        (b"x" * (3 * 1024 * 1024), "application/json"),
+        (b"{not json", "application/json"),
+        (b"<xml/>", "application/xml"),
+    ]
+    address = "127.0.0.9" if path == EVENTS else "127.0.0.11"  # a failure budget each
+    with client_from(guarded, address) as anonymous:
+        for body, media in bodies:
+            response = anonymous.post(path, content=body, headers={"Content-Type": media})
+            assert response.status_code == 401, (path, media, response.text)
+            assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_the_failure_limit_also_guards_the_batch_endpoint(guarded: ApiServer) -> None:
+    batch = {"events": [event()]}
+    with client_from(guarded, "127.0.0.10") as attacker:
+        statuses = [
+            attacker.post("/telemetry/events/batch", json=batch, headers=WRONG).status_code
+            for _ in range(7)
+        ]
+        assert statuses == [401] * 5 + [429] * 2
+        assert (
+            attacker.post("/telemetry/events/batch", json=batch, headers=guarded.auth).status_code
+            == 429
+        )
