@@ -204,9 +204,10 @@ def test_unstorable_values_deep_in_free_form_json_are_located(client: httpx.Clie
         "event_id": new_ulid(),
         "event_name": "learning.correction_submitted",
         "ts": datetime.now(UTC).isoformat(),
-        "payload": {"target_type": "run", "target_id": "r", "corrected": {"a": ["ok", "XX"]}},
+        "payload": {"target_type": "run", "target_id": "r", "corrected": {"a": ["ok", "@NUL@"]}},
     }
-    body = json.dumps({"events": [event]}).replace("XX", "\\u0000")
+    # A marker no ULID holds ("XX" was one: a random event_id with it got the NUL).
+    body = json.dumps({"events": [event]}).replace("@NUL@", "\\u0000")
     response = client.post(
         "/telemetry/events/batch", content=body, headers={"Content-Type": "application/json"}
     )
