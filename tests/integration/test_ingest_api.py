@@ -541,9 +541,9 @@ def test_a_lone_surrogate_in_a_key_is_422_and_spares_the_rest_of_the_batch(
             "event_name": "workflow.run_started",
             "ts": datetime.now(UTC).isoformat(),
             "run_id": "r",
-            "payload": {"metadata": {"KEY": 1}},
+            "payload": {"metadata": {"@KEY@": 1}},  # a marker no ULID can hold
         }
-    ).replace("KEY", "\\ud800")
+    ).replace("@KEY@", "\\ud800")
     single = client.post(
         "/telemetry/events", content=bad, headers={"Content-Type": "application/json"}
     )
