@@ -26,38 +26,58 @@ log = logging.getLogger(__name__)
 
 
 class HeaderTimeoutHttpToolsProtocol(HttpToolsProtocol):
+    """One timer per connection, not one per request: each request only notes when its
+    head began (arming and cancelling a ``call_later`` for every request measured ~3 us
+    of the ~170 us a single-event request costs). The timer, when it fires, closes the
+    connection if a head has been arriving for longer than the deadline, and otherwise
+    sets itself again for the time that head has left (or a whole deadline when none
+    is arriving): the deadline stays exact."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout_s = get_settings().ingest_header_timeout_s
-        self._head_deadline: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # when the head now arriving began
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._head_since = self.loop.time()  # the first request's clock: the connection's
+        self._schedule(self.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._head_deadline is None:  # a later request: its clock starts now
-            self._arm()
+        if self._head_since is None:  # a later request: its clock starts now
+            self._head_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        self._head_since = None
         super().on_headers_complete()
 
-    def _arm(self) -> None:
-        self._head_deadline = self.loop.call_later(self.header_timeout_s, self._head_expired)
+    def _schedule(self, delay: float) -> None:
+        self._timer = self.loop.call_later(delay, self._check)
 
-    def _disarm(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
+    def _check(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        since = self._head_since
+        if since is None:
+            self._schedule(self.header_timeout_s)
+            return
+        left = since + self.header_timeout_s - self.loop.time()
+        if left > 0:
+            self._schedule(left)
+            return
+        self._head_expired()
 
     def _head_expired(self) -> None:
-        self._head_deadline = None
+        self._head_since = None
         log.debug("closing a connection: its request head took over %s s", self.header_timeout_s)
         if self.cycle is not None and not self.cycle.response_complete:
             # A pipelined request trickles in behind one still being answered:
