@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from rich.table import Table
 
 from benchmarks.harness import (
+    best_of,
     console,
     verdict,
 )
@@ -39,12 +39,7 @@ def stage_costs(args: argparse.Namespace, repeat: int = 5) -> dict[str, float]:
     months = [Month.current().plus(-1), Month.current(), Month.current().plus(1)]
 
     def best(fn: Callable[[], Any]) -> float:
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times) / spans * 1e6
+        return best_of(fn, repeat)[0] / spans * 1e6
 
     def parse() -> ExportTraceServiceRequest:
         r = ExportTraceServiceRequest()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.harness import best_of
 from benchmarks.ingest.events import BATCH_SIZE, dumps, make_events, run_id
 from ingest_api.auth import KeyRing, Scope
 from ingest_api.parsing import check_event
@@ -19,13 +19,8 @@ from sdk.telemetry.events import parse_event
 from sdk.telemetry.values import json_text_is_plain
 
 
-def _best(fn: Callable[[], Any], per: int, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times) / per * 1e6
+def _best(fn: Callable[[], Any], per: int) -> float:
+    return best_of(fn)[0] / per * 1e6
 
 
 def stage_costs() -> dict[str, tuple[float, float]]:

@@ -22,6 +22,7 @@ from benchmarks.harness import (
     BenchmarkError,
     CpuMeter,
     benchmark_api,
+    best_of,
     percentile,
 )
 from benchmarks.read_api.plans import record
@@ -181,12 +182,9 @@ def measure(
 
 
 def _best(fn: Callable[[], Any], times: int = 5) -> tuple[float, Any]:
-    best, value = float("inf"), None
-    for _ in range(times):
-        started = time.perf_counter()
-        value = fn()
-        best = min(best, (time.perf_counter() - started) * 1000)
-    return best, value
+    """Milliseconds of the best of ``times`` runs, and the last run's value."""
+    seconds, value = best_of(fn, times)
+    return seconds * 1000, value
 
 
 def profile(url: str, run_id: str) -> tuple[dict[str, float], str]:
