@@ -65,19 +65,16 @@ def _services(request: Request[Any, Any, Any]) -> Services:
     return services
 
 
+def _context(caller: Caller | None, **ctx: Any) -> dict[str, Any]:
+    """What every page's template gets: the logout form's token, when logged in."""
+    session = caller.session if caller else None
+    return {"csrf": session.csrf if session else None, "logged_in": session is not None, **ctx}
+
+
 def _page(
     request: Request[Any, Any, Any], name: str, caller: Caller | None, code: int = 200, **ctx: Any
 ) -> Template:
-    session = caller.session if caller else None
-    return Template(
-        template_name=name,
-        context={
-            "csrf": session.csrf if session else None,
-            "logged_in": session is not None,
-            **ctx,
-        },
-        status_code=code,
-    )
+    return Template(template_name=name, context=_context(caller, **ctx), status_code=code)
 
 
 # --- access -----------------------------------------------------------------------------
@@ -195,14 +192,7 @@ async def run_page(request: Request[Any, Any, Any], run_id: str) -> Response[str
 
 
 def _render_run(caller: Caller, detail: Any) -> str:
-    chart = waterfall(detail.steps)
-    session = caller.session
-    return RUN_TEMPLATE.render(
-        csrf=session.csrf if session else None,
-        logged_in=session is not None,
-        detail=detail,
-        chart=chart,
-    )
+    return RUN_TEMPLATE.render(_context(caller, detail=detail, chart=waterfall(detail.steps)))
 
 
 def _artifacts(request: Request[Any, Any, Any]) -> Any:
