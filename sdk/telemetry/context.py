@@ -44,11 +44,16 @@ def current() -> Correlation:
 
 
 def resolve(
-    run_id: str | None, item_id: str | None, workflow_name: str | None, agent_role: str | None
+    run_id: str | None,
+    item_id: str | None,
+    workflow_name: str | None,
+    agent_role: str | None,
+    *,
+    within: Correlation | None = None,
 ) -> Ids:
-    """The ids given, else those of the current correlation: what an event emitted here
-    carries."""
-    ctx = _current.get()
+    """The ids given, else those of the current correlation (or of ``within``, one
+    :func:`current` returned where the event happened): what an event carries."""
+    ctx = _current.get() if within is None else within
     return {
         "run_id": run_id if run_id is not None else ctx.run_id,
         "item_id": item_id if item_id is not None else ctx.item_id,

@@ -86,7 +86,11 @@ def flat_values_are_plain(values: Iterable[object]) -> bool:
     free-form field validates its own content; anything unusual returns False and
     gets the full walk, which also says where the problem is.
     """
+    # Ordered by how often each kind comes (None fills most optional fields): this
+    # runs on every emit, and each test skipped is measurable there.
     for value in values:
+        if value is None:
+            continue
         kind = type(value)
         if kind is str:
             if "\x00" in value or not value.isascii():  # type: ignore[operator, attr-defined]
@@ -95,9 +99,8 @@ def flat_values_are_plain(values: Iterable[object]) -> bool:
             if not INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
                 return False
         elif not (
-            value is None or kind is float or kind is bool or kind is datetime
-            or kind is dict or kind is list
-        ):  # fmt: skip
+            kind is float or kind is bool or kind is datetime or kind is dict or kind is list
+        ):
             return False
     return True
 
