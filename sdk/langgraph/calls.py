@@ -1,19 +1,16 @@
 """Model, tool and retriever calls inside a graph: charged to the node they run in.
 
-A mixin of :class:`sdk.langgraph.handler.WdpCallbackHandler`, apart because it is the
-half that knows LangChain's model callbacks (the other half knows LangGraph's runs).
+A mixin of :class:`sdk.langgraph.replay.Tracker`, apart because it is the half that
+knows what LangChain's model callbacks report (the other half knows LangGraph's runs).
 Tools and retrievers are tracked only so that what runs inside them - a model called
-by a tool, a chain inside a retriever - still finds its node.
+by a tool, a chain inside a retriever - still finds its node. Like the rest of the
+tracker it runs where the handler's records are replayed, one replay at a time.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypedDict, TypeVar
+from typing import Any, TypedDict
 from uuid import UUID
 
 from sdk.langgraph.prices import Estimate, Pricer
@@ -27,15 +24,8 @@ from sdk.langgraph.tracking import (
     provider_of,
     usage_of,
 )
-from sdk.telemetry.client import TelemetryClient
-from sdk.telemetry.default import get_client
 from sdk.telemetry.model_calls import MAX_CALLS
 from sdk.telemetry.payloads import ModelCallDict
-
-log = logging.getLogger("sdk.langgraph.handler")
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class StepUsage(TypedDict):
@@ -72,37 +62,21 @@ def _call_of(requested: str | None, provider: str | None, usage: Usage) -> Model
     }
 
 
-def guarded(method: Callable[P, R]) -> Callable[P, R | None]:
-    """Instrumentation must never break the graph: log with the traceback and go on."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
-        try:
-            return method(*args, **kwargs)
-        except Exception:
-            log.exception("wdp LangGraph instrumentation failed in %s", method.__name__)
-            return None
-
-    return wrapper
-
-
 class CallTracking:
-    """Callbacks for calls made inside nodes; state lives in the handler."""
+    """What calls made inside nodes leave behind; the state lives in the tracker."""
 
-    _lock: threading.Lock
     _owner: dict[UUID, tuple[RunState, NodeState | None]]
     # Live model calls -> (the model asked for, the provider), from their start.
     _models: dict[UUID, tuple[str | None, str | None]]
-    _client: TelemetryClient | None
     pricer: Pricer
 
     def _track(self, run_id: UUID, owner: tuple[RunState, NodeState | None]) -> None:
-        """Under the lock: ``run_id`` is live, counted on its invocation."""
+        """``run_id`` is live, counted on its invocation."""
         self._owner[run_id] = owner
         owner[0].live += 1
 
     def _untrack(self, run_id: UUID) -> tuple[RunState, NodeState | None] | None:
-        """Under the lock: ``run_id`` ended; its owner, if it was tracked."""
+        """``run_id`` ended; its owner, if it was tracked."""
         owner = self._owner.pop(run_id, None)
         if owner is not None:
             owner[0].live -= 1
@@ -118,32 +92,6 @@ class CallTracking:
 
     # --- models ------------------------------------------------------------------------
 
-    @guarded
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any] | None,
-        messages: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._model_start(run_id, parent_run_id, metadata, kwargs.get("invocation_params"))
-
-    @guarded
-    def on_llm_start(
-        self,
-        serialized: dict[str, Any] | None,
-        prompts: list[str],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._model_start(run_id, parent_run_id, metadata, kwargs.get("invocation_params"))
-
     def _model_start(
         self,
         run_id: UUID,
@@ -151,42 +99,31 @@ class CallTracking:
         metadata: dict[str, Any] | None,
         invocation_params: dict[str, Any] | None,
     ) -> None:
-        with self._lock:
-            if self._adopt(run_id, parent_run_id):
-                self._models[run_id] = (
-                    model_names(metadata, invocation_params),
-                    provider_of(metadata),
-                )
+        if self._adopt(run_id, parent_run_id):
+            self._models[run_id] = (model_names(metadata, invocation_params), provider_of(metadata))
 
-    @guarded
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._model_done(run_id, usage_of(response))
+    def _model_done(self, run_id: UUID, response: Any) -> None:
+        owner = self._untrack(run_id)
+        requested, provider = self._models.pop(run_id, (None, None))
+        if owner is None:
+            return
+        usage = usage_of(response)
+        call = _call_of(requested, provider, usage)
+        run, node = owner
+        run.tokens_in += usage.tokens_in
+        run.tokens_out += usage.tokens_out
+        if node is None:
+            run.loose.append(call)
+        else:
+            node.calls.append(call)
+            node.cache_reported |= usage.cache_reported
 
-    @guarded
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        # A failed or cancelled stream still used (and is billed for) what it produced.
-        self._model_done(run_id, usage_of(kwargs.get("response")))
-
-    def _model_done(self, run_id: UUID, usage: Usage) -> None:
-        with self._lock:
-            owner = self._untrack(run_id)
-            requested, provider = self._models.pop(run_id, (None, None))
-            if owner is None:
-                return
-            call = _call_of(requested, provider, usage)
-            run, node = owner
-            run.tokens_in += usage.tokens_in
-            run.tokens_out += usage.tokens_out
-            if node is None:
-                run.loose.append(call)
-            else:
-                node.calls.append(call)
-                node.cache_reported |= usage.cache_reported
-
-    def _usage_of(self, node: NodeState) -> tuple[datetime | None, StepUsage, Estimate | None]:
-        """The step's calls and token totals, the time its event is dated, and the
-        estimate of its calls, priced where the event is built (None: it called no
-        model, a known $0).
+    def _usage_of(
+        self, node: NodeState, ended: datetime
+    ) -> tuple[datetime | None, StepUsage, Estimate | None]:
+        """The step's calls and token totals, the time its event is dated (``ended``,
+        the client's clock when the node ended) and the estimate of its calls, priced
+        where the event is built (None: it called no model, a known $0).
 
         The calls are priced for the UTC day of the event, the day the platform
         aggregates and prices them on.
@@ -194,7 +131,7 @@ class CallTracking:
         calls = list(node.calls)
         if not calls:
             return None, {**_NO_CALLS, "calls": []}, None
-        ts = (self._client or get_client()).clock()
+        ts = ended
         tokens_in = tokens_out = cached = 0
         for call in calls:
             tokens_in += call["tokens_in"]
@@ -209,51 +146,3 @@ class CallTracking:
             "calls": calls if len(calls) <= MAX_CALLS else None,
         }
         return ts, usage, Estimate(self.pricer, calls, ts.astimezone(UTC).date())
-
-    # --- tools and retrievers: only so that what they call finds its node ---------------
-
-    @guarded
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any] | None,
-        input_str: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        with self._lock:
-            self._adopt(run_id, parent_run_id)
-
-    @guarded
-    def on_retriever_start(
-        self,
-        serialized: dict[str, Any] | None,
-        query: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        with self._lock:
-            self._adopt(run_id, parent_run_id)
-
-    def _call_done(self, run_id: UUID) -> None:
-        with self._lock:
-            self._untrack(run_id)
-
-    @guarded
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._call_done(run_id)
-
-    @guarded
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._call_done(run_id)
-
-    @guarded
-    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._call_done(run_id)
-
-    @guarded
-    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._call_done(run_id)

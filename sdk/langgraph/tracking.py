@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 from uuid import UUID
 
 from langgraph.types import Command
@@ -22,6 +21,7 @@ from langgraph.types import Command
 from sdk.langgraph.prices import Estimate
 from sdk.prices.providers import provider_id
 from sdk.telemetry.client import TelemetryClient
+from sdk.telemetry.context import Correlation
 from sdk.telemetry.fields import MAX_USD
 from sdk.telemetry.payloads import ModelCallDict
 from sdk.telemetry.values import printable
@@ -57,15 +57,28 @@ class RunState:
 
 
 class EventIds(TypedDict):
-    """What the handler passes ``emit_deferred`` besides the payload: as a TypedDict,
+    """What the tracker passes ``emit_deferred`` besides the payload: as a TypedDict,
     mypy checks its keys against that signature (a wrong one would fail at runtime,
-    inside a callback that may only log it)."""
+    during a replay that may only log it)."""
 
     run_id: str
     item_id: str | None
     workflow_name: str
     agent_role: str | None
-    client: TelemetryClient | None
+    client: TelemetryClient
+    minted_at: datetime
+    correlation: Correlation
+
+
+class At(NamedTuple):
+    """Where and when a callback happened, as the handler captured it on the graph's
+    thread: ``time.perf_counter()`` (durations), the client's clock (event ids and
+    times), the correlation ids in effect there, and the client its events go to."""
+
+    perf: float
+    wall: datetime
+    correlation: Correlation
+    client: TelemetryClient
 
 
 @dataclass(slots=True)
@@ -84,8 +97,9 @@ class NodeState:
     cache_reported: bool = False  # a call reported its cache reads: tokens_cached_in is known
     attempt: int = 1
 
-    def duration_ms(self) -> float:
-        return max(0.0, (time.perf_counter() - self.started) * 1000)
+    def duration_ms(self, ended: float) -> float:
+        """Milliseconds from its start to ``ended`` (both ``time.perf_counter``)."""
+        return max(0.0, (ended - self.started) * 1000)
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs several times more

@@ -33,7 +33,7 @@ from typing import Any, Self
 from sdk.backoff import SYSTEM_TIMER, Timer
 from sdk.settings import WdpSettings, get_settings
 from sdk.telemetry import lifecycle
-from sdk.telemetry.deferred import DeferredEvent
+from sdk.telemetry.deferred import DeferredEvent, DeferredWork
 from sdk.telemetry.delivery import TelemetryStats
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.modes import ClientConfig, Durability, Mode, ModeName, create_mode
@@ -153,12 +153,18 @@ class TelemetryClient:
 
     # -- public API ------------------------------------------------------------------
 
-    def emit(self, event: EventBase | DeferredEvent) -> None:
+    def emit(self, event: EventBase | DeferredEvent | DeferredWork) -> None:
         """Queue one validated event (or a deferred one, validated by the sender: see
         :mod:`sdk.telemetry.deferred`). Never blocks, never raises for transport reasons.
         After ``shutdown`` batch mode spools the event, sync mode still sends it (or
         spools it), disabled mode drops it."""
         self._mode.emit(event)
+
+    def wake(self) -> None:
+        """Have the sender start its next cycle now instead of at the flush interval
+        (for producers that queue :class:`~sdk.telemetry.deferred.DeferredWork` standing
+        for many events, which the queue's batch-size trigger does not count)."""
+        self._mode.wake()
 
     def emit_batch(self, events: Iterable[EventBase]) -> None:
         for event in events:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from sdk.telemetry.deferred import DeferredEvent
+from sdk.telemetry.deferred import DeferredEvent, DeferredWork
 from sdk.telemetry.delivery import Counters, encode
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.journal import Journal
@@ -21,7 +21,7 @@ from sdk.telemetry.spool import Spool
 
 __all__ = ["Custody", "Queued"]
 
-Queued = EventBase | DeferredEvent
+Queued = EventBase | DeferredEvent | DeferredWork
 
 log = logging.getLogger("sdk.telemetry")
 
@@ -48,13 +48,20 @@ class Custody:
 
     def resolve(self, items: Sequence[Queued]) -> list[EventBase]:
         """Validate deferred events; drop, log and count the ones that fail, as the API
-        would reject them."""
-        if not any(isinstance(item, DeferredEvent) for item in items):
+        would reject them. Deferred work is run here: the events it makes are emitted
+        through the client (queued behind these), and it leaves none in their place."""
+        if not any(isinstance(item, DeferredEvent | DeferredWork) for item in items):
             return list(items)  # type: ignore[arg-type]
         events: list[EventBase] = []
         for item in items:
-            if not isinstance(item, DeferredEvent):
+            if isinstance(item, EventBase):
                 events.append(item)
+                continue
+            if isinstance(item, DeferredWork):
+                try:
+                    item.run()
+                except Exception:  # run() must not raise: a bug, and the batch goes on
+                    log.exception("deferred telemetry work failed")
                 continue
             try:
                 events.append(item.build())
@@ -94,6 +101,8 @@ class Custody:
         thread must not wait on the disk); count what does not fit as dropped. Returns
         how many were spooled: the first ones, the rest were dropped."""
         events = self.resolve(items)
+        if not events:  # deferred work: its events went their own way as it ran
+            return 0
         if self._spool is None:
             self._counters.add("dropped", len(events))
             log.error("dropping %d telemetry events (%s): no spool configured", len(events), reason)

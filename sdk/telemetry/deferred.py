@@ -12,6 +12,11 @@ rejected, like an event the API refuses.
 known to follow from what was captured (the LangGraph handler's cost estimate, priced
 from its calls) are computed by it where the event is built, not on the caller's
 thread. It must not raise (an exception rejects the event, like a validation error).
+
+:class:`DeferredWork` goes further still: queued work that stands for events not yet
+made. The LangGraph handler records its callbacks on the graph's thread and queues one
+such item; the sender that takes it replays the records and emits the events they
+make (through the same client, so they are queued, batched and counted like any other).
 """
 
 from __future__ import annotations
@@ -25,6 +30,19 @@ from sdk.telemetry.context import Ids
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.payloads import PayloadDict
 from sdk.telemetry.values import new_ulid
+
+
+class DeferredWork:
+    """Queued work that emits events when a sender (or, where there is none, the
+    emitting thread) takes it: :meth:`run` emits them through the client, and the item
+    itself is no event (nothing is sent or counted for it). ``run`` must not raise;
+    whatever escapes it is logged. Subclassed, not a Protocol: the queue's hot path
+    tells items apart with ``isinstance``, which a Protocol makes slow."""
+
+    __slots__ = ()
+
+    def run(self) -> None:
+        raise NotImplementedError
 
 
 @dataclass(slots=True, eq=False)

@@ -27,6 +27,7 @@ from typing import ClassVar, Literal, Protocol
 
 from sdk.backoff import Timer
 from sdk.telemetry.custody import Custody, Queued
+from sdk.telemetry.deferred import DeferredWork
 from sdk.telemetry.delivery import Counters, Poster, TelemetryStats
 from sdk.telemetry.events import EventBase
 from sdk.telemetry.journal import Journal
@@ -92,6 +93,8 @@ class Mode(Protocol):
 
     def emit(self, event: Queued) -> None: ...
 
+    def wake(self) -> None: ...
+
     def flush(self, timeout: float | None) -> bool: ...
 
     def shutdown(self, timeout: float | None) -> bool: ...
@@ -126,6 +129,12 @@ class DisabledMode:
         return self._machine.current
 
     def emit(self, event: Queued) -> None:
+        if isinstance(event, DeferredWork):
+            # Run, not dropped: work holds its producer's records until it runs (the
+            # events it emits come back here and are dropped).
+            event.run()
+
+    def wake(self) -> None:
         return None
 
     def flush(self, timeout: float | None) -> bool:
@@ -230,6 +239,9 @@ class SyncMode:
         with self._lock:
             self._parts.sender.send(events)
 
+    def wake(self) -> None:
+        return None  # nothing waits: every emit is sent at once
+
     def flush(self, timeout: float | None) -> bool:
         replayer = self._parts.replayer
         if replayer is None:
@@ -300,6 +312,9 @@ class BatchMode:
             self.worker.put(event)
         else:
             self._custody.spill([event], reason=refusal)
+
+    def wake(self) -> None:
+        self.worker.wake()
 
     def flush(self, timeout: float | None) -> bool:
         return self.worker.flush(timeout)

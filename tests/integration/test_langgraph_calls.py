@@ -24,7 +24,7 @@ from sdk.langgraph.fake import FakeChatModel
 from sdk.prices import CallTokens, Price, cost
 from sdk.prices.genai import bundled_book
 from sdk.telemetry.client import TelemetryClient
-from sdk.telemetry.deferred import DeferredEvent
+from sdk.telemetry.deferred import DeferredEvent, DeferredWork
 from sdk.telemetry.model_calls import MAX_CALLS
 from tests.support.langgraph_graphs import PRICES, RecordingClient, SimpleState, build_linear, p
 
@@ -316,14 +316,18 @@ def test_calls_of_parallel_async_nodes_stay_with_their_node() -> None:
 
 
 class Keeping(TelemetryClient):
-    """Keeps the events as emitted, not built: what the graph's thread handed over."""
+    """Keeps the events as emitted, not built: what the handler's replay handed over
+    (its queued work is run at once, as a sender would)."""
 
     def __init__(self) -> None:
         super().__init__(disabled=True)
         self.received: list[Any] = []
 
     def emit(self, event: Any) -> None:
-        self.received.append(event)
+        if isinstance(event, DeferredWork):
+            event.run()
+        else:
+            self.received.append(event)
 
 
 def test_calls_are_priced_where_the_event_is_built_not_on_the_graph_s_thread() -> None:

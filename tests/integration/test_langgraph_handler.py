@@ -34,7 +34,7 @@ from langgraph.types import Command
 from sdk.langgraph import WdpCallbackHandler, instrument
 from sdk.langgraph.fake import FakeChatModel
 from sdk.telemetry.client import TelemetryClient
-from sdk.telemetry.deferred import DeferredEvent
+from sdk.telemetry.deferred import DeferredEvent, DeferredWork
 from sdk.telemetry.events import EventBase
 from tests.support.langgraph_graphs import (
     DEFAULT_TOPICS,
@@ -933,16 +933,17 @@ def test_a_client_whose_emit_raises_does_not_change_the_result(
 
 
 class TimedClient(TelemetryClient):
-    """The real queueing client; records where and how long each emit took."""
+    """The real queueing client; records where and how long each emit took, and what."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.calls: list[tuple[int, float]] = []
+        self.calls: list[tuple[int, float, str]] = []
 
-    def emit(self, event: EventBase | DeferredEvent) -> None:
+    def emit(self, event: EventBase | DeferredEvent | DeferredWork) -> None:
         started = time.perf_counter()
         super().emit(event)
-        self.calls.append((threading.get_ident(), time.perf_counter() - started))
+        kind = "work" if isinstance(event, DeferredWork) else "event"
+        self.calls.append((threading.get_ident(), time.perf_counter() - started, kind))
 
 
 @pytest.fixture
@@ -981,10 +982,20 @@ def test_emits_queue_on_the_graph_thread_while_the_endpoint_hangs(
         elapsed = time.perf_counter() - started
         # Waiting on the endpoint would take 3 s (its timeout) per send.
         assert elapsed < 2.5, f"5 runs took {elapsed:.2f}s behind a hanging endpoint"
-        # 5 x (run_started, 2 steps, 2 state changes, run_completed), all on this thread
-        assert len(client.calls) == 30
-        assert {thread for thread, _ in client.calls} == {threading.get_ident()}
-        assert max(duration for _, duration in client.calls) < 0.5
+        # The graph's thread only queued the handler's work, and never waited on it...
+        here = [(d, kind) for thread, d, kind in client.calls if thread == threading.get_ident()]
+        assert here
+        assert {kind for _, kind in here} == {"work"}
+        assert max(d for d, _ in here) < 0.5
+        # ... which the senders ran, stuck in HTTP as they are: 5 x (run_started, 2
+        # steps, 2 state changes, run_completed), every one queued by a sender thread.
+        deadline = time.monotonic() + 10
+        while sum(kind == "event" for _, _, kind in client.calls) < 30:
+            assert time.monotonic() < deadline, client.calls
+            time.sleep(0.01)
+        events = [thread for thread, _, kind in client.calls if kind == "event"]
+        assert len(events) == 30
+        assert threading.get_ident() not in events
         assert client.stats().sent == 0
     finally:
         client.shutdown(timeout=0.1)

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from sdk.langgraph import ModelPrice
 from sdk.langgraph.fake import FakeChatModel
 from sdk.telemetry.client import TelemetryClient
-from sdk.telemetry.deferred import DeferredEvent
+from sdk.telemetry.deferred import DeferredEvent, DeferredWork
 from sdk.telemetry.events import EventBase
 
 # --- the recording client ------------------------------------------------------------
@@ -43,7 +43,10 @@ class RecordingClient(TelemetryClient):
         self.fail = fail
         self._record_lock = threading.Lock()
 
-    def emit(self, event: EventBase | DeferredEvent) -> None:
+    def emit(self, event: EventBase | DeferredEvent | DeferredWork) -> None:
+        if isinstance(event, DeferredWork):
+            event.run()  # what the sender thread would do: its events come back here
+            return
         if isinstance(event, DeferredEvent):
             event = event.build()  # what the sender thread would do
         with self._record_lock:

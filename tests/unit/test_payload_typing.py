@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLER = ROOT / "sdk" / "langgraph" / "handler.py"
+REPLAY = ROOT / "sdk" / "langgraph" / "replay.py"
 CALLS = ROOT / "sdk" / "langgraph" / "calls.py"
 
 SNIPPET = """\
@@ -72,16 +72,17 @@ def test_the_correct_spelling_passes_mypy(tmp_path: Path, monkeypatch: pytest.Mo
     assert (status, output) == (0, ""), output
 
 
-# Slips in each of the handler's typed payloads: (its line, the slip, what mypy says).
-HANDLER_TYPOS = [
+# Slips in each of the handler's typed payloads, built where its records are replayed
+# (sdk/langgraph/replay.py): (its line, the slip, what mypy says).
+REPLAY_TYPOS = [
     (
-        '"duration_ms": round(node.duration_ms(), 3),',
-        '"duration": round(node.duration_ms(), 3),',
+        '"duration_ms": round(node.duration_ms(at.perf), 3),',
+        '"duration": round(node.duration_ms(at.perf), 3),',
         'Extra key "duration" for TypedDict "StepCompletedPayloadDict"',
     ),
     (
-        '"to_state": new_state,',
-        '"to_sate": new_state,',
+        '"to_state": state,',
+        '"to_sate": state,',
         'Missing key "to_state" for TypedDict "ItemStateChangedPayloadDict"',
     ),
     (
@@ -120,7 +121,7 @@ CALLS_TYPOS = [
 
 
 @pytest.mark.parametrize(
-    ("module", "typos"), [(HANDLER, HANDLER_TYPOS), (CALLS, CALLS_TYPOS)], ids=["handler", "calls"]
+    ("module", "typos"), [(REPLAY, REPLAY_TYPOS), (CALLS, CALLS_TYPOS)], ids=["replay", "calls"]
 )
 def test_typos_in_the_handlers_payloads_fail_mypy(
     module: Path,
