@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
 	&& { echo $$p; break; }; done)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt typecheck check-migrations screenshots lock clean venv
+.PHONY: run test lint fmt typecheck check-migrations screenshots lock clean venv peers-venv
 
 venv: $(STAMP)
 
@@ -25,6 +25,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP)
 	$(BIN)/wdp run
+
+# The peers benchmarked beside wdp's LangGraph handler (benchmarks/langgraph_peers.py),
+# in an environment of their own so they never change what the project runs with.
+PEERS := .venv-peers
+LANGFUSE_VERSION := 5.2.0
+peers-venv:
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet -c constraints.txt -e '.[langgraph]' 'langfuse==$(LANGFUSE_VERSION)'
+	$(PEERS)/bin/python -m pip list 2>/dev/null | grep -iE '^(langfuse|langgraph|langchain-core|opentelemetry-sdk) '
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -57,4 +66,4 @@ lock:
 	mv constraints.new constraints.txt && rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS) .pytest_cache .mypy_cache .ruff_cache
