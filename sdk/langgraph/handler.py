@@ -137,12 +137,7 @@ class WdpCallbackHandler(GraphCallbackHandler):
         self.item_id_key = item_id_key
         self.pricer = Pricer(prices)  # starts loading the bundled prices, off this thread
         self._client = client
-        self._tracker = Tracker(
-            workflow_name=workflow_name,
-            agent_roles=self.agent_roles,
-            state_key=state_key,
-            pricer=self.pricer,
-        )
+        self._tracker = self._new_tracker()
         # Appended to by any thread (deque.append is atomic), replayed under the lock.
         self._records: deque[Record] = deque()
         self._lock = threading.Lock()
@@ -151,12 +146,21 @@ class WdpCallbackHandler(GraphCallbackHandler):
         self._work = _Replay(self)
         _handlers.add(self)
 
+    def _new_tracker(self) -> Tracker:
+        return Tracker(
+            workflow_name=self.workflow_name,
+            agent_roles=self.agent_roles,
+            state_key=self.state_key,
+            pricer=self.pricer,
+        )
+
     def _after_fork_in_child(self) -> None:
         """The parent's records are the parent's to replay (here they would be emitted
         twice), and its lock may have been held by a thread this process does not have."""
         self._lock = threading.Lock()
         self._records.clear()
         self._scheduled = self._woken = False
+        self._tracker = self._new_tracker()  # nor are its live runs this child's to end
 
     # LangChain reads these to skip whole families of callbacks. (Not ignore_agent: it
     # also silences tools, and a model called by a tool must find its node.)
@@ -178,25 +182,28 @@ class WdpCallbackHandler(GraphCallbackHandler):
     def replay(self) -> None:
         """Replay every record made so far, in order, emitting the events they make.
 
-        Where the queued work runs (a sender thread), or on the spot when too much is
-        unreplayed. The flag is cleared before the records are taken: a record made
-        after that queues new work, one made before is replayed here.
+        Where the queued work runs (a sender thread; the emitting thread itself in sync
+        and disk-durability modes), or on the spot when too much is unreplayed. The
+        flag is cleared before the records are counted: a record made after that
+        queues new work (and waits for it), one made before is replayed here, so one
+        replay never grows longer than what was there when it started.
         """
         with self._lock:
             self._scheduled = False
             self._woken = False
             records, tracker = self._records, self._tracker
-            while records:
+            for _ in range(len(records)):
                 record = records.popleft()
                 try:
                     tracker.apply(record)
                 except Exception:
                     kind = record[0] if record else None
-                    known = isinstance(kind, int) and 0 <= kind < len(KIND_NAMES)
-                    log.exception(
-                        "wdp LangGraph instrumentation failed replaying %s",
-                        KIND_NAMES[kind] if known else repr(kind),
+                    name = (
+                        KIND_NAMES[kind]
+                        if isinstance(kind, int) and 0 <= kind < len(KIND_NAMES)
+                        else repr(kind)
                     )
+                    log.exception("wdp LangGraph instrumentation failed replaying %s", name)
 
     def _at(self) -> At:
         client = self._client or get_client()
@@ -286,7 +293,15 @@ class WdpCallbackHandler(GraphCallbackHandler):
 
     @guarded
     def on_interrupt(self, event: GraphInterruptEvent) -> None:
-        self._records.append((INTERRUPT, event.run_id))
+        self._record((INTERRUPT, event.run_id))
+
+    def _record(self, record: Record) -> None:
+        """A record of a callback that makes no event itself: queued work (or the
+        bounds) must still see it, or a model called outside any graph, or a node
+        calling one in a loop, would leave records that nothing replays."""
+        self._records.append(record)
+        if not self._scheduled or len(self._records) >= WAKE_AT:
+            self._queued(self._client or get_client())
 
     # --- calls inside nodes: recorded, charged to their node in the replay ------------
 
@@ -302,7 +317,7 @@ class WdpCallbackHandler(GraphCallbackHandler):
         **kwargs: Any,
     ) -> None:
         invocation = kwargs.get("invocation_params")
-        self._records.append((MODEL_START, run_id, parent_run_id, metadata, invocation))
+        self._record((MODEL_START, run_id, parent_run_id, metadata, invocation))
 
     @guarded
     def on_llm_start(
@@ -316,18 +331,18 @@ class WdpCallbackHandler(GraphCallbackHandler):
         **kwargs: Any,
     ) -> None:
         invocation = kwargs.get("invocation_params")
-        self._records.append((MODEL_START, run_id, parent_run_id, metadata, invocation))
+        self._record((MODEL_START, run_id, parent_run_id, metadata, invocation))
 
     @guarded
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         # The result is read in the replay: LangChain hands it on unchanged (its usage
         # and metadata are set when the model answers).
-        self._records.append((MODEL_END, run_id, response))
+        self._record((MODEL_END, run_id, response))
 
     @guarded
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         # A failed or cancelled stream still used (and is billed for) what it produced.
-        self._records.append((MODEL_END, run_id, kwargs.get("response")))
+        self._record((MODEL_END, run_id, kwargs.get("response")))
 
     # Tools and retrievers: only so that what they call finds its node.
 
@@ -341,7 +356,7 @@ class WdpCallbackHandler(GraphCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        self._records.append((CALL_START, run_id, parent_run_id))
+        self._record((CALL_START, run_id, parent_run_id))
 
     @guarded
     def on_retriever_start(
@@ -353,20 +368,20 @@ class WdpCallbackHandler(GraphCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        self._records.append((CALL_START, run_id, parent_run_id))
+        self._record((CALL_START, run_id, parent_run_id))
 
     @guarded
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._records.append((CALL_END, run_id))
+        self._record((CALL_END, run_id))
 
     @guarded
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._records.append((CALL_END, run_id))
+        self._record((CALL_END, run_id))
 
     @guarded
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._records.append((CALL_END, run_id))
+        self._record((CALL_END, run_id))
 
     @guarded
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._records.append((CALL_END, run_id))
+        self._record((CALL_END, run_id))

@@ -307,7 +307,7 @@ class BatchMode:
         return self.worker.state.current
 
     def emit(self, event: Queued) -> None:
-        refusal = self.worker.refusal()
+        refusal = self.worker.refusal(bounded=isinstance(event, DeferredWork))
         if refusal is None:
             self.worker.put(event)
         else:
@@ -349,7 +349,7 @@ class JournaledBatchMode(BatchMode):
     returns (:mod:`sdk.telemetry.journal`); a deferred one is validated first."""
 
     def emit(self, event: Queued) -> None:
-        refusal = self.worker.refusal()
+        refusal = self.worker.refusal(bounded=isinstance(event, DeferredWork))
         if refusal is not None:
             self._custody.spill([event], reason=refusal)
             return

@@ -140,11 +140,18 @@ class BatchWorker(Generic[Q, T]):
 
     # -- the caller's side -----------------------------------------------------------
 
-    def refusal(self) -> str | None:
-        """Why an item cannot be queued now (the caller keeps it elsewhere), or None."""
+    def refusal(self, *, bounded: bool = False) -> str | None:
+        """Why an item cannot be queued now (the caller keeps it elsewhere), or None.
+
+        ``bounded``: an item whose memory its producer bounds (deferred work, one item
+        standing for a LangGraph handler's records) is never refused for a full queue:
+        refused, it would be run at once on the caller's thread, and its events,
+        refused in turn, dropped while the API may be healthy. Nor is a worker's own
+        emit: those are the events of deferred work it is running, which it exports
+        next in the same cycle."""
         if self.state.current is ClientState.CLOSED:
             return "client is shut down"
-        if len(self._queue) >= self._queue_size:
+        if len(self._queue) >= self._queue_size and not (bounded or self.threads.current()):
             return "queue full"
         return None
 

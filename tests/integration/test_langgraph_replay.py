@@ -10,10 +10,13 @@ replay its parent's records.
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +26,8 @@ from sdk.langgraph.handler import MAX_RECORDS, WAKE_AT
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.deferred import DeferredEvent, DeferredWork
 from sdk.telemetry.events import EventBase
+from sdk.telemetry.transport import TransportResponse
+from sdk.telemetry.values import ulid_datetime
 from tests.support.langgraph_graphs import RecordingClient, build_linear, p
 
 WF = "replay-tests"
@@ -57,50 +62,97 @@ class NeverRuns(TelemetryClient):
         self.wakes += 1
 
 
+class Accepting:
+    """A transport answering every batch as the API does; keeps the event names."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self._lock = threading.Lock()
+
+    def send(self, body: bytes, *, timeout: float) -> TransportResponse:
+        batch = json.loads(gzip.decompress(body))["events"]
+        with self._lock:
+            self.received.extend(e["event_name"] for e in batch)
+        answer = {"results": [{"status": "created"}] * len(batch)}
+        return TransportResponse(status=200, body=json.dumps(answer).encode())
+
+    def close(self) -> None:
+        pass
+
+
+def replays_on(handler: WdpCallbackHandler) -> set[int]:
+    """The threads ``handler`` replays on, from now on."""
+    threads: set[int] = set()
+    replay = handler.replay
+
+    def watched() -> None:
+        threads.add(threading.get_ident())
+        replay()
+
+    handler.replay = watched  # type: ignore[method-assign]
+    return threads
+
+
 def test_the_replay_runs_on_a_sender_thread_and_every_event_arrives() -> None:
-    received: list[tuple[int, str]] = []
-    lock = threading.Lock()
-
-    class Transport:
-        def send(self, body: bytes, *, timeout: float) -> Any:
-            import gzip
-            import json
-
-            from sdk.telemetry.transport import TransportResponse
-
-            batch = json.loads(gzip.decompress(body))["events"]
-            with lock:
-                received.extend((threading.get_ident(), e["event_name"]) for e in batch)
-            answer = {"results": [{"status": "created"}] * len(batch)}
-            return TransportResponse(status=200, body=json.dumps(answer).encode())
-
-        def close(self) -> None:
-            pass
-
-    client = TelemetryClient(transport=Transport(), flush_interval_s=3600)
+    transport = Accepting()
+    client = TelemetryClient(transport=transport, flush_interval_s=3600)
     try:
         graph = instrument(
             build_linear([("a", _done), ("b", _done)]), workflow_name=WF, client=client
         )
+        threads = replays_on(handler_of(graph))
         for n in range(20):
             graph.invoke({"item_id": f"S-{n}", "status": "new"})
         assert client.flush(timeout=10)
-        counts = Counter(name for _, name in received)
-        assert counts == {
+        assert Counter(transport.received) == {
             "workflow.run_started": 20,
             "workflow.step_completed": 40,
             "workflow.item_state_changed": 20,  # new -> done at a; b leaves it done
             "workflow.run_completed": 20,
         }
-        assert threading.get_ident() not in {thread for thread, _ in received}
+        assert threads
+        assert threading.get_ident() not in threads
         assert client.stats().rejected == 0
         assert handler_of(graph).live_runs == 0
     finally:
         client.shutdown(timeout=1)
 
 
+def test_a_replay_longer_than_the_queue_loses_nothing_while_the_api_is_healthy() -> None:
+    transport = Accepting()
+    # A queue far smaller than one replay's events, and graph threads racing the sender.
+    client = TelemetryClient(
+        transport=transport, queue_size=50, batch_size=20, flush_interval_s=3600
+    )
+    try:
+        nodes = [(f"n{i}", _done) for i in range(6)]
+        graph = instrument(build_linear(nodes), workflow_name=WF, client=client)
+
+        def many(worker: int) -> None:
+            for n in range(150):
+                graph.invoke({"item_id": f"Q-{worker}-{n}", "status": "new"})
+
+        threads = [threading.Thread(target=many, args=(w,)) for w in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert client.flush(timeout=30)
+        runs = 6 * 150
+        assert Counter(transport.received) == {
+            "workflow.run_started": runs,
+            "workflow.step_completed": 6 * runs,
+            "workflow.item_state_changed": runs,
+            "workflow.run_completed": runs,
+        }
+        stats = client.stats()
+        assert (stats.dropped, stats.spooled, stats.rejected) == (0, 0, 0)
+    finally:
+        client.shutdown(timeout=1)
+
+
 def test_a_node_changing_its_input_later_does_not_change_what_was_recorded() -> None:
-    client = RecordingClient()
+    client = NeverRuns()  # the replay comes after the node has run, as on a sender
 
     def meddler(state: dict[str, Any]) -> dict[str, Any]:
         state["status"] = "scribbled"  # the input dict, changed in place after start
@@ -109,9 +161,11 @@ def test_a_node_changing_its_input_later_does_not_change_what_was_recorded() -> 
 
     graph = instrument(build_linear([("a", meddler)]), workflow_name=WF, client=client)
     graph.invoke({"item_id": "M-1", "status": "new"})
-    (change,) = client.payloads("item_state_changed")
+    assert client.events == []  # nothing replayed yet
+    handler_of(graph).replay()
+    (change,) = [p(e) for e in client.events if e.event_name == "workflow.item_state_changed"]
     assert (change["from_state"], change["to_state"]) == ("new", "worked")
-    (step,) = client.named("step_completed")
+    (step,) = [e for e in client.events if e.event_name == "workflow.step_completed"]
     assert step.item_id == "M-1"
 
 
@@ -201,8 +255,6 @@ def test_a_replay_failing_on_one_record_goes_on_with_the_rest(
 
 
 def test_events_keep_the_time_and_correlation_of_the_callback_not_of_the_replay() -> None:
-    from datetime import UTC, datetime, timedelta
-
     from sdk.telemetry.context import correlation
 
     ticks = iter(datetime(2026, 12, 3, 8, 0, tzinfo=UTC) + timedelta(seconds=s) for s in range(99))
@@ -217,6 +269,9 @@ def test_events_keep_the_time_and_correlation_of_the_callback_not_of_the_replay(
     assert started.ts == datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
     assert step.agent_role == "reviewer"
     assert done.agent_role == "reviewer"
-    assert [e.event_id[:10] for e in client.events] == sorted(
-        e.event_id[:10] for e in client.events
-    )
+    # Each id carries its callback's tick (run start 0 s, node start 1 s, node end 2 s,
+    # run end 3 s), not the replay's clock, which would read 4 s and on.
+    minted = [ulid_datetime(e.event_id) for e in client.events]
+    base = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    assert minted == [base, base + timedelta(seconds=2), base + timedelta(seconds=2),
+                      base + timedelta(seconds=3)]  # fmt: skip
