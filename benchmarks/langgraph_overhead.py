@@ -46,7 +46,6 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 import psycopg
-from langgraph.callbacks import GraphCallbackHandler
 from langgraph.graph import END, START, StateGraph
 from rich.console import Console
 from rich.table import Table
@@ -54,6 +53,7 @@ from rich.table import Table
 from benchmarks.harness import benchmark_api, fresh_database, verdict
 from sdk.langgraph import instrument
 from sdk.langgraph.fake import FakeChatModel
+from sdk.langgraph.handler import InlineGraphHandler
 from sdk.langgraph.prices import bundled, warm_bundled
 from sdk.telemetry import TelemetryClient
 from sdk.telemetry.transport import TransportResponse
@@ -130,24 +130,12 @@ def build_graph(nodes: int, work_ms: float, work: Callable[[float], None] = spin
     return builder.compile()
 
 
-class EmptyHandler(GraphCallbackHandler):
-    """The floor: a handler that does nothing, dispatched to as wdp's is (inline, the
-    same families of callbacks ignored), so only the machinery is left to cost."""
-
-    run_inline = True
-    raise_error = False
-
-    @property
-    def ignore_retry(self) -> bool:
-        return True
-
-    @property
-    def ignore_custom_event(self) -> bool:
-        return True
+class EmptyHandler(InlineGraphHandler):
+    """The floor: a handler that does nothing, dispatched to as wdp's is (its base), so
+    only the machinery is left to cost."""
 
 
 Sample = tuple[float, float]  # (wall seconds, CPU seconds of the calling thread)
-VARIANTS = ("plain", "empty", "wdp")
 
 
 def measure(runs: int, graphs: dict[str, Any], mode: str) -> dict[str, list[Sample]]:

@@ -92,7 +92,7 @@ def emit_cost(samples: int) -> dict[str, float]:
             else:
                 StepCompleted.model_validate(finished)
             timed[turn].append((time.perf_counter_ns() - t0) / 1000)
-        if len(worker._queue) >= client_batch_size(client):
+        if len(worker._queue) >= worker._batch_size:
             worker._queue.clear()
     return {
         "median_us": statistics.median(timed["ours"]),
@@ -100,12 +100,6 @@ def emit_cost(samples: int) -> dict[str, float]:
         "floor_median_us": statistics.median(timed["floor"]),
         "floor_p99_us": _percentile(timed["floor"], 0.99),
     }
-
-
-def client_batch_size(client: TelemetryClient) -> int:
-    mode = client._mode
-    assert isinstance(mode, BatchMode)
-    return mode.worker._batch_size
 
 
 def durability_cost(samples: int, spool_root: Path, *, rounds: int = 40) -> dict[str, float]:

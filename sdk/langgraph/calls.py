@@ -119,10 +119,10 @@ class CallTracking:
             node.cache_reported |= usage.cache_reported
 
     def _usage_of(
-        self, node: NodeState, ended: datetime
+        self, node: NodeState, ts: datetime
     ) -> tuple[datetime | None, StepUsage, Estimate | None]:
-        """The step's calls and token totals, the time its event is dated (``ended``,
-        the client's clock when the node ended) and the estimate of its calls, priced
+        """The step's calls and token totals, the time its event is dated (``ts``, the
+        client's clock when the node ended) and the estimate of its calls, priced
         where the event is built (None: it called no model, a known $0).
 
         The calls are priced for the UTC day of the event, the day the platform
@@ -131,7 +131,6 @@ class CallTracking:
         calls = list(node.calls)
         if not calls:
             return None, {**_NO_CALLS, "calls": []}, None
-        ts = ended
         tokens_in = tokens_out = cached = 0
         for call in calls:
             tokens_in += call["tokens_in"]

@@ -53,7 +53,7 @@ from sdk.langgraph.replay import (
     Record,
     Tracker,
 )
-from sdk.langgraph.tracking import At, field_of, update_of
+from sdk.langgraph.tracking import At, field_of, state_in
 from sdk.telemetry import context
 from sdk.telemetry.client import TelemetryClient
 from sdk.telemetry.default import get_client
@@ -109,16 +109,33 @@ class _Replay(DeferredWork):
         self.handler.replay()
 
 
-class WdpCallbackHandler(GraphCallbackHandler):
+class InlineGraphHandler(GraphCallbackHandler):
+    """How LangChain dispatches to wdp's handler: inline (on the event loop's thread
+    under ``ainvoke``, not an executor thread per callback), errors never raised, and
+    whole families of callbacks skipped. The benchmarks' empty handler subclasses it
+    too, so the floor it measures is the same dispatch."""
+
+    run_inline = True
+    raise_error = False
+
+    # LangChain reads these to skip whole families of callbacks. (Not ignore_agent: it
+    # also silences tools, and a model called by a tool must find its node.)
+    @property
+    def ignore_retry(self) -> bool:
+        return True
+
+    @property
+    def ignore_custom_event(self) -> bool:
+        return True
+
+
+class WdpCallbackHandler(InlineGraphHandler):
     """Emits ``workflow.run_started``, ``step_completed``, ``item_state_changed`` and
     ``run_completed`` for every invocation of the graphs it is attached to.
 
     Use :func:`sdk.langgraph.instrument`; one handler may serve any number of
     concurrent invocations.
     """
-
-    run_inline = True
-    raise_error = False
 
     def __init__(
         self,
@@ -161,16 +178,6 @@ class WdpCallbackHandler(GraphCallbackHandler):
         self._records.clear()
         self._scheduled = self._woken = False
         self._tracker = self._new_tracker()  # nor are its live runs this child's to end
-
-    # LangChain reads these to skip whole families of callbacks. (Not ignore_agent: it
-    # also silences tools, and a model called by a tool must find its node.)
-    @property
-    def ignore_retry(self) -> bool:
-        return True
-
-    @property
-    def ignore_custom_event(self) -> bool:
-        return True
 
     @property
     def live_runs(self) -> int:
@@ -273,12 +280,10 @@ class WdpCallbackHandler(GraphCallbackHandler):
         try:
             at = self._at()
             records = self._records
-            if type(outputs) is dict:  # nearly always: update_of's and field_of's case
+            if type(outputs) is dict:  # nearly always: state_in's commonest case, inlined
                 state = outputs.get(self.state_key)
-            elif outputs is not None:
-                state = field_of(update_of(outputs), self.state_key)
             else:
-                state = None
+                state = state_in(outputs, self.state_key)
             records.append((CHAIN_END, run_id, state, at))
             if not self._scheduled or len(records) >= WAKE_AT:
                 self._queued(at.client)
@@ -288,20 +293,20 @@ class WdpCallbackHandler(GraphCallbackHandler):
     @guarded
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         at = self._at()
-        self._records.append((CHAIN_ERROR, run_id, error, at))
-        self._queued(at.client)
+        self._record((CHAIN_ERROR, run_id, error, at), at.client)
 
     @guarded
     def on_interrupt(self, event: GraphInterruptEvent) -> None:
         self._record((INTERRUPT, event.run_id))
 
-    def _record(self, record: Record) -> None:
-        """A record of a callback that makes no event itself: queued work (or the
-        bounds) must still see it, or a model called outside any graph, or a node
+    def _record(self, record: Record, client: TelemetryClient | None = None) -> None:
+        """Record a callback and see that queued work will replay it, for every
+        callback but the two per node (which do the same inline). Also for those that
+        make no event themselves: else a model called outside any graph, or a node
         calling one in a loop, would leave records that nothing replays."""
         self._records.append(record)
         if not self._scheduled or len(self._records) >= WAKE_AT:
-            self._queued(self._client or get_client())
+            self._queued(client or self._client or get_client())
 
     # --- calls inside nodes: recorded, charged to their node in the replay ------------
 
@@ -344,7 +349,8 @@ class WdpCallbackHandler(GraphCallbackHandler):
         # A failed or cancelled stream still used (and is billed for) what it produced.
         self._record((MODEL_END, run_id, kwargs.get("response")))
 
-    # Tools and retrievers: only so that what they call finds its node.
+    # Tools and retrievers: only so that what they call finds its node. (One method
+    # per callback, not aliases: LangChain's signatures name their arguments apart.)
 
     @guarded
     def on_tool_start(

@@ -39,10 +39,9 @@ from sdk.langgraph.tracking import (
     RunState,
     as_name,
     error_message,
-    field_of,
     is_node_run,
+    state_in,
     thread_of,
-    update_of,
 )
 from sdk.telemetry import events, payloads
 from sdk.telemetry.emitting import emit_deferred
@@ -256,8 +255,7 @@ class Tracker(CallTracking):
         if node is not None:
             if isinstance(error, ParentCommand):  # Command(graph=PARENT): a normal exit
                 output = error.args[0] if error.args else None
-                state = field_of(update_of(output), self.state_key) if output is not None else None
-                self._finish_node(node, at, status="ok", new_state=state)
+                self._finish_node(node, at, status="ok", new_state=state_in(output, self.state_key))
             elif isinstance(error, GraphBubbleUp):  # interrupt(): paused, not failed
                 node.run.interrupted = True
                 self._finish_node(node, at, status="ok")

@@ -159,6 +159,11 @@ def update_of(output: Any) -> Any:
     return output
 
 
+def state_in(output: Any, key: str) -> Any:
+    """The value a node's output sets for ``key`` (None when it returned nothing)."""
+    return field_of(update_of(output), key) if output is not None else None
+
+
 def as_name(value: Any) -> str | None:
     """A state or id value as the events' short string (enums by value); None if empty
     or not a plain value (an object's text would differ on every run).

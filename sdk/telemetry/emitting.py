@@ -46,22 +46,18 @@ def emit_event(event_type: type[E], payload: Mapping[str, object], envelope: Env
 
     The hot path of every builder call, measured against pydantic validating the
     finished event alone (``benchmarks/sdk.py``, issue 19): one clock read, one
-    contextvar read, the event dict built in one go and one call of the model's
-    compiled validator (``model_validate`` adds a Python frame and checks around it).
+    contextvar read (``context.resolve``) and one call of the model's compiled
+    validator (``model_validate`` adds a Python frame and checks around it).
     """
     run_id, item_id, workflow_name, agent_role, event_id, ts, client = envelope
     target = client or get_client()
     now = target.clock()
-    ctx = context.current()
     data: dict[str, Any] = {
         # The id is minted from the clock, not from ts: an event about the past (a
         # backfill, late feedback) still lands in a live partition.
         "event_id": event_id or new_ulid(int(now.timestamp() * 1000)),
         "ts": ts or now,
-        "run_id": run_id if run_id is not None else ctx.run_id,
-        "item_id": item_id if item_id is not None else ctx.item_id,
-        "workflow_name": workflow_name if workflow_name is not None else ctx.workflow_name,
-        "agent_role": agent_role if agent_role is not None else ctx.agent_role,
+        **context.resolve(run_id, item_id, workflow_name, agent_role),
     }
     # Keyword arguments are flat: a quick look proves them storable far cheaper than
     # the general walk, which still runs for anything out of the ordinary.
