@@ -25,6 +25,7 @@ from ingest_api.errors import (
     EventConflict,
     InvalidEvent,
 )
+from ingest_api.headers import header
 from ingest_api.metrics import LatencyMiddleware, Metrics
 from ingest_api.openapi import (
     BatchOperation,
@@ -93,8 +94,8 @@ async def _decode(request: Request[Any, Any, Any], limit: int) -> Body:
     raw = await read_body(request, limit)
     return decode_body(
         raw,
-        content_type=request.headers.get("content-type"),
-        content_encoding=request.headers.get("content-encoding"),
+        content_type=header(request, "content-type"),
+        content_encoding=header(request, "content-encoding"),
         limit=limit,
     )
 

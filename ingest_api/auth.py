@@ -31,6 +31,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 
 from ingest_api.errors import Forbidden, TooManyFailedAttempts, Unauthorized
+from ingest_api.headers import header
 from ingest_api.metrics import Metrics
 from sdk.settings import WdpSettings
 
@@ -207,15 +208,13 @@ class Authenticator:
         if scope is not None and scope in self.open_scopes:
             return self.open_scopes
         client = self._unblocked_client(connection)
-        auth_scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        auth_scheme, _, token = (header(connection, "authorization") or "").partition(" ")
         if (
             key_header is not None
-            and key_header in connection.headers
-            and (
-                auth_scheme.lower() != "bearer"  # e.g. a proxy's Basic credentials
-            )
+            and auth_scheme.lower() != "bearer"  # e.g. a proxy's Basic credentials
+            and (bare_key := header(connection, key_header)) is not None
         ):
-            auth_scheme, token = "bearer", connection.headers.get(key_header, "")
+            auth_scheme, token = "bearer", bare_key
         if auth_scheme.lower() != "bearer" or not token.strip():
             self._failed(client)
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
@@ -270,7 +269,9 @@ class Authenticator:
         and its failure counted, like anywhere else."""
         if Scope.INGEST in self.open_scopes:
             return True
-        return "authorization" in connection.headers and bool(self.check(connection, None))
+        return header(connection, "authorization") is not None and bool(
+            self.check(connection, None)
+        )
 
     def _failed(self, client: str) -> None:
         self.metrics.rejected.labels("unauthorized").inc()

@@ -54,6 +54,14 @@ class MalformedJson(ApiError):
     error = "malformed_json"
 
 
+class ClientDisconnected(ApiError):
+    """The client went away before its whole body arrived: nothing was read, nothing
+    stored. Nobody reads the answer; it keeps such requests out of the 500s."""
+
+    status_code = 400
+    error = "client_disconnected"
+
+
 class Unauthorized(ApiError):
     status_code = 401
     error = "unauthorized"

@@ -17,7 +17,14 @@ from typing import Any, NoReturn
 from litestar import Request
 from pydantic import ValidationError
 
-from ingest_api.errors import BodyTooLarge, MalformedJson, StoreUnavailable, UnsupportedMediaType
+from ingest_api.errors import (
+    BodyTooLarge,
+    ClientDisconnected,
+    MalformedJson,
+    StoreUnavailable,
+    UnsupportedMediaType,
+)
+from ingest_api.headers import header
 from ingest_api.store import EventRow, EventStore
 from sdk.db.partitions import Month, describe_window
 from sdk.telemetry.events import EVENT_TYPE_BY_NAME, parse_event
@@ -65,7 +72,7 @@ def decode_body(
     try:
         # Strict UTF-8 (json.loads would also guess UTF-16/32, whose bytes the NUL and
         # surrogate screen below cannot read).
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        data = _DECODER.decode(raw.decode("utf-8"))
     except RecursionError:
         _malformed(f"JSON nesting is deeper than this server parses (limit {MAX_DEPTH})")
     except (UnicodeDecodeError, ValueError) as exc:
@@ -79,6 +86,10 @@ def _malformed(detail: str) -> NoReturn:
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# Built once: json.loads with an option builds a decoder per call (~2 us in situ).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def decompress(raw: bytes, *, content_encoding: str | None, limit: int) -> bytes:
@@ -183,18 +194,28 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it (or its Content-Length) exceeds ``limit``."""
-    announced = request.headers.get("content-length")
+    """The raw body, refused with 413 as soon as it (or its Content-Length) exceeds ``limit``.
+
+    Read from the ASGI ``receive`` itself: ``request.stream()`` first parses every
+    header into Litestar's multidict to learn the Content-Length that is checked here
+    anyway (~5 us of a single event's API CPU, docs/benchmarks.md, issue 18).
+    """
+    announced = header(request, "content-length")
     if announced is not None and announced.isdigit() and int(announced) > limit:
         raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":  # http.disconnect, the only other one
+            raise ClientDisconnected("the client disconnected before the body was complete")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def check_all(

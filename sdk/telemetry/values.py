@@ -14,7 +14,7 @@ import random
 import re
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -221,7 +221,11 @@ def ulid_ms(ulid: str) -> int:
     return ms
 
 
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ulid_datetime(ulid: str) -> datetime:
     """The instant embedded in a ULID, as an aware UTC datetime (what event_time holds)."""
-    ms = ulid_ms(ulid)
-    return datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
+    # Exact integer arithmetic, and half the cost of fromtimestamp().replace() (it runs
+    # once per event on the ingest hot path).
+    return _UNIX_EPOCH + timedelta(milliseconds=ulid_ms(ulid))

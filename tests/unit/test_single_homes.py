@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -181,10 +180,17 @@ def test_the_ingest_store_writes_and_compares_every_written_column() -> None:
     assert WORKFLOW_EVENT_COLUMNS[2:] == store.COMPARED  # all but the key (id, time)
     # The hot path's row-to-arrays code is written out for speed: it must follow the
     # same order. A row whose every field is its own column's name shows the order.
-    row_fields = [f.name for f in fields(store.EventRow)]
+    row_fields = list(store.EventRow._fields)
     assert row_fields == [("payload_json" if c == "payload" else c) for c in WORKFLOW_EVENT_COLUMNS]
     row = store.EventRow(*row_fields)  # type: ignore[arg-type]
-    assert [values[0] for values in store._columns([row])] == row_fields
+    params = store._columns([row])
+    assert [values[0] for values in params] == row_fields
+    # ... and each array is of its column's SQL type (the binary encoders' oids).
+    kinds = {"text": "TextArray", "int": "Int4Array", "timestamptz": "TimestamptzArray"}
+    for name, values in zip(WORKFLOW_EVENT_COLUMNS, params, strict=True):
+        sql_type = store._array_type(store.workflow_events.c[name])
+        assert type(values).__name__ == kinds[sql_type], name
+    assert all(values == [] for values in store._columns([]))
 
 
 # --- the first aggregate day ------------------------------------------------------------
