@@ -77,11 +77,11 @@ class KeyRing:
     def scopes_of(self, presented: bytes) -> frozenset[Scope]:
         """The scopes of ``presented`` (empty if it is no key), in time independent of it."""
         digest = _digest(presented)
-        granted: set[Scope] = set()
+        granted: frozenset[Scope] = frozenset()
         for key, scopes in self.keys:
             if hmac.compare_digest(digest, key):  # every key, even after a match
-                granted |= scopes
-        return frozenset(granted)
+                granted = granted | scopes
+        return granted
 
 
 class FailureLimiter:
@@ -241,7 +241,9 @@ class Authenticator:
 
     def _unblocked_client(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         """The client's address as failures are charged to it; 429 while it is blocked."""
-        client = client_key(connection.client.host if connection.client else None)
+        # The scope's (host, port) itself: connection.client builds an object per call.
+        address = connection.scope.get("client")
+        client = client_key(address[0] if address else None)
         wait = self.limiter.retry_after(client)
         if wait is not None:
             raise TooManyFailedAttempts(
