@@ -89,7 +89,7 @@ def json_content(schema: dict[str, Any]) -> dict[str, OpenAPIMediaType]:
 
 def error_responses(*codes: int) -> dict[str, OpenAPIResponse]:
     text = {
-        400: "Body is not valid JSON",
+        400: "Body is not valid JSON, or the client disconnected before sending all of it",
         401: "Missing or invalid API key",
         403: "A valid key without this endpoint's scope (the body names the scope needed)",
         409: "Same event_id already stored with different content",

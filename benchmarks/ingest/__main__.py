@@ -39,7 +39,7 @@ TARGET_P99_MS = 20.0
 TARGET_BATCH_VS_CEILING = 0.5
 TARGET_SINGLE_VS_BASELINE = 2.0
 # Phases measured once per round, in this order (ABAB... across rounds).
-ROUND_PHASES = ("ceiling", "bare_copy", "batch", "single", "framework")
+ROUND_PHASES = ("ceiling", "bare_copy", "batch", "single", "framework", "lean")
 
 
 def make_runner() -> tuple[Runner, str]:
@@ -72,6 +72,7 @@ def evaluate(
 
     bare, ceiling, batch = phases["bare_copy"].rate, phases["ceiling"].rate, phases["batch"].rate
     single, framework = phases["single"].rate, phases["framework"].rate
+    lean = phases["lean"].rate
     baseline = phases["baseline"].rate
     p99 = phases["open"].p99_ms or math.nan
     return [
@@ -104,6 +105,12 @@ def evaluate(
             f"{single:,.0f} req/s / {baseline:,.0f} events/s",
             single / baseline,
             TARGET_SINGLE_VS_BASELINE,
+        ),
+        _ratio(
+            "(for reference) single / the lean framework (body from receive, ASGIResponse)",
+            f"{single:,.0f} / {lean:,.0f} req/s",
+            per_round("single", "lean"),
+            0.0,
         ),
         _ratio(
             "(for reference) own-table ceiling / bare-table COPY: the CHECK, trigger, partitions",
@@ -286,11 +293,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             with (
                 benchmark_api(url, workers=args.workers, server=args.server) as server,
                 bare_framework(server.api_key) as bare,
+                bare_framework(server.api_key, "lean_app") as lean,
             ):
                 load = Load(server, args.client, args.workers, run)
                 bare_load = Load(bare, args.client, 1, run)
+                lean_load = Load(lean, args.client, 1, run)
                 warm_up(load)
                 phase_single(bare_load, None, 2_000, CpuMeter(pg_pid, bare.process.pid), "warm")
+                phase_single(lean_load, None, 2_000, CpuMeter(pg_pid, lean.process.pid), "warm")
                 for r in range(args.rounds):
                     console.print(f"round {r + 1} of {args.rounds}…")
                     rounds["ceiling"].append(
@@ -316,6 +326,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                             name=f"(f) bare framework, {SINGLE_CONNECTIONS} conns",
                         )
                     )
+                    rounds["lean"].append(
+                        phase_single(
+                            lean_load,
+                            None,
+                            args.single_events,
+                            CpuMeter(pg_pid, lean.process.pid),
+                            f"lean{r}",
+                            name=f"(g) lean framework, {SINGLE_CONNECTIONS} conns",
+                        )
+                    )
                 console.print(f"running (c) open loop at {args.rate:g} req/s…")
                 once["open"] = phase_open(
                     load, url, args.rate, args.rate_seconds, CpuMeter(pg_pid, server.process.pid)
@@ -327,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     # The median round of each phase stands for it; the table shows min and median.
     phases = {name: _median(results) for name, results in rounds.items()} | once
-    order = ("ceiling", "bare_copy", "batch", "single", "framework", "open", "baseline")
+    order = ("ceiling", "bare_copy", "batch", "single", "framework", "lean", "open", "baseline")
     phases = {k: phases[k] for k in order}
     targets = evaluate(phases, args.rate, rounds)
     report(phases, targets)

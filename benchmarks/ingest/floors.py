@@ -4,7 +4,9 @@
                 primary key and indexes but no CHECK constraint, no trigger and no
                 partitioning: what the hardware and the index design allow;
 (f) framework   single-event POSTs, from the same load generator, to a bare Litestar app
-                on the same uvicorn that only parses the body (``bare_app``).
+                on the same uvicorn that only parses the body (``bare_app``);
+(g) lean        the same floor with wdp's hot-path shortcuts (``bare_app.lean_app``),
+                printed for reference.
 """
 
 from __future__ import annotations
@@ -73,16 +75,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def bare_framework(api_key: str | None) -> Iterator[ApiServer]:
-    """``bare_app`` under uvicorn as ``wdp api`` runs it (one worker, uvloop, the same
-    httptools protocol, no access log)."""
+def bare_framework(api_key: str | None, app: str = "app") -> Iterator[ApiServer]:
+    """``bare_app``'s ``app`` (or ``lean_app``) under uvicorn as ``wdp api`` runs it (one
+    worker, uvloop, the same httptools protocol, no access log)."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="wdp-bench-bare-") as tmp:
         log_path = Path(tmp) / "bare.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "uvicorn", "benchmarks.ingest.bare_app:app",
+                    sys.executable, "-m", "uvicorn", f"benchmarks.ingest.bare_app:{app}",
                     "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
                     "--http", HTTP_PROTOCOL, "--no-access-log", "--log-level", "warning",
                 ],
