@@ -11,8 +11,9 @@ loop over its values, the element oid fixed.
 
 The format is ``array_recv``'s: a header (dimensions, a has-null flag, the element
 oid), the dimension's length and lower bound, then each element as a 4-byte length
-(-1 for NULL) and its binary value. Values of the wrong type are refused with
-``psycopg.DataError``, as psycopg's own dumpers refuse them.
+(-1 for NULL) and its binary value. What cannot be sent exactly is refused with
+``psycopg.DataError`` (a naive datetime too, which psycopg would send as a timestamp
+without zone); the store only hands them validated rows.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ class _TextArrayDumper(Dumper):
 
     def __init__(self, cls: type, context: Any = None) -> None:
         super().__init__(cls, context)
-        # The bytes of text are sent in the connection's encoding, as psycopg sends str.
-        self._encoding = self.connection.info.encoding if self.connection else "utf-8"
+        # The bytes of text are sent in the connection's encoding, as psycopg sends str
+        # (which sends UTF-8 to a SQL_ASCII database, whose encoding reads as "ascii").
+        encoding = self.connection.info.encoding if self.connection else "utf-8"
+        self._encoding = "utf-8" if encoding == "ascii" else encoding
 
     def dump(self, obj: Any) -> bytes:
         parts = [b""]
@@ -92,7 +95,7 @@ class _Int4ArrayDumper(Dumper):
             # No NULLs (a has-null flag of 0): each value behind its fixed length of 4.
             body = b"".join([_INT4(4, v) for v in obj])
         except struct.error as exc:
-            raise psycopg.DataError(f"cannot send {list(obj)!r} as int4: {exc}") from exc
+            raise psycopg.DataError(f"cannot send a value as int4: {exc}") from exc
         return _head(len(obj), 0, INT4_OID) + body
 
 
@@ -107,7 +110,7 @@ class _TimestamptzArrayDumper(Dumper):
             # subtracted from an aware one: refused, never sent as if it were UTC.
             body = b"".join([_INT8(8, (value - _PG_EPOCH) // _MICROSECOND) for value in obj])
         except TypeError as exc:
-            raise psycopg.DataError(f"cannot send {list(obj)!r} as timestamptz: {exc}") from exc
+            raise psycopg.DataError(f"cannot send a value as timestamptz: {exc}") from exc
         return _head(len(obj), 0, TIMESTAMPTZ_OID) + body
 
 

@@ -55,8 +55,8 @@ class MalformedJson(ApiError):
 
 
 class ClientDisconnected(ApiError):
-    """The client went away before its whole body arrived: nothing was read, nothing
-    stored. Nobody reads the answer; it keeps such requests out of the 500s."""
+    """The client went away before its whole body arrived: what came is dropped,
+    nothing is stored. Nobody reads the answer; it keeps such requests out of the 500s."""
 
     status_code = 400
     error = "client_disconnected"

@@ -17,8 +17,8 @@ from litestar.connection import ASGIConnection
 
 
 def header(connection: ASGIConnection[Any, Any, Any, Any], name: str) -> str | None:
-    """The first value of header ``name`` (lower case), or None if it was not sent."""
-    wanted = name.encode("latin-1")
+    """The first value of header ``name`` (any case), or None if it was not sent."""
+    wanted = name.lower().encode("latin-1")
     for key, value in connection.scope["headers"]:
         # ASGI servers send names in lower case; a test client or proxy might not.
         if key == wanted or key.lower() == wanted:

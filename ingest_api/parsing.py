@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from litestar import Request
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
 from pydantic import ValidationError
 
 from ingest_api.errors import (
@@ -200,6 +202,11 @@ async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     header into Litestar's multidict to learn the Content-Length that is checked here
     anyway (~5 us of a single event's API CPU, docs/benchmarks.md, issue 18).
     """
+    state = ScopeState.from_scope(request.scope)
+    if state.body is not Empty:  # read already (request.body(), middleware): receive is spent
+        if len(state.body) > limit:
+            raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
+        return state.body
     announced = header(request, "content-length")
     if announced is not None and announced.isdigit() and int(announced) > limit:
         raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
@@ -215,7 +222,9 @@ async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
             raise BodyTooLarge(f"body is larger than the limit of {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            # Kept where request.body() looks, so a later reader gets it too.
+            state.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return state.body
 
 
 async def check_all(

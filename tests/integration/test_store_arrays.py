@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest_api.arrays import Int4Array, TextArray, TimestamptzArray
+from sdk.db.url import with_database
+from sdk.telemetry.values import new_ulid
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +102,24 @@ def test_what_cannot_be_sent_exactly_is_refused(
 ) -> None:
     with pytest.raises(psycopg.DataError, match=f"as {problem}"):
         conn.execute(f"SELECT %b::{sql_type}[]", (value,))
+
+
+def test_text_goes_to_a_sql_ascii_database_as_psycopg_sends_it(pg_server_url: str) -> None:
+    """psycopg sends str as UTF-8 to a SQL_ASCII database (encoding "ascii"); so must we,
+    or any non-ASCII text there would be refused (422) where it was stored before."""
+    import ingest_api.store  # noqa: F401
+
+    name = f"wdp_test_ascii_{new_ulid().lower()}"
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' TEMPLATE template0")
+    try:
+        with psycopg.connect(with_database(pg_server_url, name), autocommit=True) as conn:
+            assert conn.info.encoding == "ascii"
+            row = conn.execute(
+                "SELECT (%b::text[])[1]::bytea, (%b::text[])[1]::bytea",
+                (TextArray(["café"]), ["café"]),
+            ).fetchone()
+            assert row == ("café".encode(), "café".encode())
+    finally:
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from litestar import Request
+from litestar import Litestar, Request, post
+from litestar.testing import TestClient
 
 from ingest_api.errors import BodyTooLarge, ClientDisconnected
 from ingest_api.headers import header
@@ -52,6 +53,11 @@ def test_header_answers_as_litestar_headers_do(name: str) -> None:
     assert header(req, name) == req.headers.get(name)
 
 
+def test_header_names_are_asked_for_in_any_case() -> None:
+    assert header(request(HEADERS, []), "X-Twice") == "first"
+    assert header(request(HEADERS, []), "AUTHORIZATION") == "Bearer k\xe9y"
+
+
 def test_header_values_are_the_bytes_sent_as_latin_1() -> None:
     assert header(request(HEADERS, []), "authorization") == "Bearer k\xe9y"
 
@@ -84,3 +90,31 @@ def test_a_client_gone_before_its_body_ended_is_a_4xx_not_a_500() -> None:
     with pytest.raises(ClientDisconnected) as caught:
         asyncio.run(read_body(req, 100))
     assert caught.value.status_code == 400
+
+
+def test_a_body_read_before_is_returned_again_and_one_read_here_is_kept() -> None:
+    """receive() is spent once the body is read: read_body and request.body() must find
+    it wherever it was read first, never wait on receive() again (a real app)."""
+
+    @post("/first-litestar", status_code=200)
+    async def litestar_first(request: Request[Any, Any, Any]) -> list[str]:
+        return [(await request.body()).decode(), (await read_body(request, 100)).decode()]
+
+    @post("/first-ours", status_code=200)
+    async def ours_first(request: Request[Any, Any, Any]) -> list[str]:
+        return [(await read_body(request, 100)).decode(), (await request.body()).decode()]
+
+    @post("/limit", status_code=200)
+    async def limit(request: Request[Any, Any, Any]) -> str:
+        await request.body()
+        try:
+            await read_body(request, 3)
+        except BodyTooLarge:
+            return "refused"
+        return "read"
+
+    app = Litestar([litestar_first, ours_first, limit])
+    with TestClient(app, timeout=10) as client:
+        for path in ("/first-litestar", "/first-ours"):
+            assert client.post(path, content=b'{"a":1}').json() == ['{"a":1}', '{"a":1}']
+        assert client.post("/limit", content=b"1234").text == "refused"

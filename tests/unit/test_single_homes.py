@@ -178,8 +178,8 @@ def test_the_ingest_store_writes_and_compares_every_written_column() -> None:
     assert store.INSERT_SQL.count("%b") == len(WORKFLOW_EVENT_COLUMNS)
     assert store.EXISTING_SQL.count("%b") == len(WORKFLOW_EVENT_COLUMNS) + 1  # + ordinals
     assert WORKFLOW_EVENT_COLUMNS[2:] == store.COMPARED  # all but the key (id, time)
-    # The hot path's row-to-arrays code is written out for speed: it must follow the
-    # same order. A row whose every field is its own column's name shows the order.
+    # The statement's arrays are the row's fields transposed (_columns): they must be
+    # the columns in order. A row whose every field is its own column's name shows it.
     row_fields = list(store.EventRow._fields)
     assert row_fields == [("payload_json" if c == "payload" else c) for c in WORKFLOW_EVENT_COLUMNS]
     row = store.EventRow(*row_fields)  # type: ignore[arg-type]
