@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import struct
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg.adapt import Dumper
+from psycopg.postgres import types as pg_types
 from psycopg.pq import Format
-
-# Element and array type oids (pg_type; fixed in every Postgres).
-INT4_OID, TEXT_OID, TIMESTAMPTZ_OID = 23, 25, 1184
-INT4_ARRAY_OID, TEXT_ARRAY_OID, TIMESTAMPTZ_ARRAY_OID = 1007, 1009, 1185
 
 _HEAD = struct.Struct("!iiIii")  # ndim, has-null, element oid; length, lower bound
 _EMPTY = struct.Struct("!iiI")  # an empty array: no dimensions
@@ -43,22 +40,49 @@ _MICROSECOND = timedelta(microseconds=1)
 class TextArray(list[str | None]):
     """A ``text[]`` parameter."""
 
+    SQL_TYPE: ClassVar[str] = "text"
+
 
 class Int4Array(list[int]):
     """An ``int4[]`` parameter."""
+
+    SQL_TYPE: ClassVar[str] = "int4"
 
 
 class TimestamptzArray(list[datetime]):
     """A ``timestamptz[]`` parameter of aware datetimes."""
 
-
-def _head(n: int, has_null: int, oid: int) -> bytes:
-    return _HEAD.pack(1, has_null, oid, n, 1) if n else _EMPTY.pack(0, 0, oid)
+    SQL_TYPE: ClassVar[str] = "timestamptz"
 
 
-class _TextArrayDumper(Dumper):
+def _oids(sql_type: str) -> tuple[int, int]:
+    """The array's and the element's oid of a built-in type."""
+    info = pg_types.get(sql_type)
+    if info is None:
+        raise LookupError(f"psycopg knows no built-in type {sql_type!r}")
+    return info.array_oid, info.oid
+
+
+class _ArrayDumper(Dumper):
+    """One marker type's arrays: binary, the oids fixed by ``SQL_TYPE`` (psycopg's
+    registry of the built-in types), the elements encoded by :meth:`body`."""
+
     format = Format.BINARY
-    oid = TEXT_ARRAY_OID
+    element_oid: ClassVar[int]
+
+    def dump(self, obj: Any) -> bytes:
+        has_null, body = self.body(obj)
+        if not obj:
+            return _EMPTY.pack(0, 0, self.element_oid)
+        return _HEAD.pack(1, has_null, self.element_oid, len(obj), 1) + body
+
+    def body(self, obj: Any) -> tuple[int, bytes]:
+        """The has-null flag and the encoded elements."""
+        raise NotImplementedError
+
+
+class _TextArrayDumper(_ArrayDumper):
+    oid, element_oid = _oids(TextArray.SQL_TYPE)
 
     def __init__(self, cls: type, context: Any = None) -> None:
         super().__init__(cls, context)
@@ -67,8 +91,8 @@ class _TextArrayDumper(Dumper):
         encoding = self.connection.info.encoding if self.connection else "utf-8"
         self._encoding = "utf-8" if encoding == "ascii" else encoding
 
-    def dump(self, obj: Any) -> bytes:
-        parts = [b""]
+    def body(self, obj: Any) -> tuple[int, bytes]:
+        parts = []
         has_null = 0
         encoding = self._encoding
         try:
@@ -82,36 +106,31 @@ class _TextArrayDumper(Dumper):
                     parts.append(data)
         except (AttributeError, UnicodeEncodeError) as exc:
             raise psycopg.DataError(f"cannot send {value!r} as text: {exc}") from exc
-        parts[0] = _head(len(obj), has_null, TEXT_OID)
-        return b"".join(parts)
+        return has_null, b"".join(parts)
 
 
-class _Int4ArrayDumper(Dumper):
-    format = Format.BINARY
-    oid = INT4_ARRAY_OID
+class _Int4ArrayDumper(_ArrayDumper):
+    oid, element_oid = _oids(Int4Array.SQL_TYPE)
 
-    def dump(self, obj: Any) -> bytes:
+    def body(self, obj: Any) -> tuple[int, bytes]:
         try:
             # No NULLs (a has-null flag of 0): each value behind its fixed length of 4.
-            body = b"".join([_INT4(4, v) for v in obj])
+            return 0, b"".join([_INT4(4, v) for v in obj])
         except struct.error as exc:
             raise psycopg.DataError(f"cannot send a value as int4: {exc}") from exc
-        return _head(len(obj), 0, INT4_OID) + body
 
 
-class _TimestamptzArrayDumper(Dumper):
-    format = Format.BINARY
-    oid = TIMESTAMPTZ_ARRAY_OID
+class _TimestamptzArrayDumper(_ArrayDumper):
+    oid, element_oid = _oids(TimestamptzArray.SQL_TYPE)
 
-    def dump(self, obj: Any) -> bytes:
+    def body(self, obj: Any) -> tuple[int, bytes]:
         try:
             # Microseconds since 2000-01-01 UTC, as Postgres keeps them (exact: timedelta
             # floor division is integer arithmetic). A naive datetime cannot be
             # subtracted from an aware one: refused, never sent as if it were UTC.
-            body = b"".join([_INT8(8, (value - _PG_EPOCH) // _MICROSECOND) for value in obj])
+            return 0, b"".join([_INT8(8, (value - _PG_EPOCH) // _MICROSECOND) for value in obj])
         except TypeError as exc:
             raise psycopg.DataError(f"cannot send a value as timestamptz: {exc}") from exc
-        return _head(len(obj), 0, TIMESTAMPTZ_OID) + body
 
 
 def register(adapters: psycopg.adapt.AdaptersMap) -> None:

@@ -45,15 +45,18 @@ _KEYS = tuple(c.name for c in workflow_events.primary_key.columns)
 COMPARED = tuple(name for name in COLUMNS if name not in _KEYS)
 
 
-def _array_type(column: sa.Column[Any]) -> str:
-    """The element type of ``column``'s parameter array (JSON goes as text, cast in SQL)."""
+ArrayKind = type[TextArray] | type[Int4Array] | type[TimestamptzArray]
+
+
+def _array_kind(column: sa.Column[Any]) -> ArrayKind:
+    """The parameter array type of ``column`` (JSON goes as text, cast in SQL)."""
     kind = column.type
     if isinstance(kind, sa.DateTime):
-        return "timestamptz"
+        return TimestamptzArray
     if isinstance(kind, sa.Integer):
-        return "int"
+        return Int4Array
     if isinstance(kind, sa.String | JSONB):
-        return "text"
+        return TextArray
     raise TypeError(f"no parameter type for {column.name} ({kind!r}): add it here")
 
 
@@ -63,12 +66,10 @@ def _value(alias: str, name: str) -> str:
     return f"{alias}.{name}{cast}"
 
 
-_ARRAY_KIND = {"text": TextArray, "int": Int4Array, "timestamptz": TimestamptzArray}
-_ARRAY_KINDS = tuple(_ARRAY_KIND[_array_type(workflow_events.c[name])] for name in COLUMNS)
-
 # Built once, at import, from the table (sdk.db.schema): the hot path only executes them.
 # One array parameter per column, unnested server-side into rows.
-_ARRAYS = ", ".join(f"%b::{_array_type(workflow_events.c[name])}[]" for name in COLUMNS)
+_ARRAY_KINDS = tuple(_array_kind(workflow_events.c[name]) for name in COLUMNS)
+_ARRAYS = ", ".join(f"%b::{kind.SQL_TYPE}[]" for kind in _ARRAY_KINDS)
 _NAMES = ", ".join(COLUMNS)
 
 INSERT_SQL = f"""
@@ -89,7 +90,7 @@ EXISTING_SQL = f"""
 SELECT i.ord,
        e.{_KEYS[0]} IS NOT NULL AS found,
        {_SAME}
-FROM unnest(%b::int[], {_ARRAYS}) AS i(ord, {_NAMES})
+FROM unnest(%b::{Int4Array.SQL_TYPE}[], {_ARRAYS}) AS i(ord, {_NAMES})
 LEFT JOIN {TABLE} e ON {" AND ".join(f"e.{key} = i.{key}" for key in _KEYS)}
 """
 

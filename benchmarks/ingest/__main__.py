@@ -296,11 +296,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bare_framework(server.api_key, "lean_app") as lean,
             ):
                 load = Load(server, args.client, args.workers, run)
-                bare_load = Load(bare, args.client, 1, run)
-                lean_load = Load(lean, args.client, 1, run)
+                # The framework floors, (f) and (g): the same loop, no rows to count.
+                floors = {
+                    "framework": (Load(bare, args.client, 1, run), "(f) bare framework"),
+                    "lean": (Load(lean, args.client, 1, run), "(g) lean framework"),
+                }
                 warm_up(load)
-                phase_single(bare_load, None, 2_000, CpuMeter(pg_pid, bare.process.pid), "warm")
-                phase_single(lean_load, None, 2_000, CpuMeter(pg_pid, lean.process.pid), "warm")
+                for floor, _ in floors.values():
+                    meter = CpuMeter(pg_pid, floor.server.process.pid)
+                    phase_single(floor, None, 2_000, meter, "warm")
                 for r in range(args.rounds):
                     console.print(f"round {r + 1} of {args.rounds}…")
                     rounds["ceiling"].append(
@@ -316,26 +320,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rounds["single"].append(
                         phase_single(load, url, args.single_events, api_meter, f"single{r}")
                     )
-                    rounds["framework"].append(
-                        phase_single(
-                            bare_load,
-                            None,
-                            args.single_events,
-                            CpuMeter(pg_pid, bare.process.pid),
-                            f"framework{r}",
-                            name=f"(f) bare framework, {SINGLE_CONNECTIONS} conns",
+                    for key, (floor, label) in floors.items():
+                        meter = CpuMeter(pg_pid, floor.server.process.pid)
+                        name = f"{label}, {SINGLE_CONNECTIONS} conns"
+                        rounds[key].append(
+                            phase_single(
+                                floor, None, args.single_events, meter, f"{key}{r}", name=name
+                            )
                         )
-                    )
-                    rounds["lean"].append(
-                        phase_single(
-                            lean_load,
-                            None,
-                            args.single_events,
-                            CpuMeter(pg_pid, lean.process.pid),
-                            f"lean{r}",
-                            name=f"(g) lean framework, {SINGLE_CONNECTIONS} conns",
-                        )
-                    )
                 console.print(f"running (c) open loop at {args.rate:g} req/s…")
                 once["open"] = phase_open(
                     load, url, args.rate, args.rate_seconds, CpuMeter(pg_pid, server.process.pid)
